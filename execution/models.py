@@ -1,0 +1,318 @@
+"""Production execution and data collection: where a unit is and what was measured on it.
+
+Names are the contract of DESIGN.md §3: the API, the admin and outside tests use them.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from execution.judging import validate_limits
+
+
+class Source(models.TextChoices):
+    """Who or what produced a pass or a value."""
+
+    MANUAL = "MANUAL", "Manual"
+    AUTO = "AUTO", "Automatic"
+    BATCH = "BATCH", "Batch"
+    TEST = "TEST", "Test"
+
+
+class PassResult(models.TextChoices):
+    PASS = "PASS", "Pass"
+    FAIL = "FAIL", "Fail"
+
+
+class Station(models.Model):
+    class StationType(models.TextChoices):
+        MANUAL = "MANUAL", "Manual"
+        AUTO = "AUTO", "Automatic"
+        BATCH = "BATCH", "Batch"
+        TEST = "TEST", "Test"
+
+    code = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    station_type = models.CharField(max_length=10, choices=StationType.choices)
+    line_code = models.CharField(max_length=100, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.code
+
+
+class Operation(models.Model):
+    code = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} — {self.name}"
+
+
+class DataSpec(models.Model):
+    """A data-collection specification: what may be measured at an operation, and its limits."""
+
+    class ItemType(models.TextChoices):
+        KEY = "KEY", "Key characteristic"
+        OBSERVATION = "OBSERVATION", "Observation"
+
+    class DataType(models.TextChoices):
+        NUMBER = "NUMBER", "Number"
+        TEXT = "TEXT", "Text"
+        BOOLEAN = "BOOLEAN", "Boolean"
+        JSON = "JSON", "JSON"
+
+    class Method(models.TextChoices):
+        AUTO = "AUTO", "Automatic"
+        MANUAL = "MANUAL", "Manual"
+
+    class TriggerType(models.TextChoices):
+        EVENT = "EVENT", "Event"
+        TIME = "TIME", "Time"
+        EACH_UNIT = "EACH_UNIT", "Each unit"
+        EACH_CARRIER = "EACH_CARRIER", "Each carrier"
+
+    operation = models.ForeignKey(Operation, on_delete=models.PROTECT, related_name="data_specs")
+    name = models.CharField(max_length=200)
+    item_type = models.CharField(
+        max_length=12, choices=ItemType.choices, default=ItemType.OBSERVATION
+    )
+    data_type = models.CharField(max_length=8, choices=DataType.choices)
+    method = models.CharField(max_length=6, choices=Method.choices, default=Method.AUTO)
+    trigger_type = models.CharField(
+        max_length=12, choices=TriggerType.choices, default=TriggerType.EACH_UNIT
+    )
+    trigger_rule = models.JSONField(null=True, blank=True)
+    spec = models.JSONField(null=True, blank=True, help_text="Limits, see DESIGN.md §5.")
+    alarm = models.JSONField(null=True, blank=True, help_text="Alarm limits and action.")
+    is_required = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "data-collection spec"
+        ordering = ["operation__code", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["operation", "name"], name="dataspec_unique_name_per_operation"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.operation.code})"
+
+    def save(self, *args, **kwargs):
+        # Limits are checked on every save, not only through forms, so a typo
+        # such as "Max" can never be judged NA silently (DESIGN.md §5).
+        validate_limits(self.data_type, self.spec, self.alarm)
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        super().clean()
+        validate_limits(self.data_type, self.spec, self.alarm)
+
+    @property
+    def limits(self) -> dict:
+        """The limits as stored with each judged value."""
+        return {"spec": self.spec, "alarm": self.alarm}
+
+
+class RouteVersion(models.Model):
+    code = models.CharField(max_length=100)
+    version_no = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["code", "version_no"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code", "version_no"], name="routeversion_unique_code_version"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.code} v{self.version_no}"
+
+
+class RouteStep(models.Model):
+    route_version = models.ForeignKey(RouteVersion, on_delete=models.CASCADE, related_name="steps")
+    step_no = models.PositiveIntegerField()
+    operation = models.ForeignKey(Operation, on_delete=models.PROTECT, related_name="route_steps")
+    data_specs = models.ManyToManyField(DataSpec, blank=True, related_name="route_steps")
+
+    class Meta:
+        ordering = ["route_version", "step_no"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["route_version", "step_no"], name="routestep_unique_step_per_route"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.route_version} step {self.step_no}"
+
+    def clean(self):
+        super().clean()
+        if self.step_no is not None and self.step_no < 1:
+            raise ValidationError({"step_no": "Step numbers start at 1."})
+
+
+class Run(models.Model):
+    class Status(models.TextChoices):
+        PREP = "PREP", "Preparation"
+        AUTHORIZED = "AUTHORIZED", "Authorized"
+        IN_PROGRESS = "IN_PROGRESS", "In progress"
+        ON_HOLD = "ON_HOLD", "On hold"
+        COMPLETED = "COMPLETED", "Completed"
+        CLOSED_REWORK = "CLOSED_REWORK", "Closed for rework"
+        SCRAPPED = "SCRAPPED", "Scrapped"
+
+    run_no = models.CharField(max_length=100, unique=True)
+    route_version = models.ForeignKey(
+        RouteVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+    )
+    status = models.CharField(max_length=13, choices=Status.choices, default=Status.PREP)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return self.run_no
+
+
+class Unit(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "QUEUED", "Queued"
+        IN_STATION = "IN_STATION", "In station"
+        OUT_FAILED = "OUT_FAILED", "Out, failed"
+        DONE = "DONE", "Done"
+        ON_HOLD = "ON_HOLD", "On hold"
+        SCRAPPED = "SCRAPPED", "Scrapped"
+
+    sn = models.CharField("serial number", max_length=100, unique=True)
+    run = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.PROTECT, related_name="units"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+
+    class Meta:
+        ordering = ["sn"]
+
+    def __str__(self):
+        return self.sn
+
+
+class Track(models.Model):
+    """One pass of a unit through a route step at a station."""
+
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="tracks")
+    step_no = models.PositiveIntegerField()
+    station = models.ForeignKey(
+        Station, null=True, blank=True, on_delete=models.PROTECT, related_name="tracks"
+    )
+    source = models.CharField(max_length=6, choices=Source.choices, default=Source.AUTO)
+    in_at = models.DateTimeField()
+    out_at = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=4, choices=PassResult.choices, null=True, blank=True)
+    operator_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-in_at"]
+        indexes = [
+            # resolve_track: the unit's latest pass at a station and step.
+            models.Index(
+                fields=["unit", "station", "step_no", "-in_at"], name="track_unit_station_step"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.unit.sn} step {self.step_no} @ {self.station or '—'}"
+
+
+class Carrier(models.Model):
+    carrier_no = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["carrier_no"]
+
+    def __str__(self):
+        return self.carrier_no
+
+
+class CarrierTrack(models.Model):
+    """One pass of a carrier (panel, tray, boat) through a step at a station."""
+
+    carrier = models.ForeignKey(Carrier, on_delete=models.PROTECT, related_name="tracks")
+    step_no = models.PositiveIntegerField()
+    station = models.ForeignKey(
+        Station, null=True, blank=True, on_delete=models.PROTECT, related_name="carrier_tracks"
+    )
+    source = models.CharField(max_length=6, choices=Source.choices, default=Source.AUTO)
+    in_at = models.DateTimeField()
+    out_at = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=4, choices=PassResult.choices, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-in_at"]
+
+    def __str__(self):
+        return f"{self.carrier.carrier_no} step {self.step_no} @ {self.station or '—'}"
+
+
+class DataValue(models.Model):
+    """One collected value, judged against its spec's limits as they were at that moment."""
+
+    class Judge(models.TextChoices):
+        PASS = "PASS", "Pass"
+        FAIL = "FAIL", "Fail"
+        NA = "NA", "Not judged"
+
+    spec = models.ForeignKey(DataSpec, on_delete=models.PROTECT, related_name="values")
+    track = models.ForeignKey(
+        Track, null=True, blank=True, on_delete=models.PROTECT, related_name="data_values"
+    )
+    carrier_track = models.ForeignKey(
+        CarrierTrack, null=True, blank=True, on_delete=models.PROTECT, related_name="data_values"
+    )
+    collected_at = models.DateTimeField()
+    value_number = models.FloatField(null=True, blank=True)
+    value_text = models.TextField(null=True, blank=True)
+    value_boolean = models.BooleanField(null=True, blank=True)
+    value_json = models.JSONField(null=True, blank=True)
+    limits = models.JSONField(default=dict, blank=True)
+    judge = models.CharField(max_length=4, choices=Judge.choices)
+    alarmed = models.BooleanField(default=False)
+    source = models.CharField(max_length=6, choices=Source.choices)
+    source_ref = models.CharField(max_length=255, db_index=True)
+    meta = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-collected_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(track__isnull=False) & Q(carrier_track__isnull=True))
+                | (Q(track__isnull=True) & Q(carrier_track__isnull=False)),
+                name="datavalue_exactly_one_track",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["spec", "-collected_at"], name="datavalue_spec_collected"),
+            models.Index(fields=["judge", "-collected_at"], name="datavalue_judge_collected"),
+            models.Index(fields=["alarmed", "-collected_at"], name="datavalue_alarm_collected"),
+        ]
+
+    def __str__(self):
+        return f"{self.spec.name} = {self.value}"
+
+    @property
+    def value(self):
+        """The value in the column of its spec's data type."""
+        for column in ("value_number", "value_text", "value_boolean", "value_json"):
+            current = getattr(self, column)
+            if current is not None:
+                return current
+        return None

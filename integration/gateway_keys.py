@@ -1,0 +1,92 @@
+"""Gateways are service accounts: users in the `Gateways` group, each with one API key.
+
+A key is `<prefix>.<secret>`. The prefix is not secret and finds the row; the
+whole key is stored only as its SHA-256 digest and compared in constant time.
+"""
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from integration.models import GatewayKey
+
+GATEWAYS_GROUP = "Gateways"
+# Last use is written at most this often per key, so one row never becomes a
+# lock hotspot under load.
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _new_key() -> tuple[str, str]:
+    prefix = secrets.token_hex(6)
+    return prefix, f"{prefix}.{secrets.token_urlsafe(32)}"
+
+
+@transaction.atomic
+def issue_gateway_key(user) -> str:
+    """Give a gateway a new key, replacing (and so revoking) any key it had.
+
+    Returns the key in clear text: the only time it is ever seen.
+    """
+    prefix, key = _new_key()
+    now = timezone.now()
+    updated = GatewayKey.objects.filter(user=user).update(
+        prefix=prefix, digest=_digest(key), rotated_at=now, revoked_at=None, last_used_at=None
+    )
+    if not updated:
+        GatewayKey.objects.create(user=user, prefix=prefix, digest=_digest(key))
+    return key
+
+
+def revoke_gateway_key(user) -> bool:
+    """Revoke a gateway's key with immediate effect; True if there was one to revoke."""
+    return bool(
+        GatewayKey.objects.filter(user=user, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+    )
+
+
+@transaction.atomic
+def create_gateway(name: str):
+    """Create a gateway service account named `name` and return (user, key)."""
+    user = get_user_model().objects.create_user(username=name)  # no usable password
+    user.groups.add(Group.objects.get(name=GATEWAYS_GROUP))
+    return user, issue_gateway_key(user)
+
+
+def find_gateway_key(key: str) -> GatewayKey | None:
+    """The active key row matching a presented key, or None."""
+    prefix, separator, _secret = key.partition(".")
+    if not separator or not prefix or len(prefix) > 16:
+        return None
+    gateway_key = (
+        GatewayKey.objects.select_related("user")
+        .filter(prefix=prefix, revoked_at__isnull=True)
+        .first()
+    )
+    if gateway_key is None or not hmac.compare_digest(gateway_key.digest, _digest(key)):
+        return None
+    return gateway_key
+
+
+def record_gateway_key_use(gateway_key: GatewayKey) -> None:
+    """Note that a key was used, at most once a minute per key."""
+    now = timezone.now()
+    last = gateway_key.last_used_at
+    if last is not None and now - last < LAST_USED_GRANULARITY:
+        return
+    GatewayKey.objects.filter(pk=gateway_key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_GRANULARITY)
+    ).update(last_used_at=now)
+    gateway_key.last_used_at = now

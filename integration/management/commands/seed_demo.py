@@ -1,0 +1,76 @@
+"""Seed the demo SMT line, demo users and a demo gateway; safe to run again."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from execution.demo import DEMO_RUN_NO, seed_demo_line
+from integration.gateway_keys import GATEWAYS_GROUP, issue_gateway_key
+
+DEMO_GATEWAY = "gw-demo"
+# (username, password, is_superuser, group)
+DEMO_USERS = [
+    ("admin", "admin-demo-1", True, None),
+    ("quality", "quality-demo-1", False, "Quality staff"),
+    ("integration", "integration-demo-1", False, "Integration admins"),
+]
+
+
+def ensure_user(username, password=None, *, is_superuser=False, is_staff=False, group=None):
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    changed = user.is_superuser != is_superuser or user.is_staff != is_staff
+    user.is_superuser, user.is_staff = is_superuser, is_staff
+    if password is None:
+        changed = changed or user.has_usable_password()
+        user.set_unusable_password()
+    elif not user.check_password(password):
+        user.set_password(password)
+        changed = True
+    if changed:
+        user.save()
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+class Command(BaseCommand):
+    help = "Create the demo line, run RUN-DEMO-001, demo users and the demo gateway (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--base-url", default="http://127.0.0.1:8000", help="Used in the printed example."
+        )
+
+    @transaction.atomic
+    def handle(self, *args, base_url, **options):
+        line = seed_demo_line()
+        for username, password, is_superuser, group in DEMO_USERS:
+            ensure_user(username, password, is_superuser=is_superuser, is_staff=True, group=group)
+        gateway = ensure_user(DEMO_GATEWAY, group=GATEWAYS_GROUP)
+        key = issue_gateway_key(gateway)  # re-keyed in place: the new key is printed below
+
+        unit_sn = line["run"].units.order_by("sn").first().sn
+        self.stdout.write(self.style.SUCCESS(f"Demo line ready: run {DEMO_RUN_NO}."))
+        self.stdout.write(f"Back office: {base_url}/admin/")
+        for username, password, _, group in DEMO_USERS:
+            self.stdout.write(f"  {group or 'Superuser':<20} {username} / {password}")
+        self.stdout.write(f"API docs:    {base_url}/api/docs/")
+        self.stdout.write(f"Demo gateway {DEMO_GATEWAY}, key (shown on every seed, re-keyed):")
+        self.stdout.write(f"  {key}")
+        self.stdout.write("Example request:")
+        self.stdout.write(
+            f"  curl -s -X POST {base_url}/api/integration/device-data \\\n"
+            f"    -H 'Authorization: Token {key}' -H 'Content-Type: application/json' \\\n"
+            f'    -d \'{{"eventId": "demo-evt-1", "eventTime": "2026-01-24T10:00:00Z", '
+            f'"source": "AUTO", "runNo": "{DEMO_RUN_NO}", "unitSn": "{unit_sn}", '
+            f'"stationCode": "REFLOW-01", "stepNo": 40, '
+            f'"data": [{{"specName": "Peak Temperature", "valueNumber": 245}}]}}\''
+        )
+        self.stdout.write(
+            "Simulated gateway traffic:\n"
+            f"  .venv/bin/python manage.py simulate_gateway --url {base_url} --key {key}"
+        )
+        if not settings.DEBUG:
+            self.stdout.write("(DEBUG is off: static files need collectstatic or whitenoise.)")

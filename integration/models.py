@@ -1,0 +1,168 @@
+"""The boundary to machines and other systems: accepted device events, the log of
+every inbound attempt, and the keys gateways authenticate with."""
+
+from django.conf import settings
+from django.db import models
+
+from execution.models import CarrierTrack, Operation, Track
+
+
+class DeviceDataRecord(models.Model):
+    """One accepted device event, written exactly once per eventId."""
+
+    class Source(models.TextChoices):
+        AUTO = "AUTO", "Automatic"
+        MANUAL = "MANUAL", "Manual"
+
+    event_id = models.CharField(max_length=200, unique=True)
+    event_time = models.DateTimeField()
+    source = models.CharField(max_length=6, choices=Source.choices)
+    run_no = models.CharField(max_length=100, blank=True)
+    unit_sn = models.CharField("unit serial number", max_length=100, blank=True)
+    station_code = models.CharField(max_length=100, blank=True)
+    step_no = models.PositiveIntegerField(null=True, blank=True)
+    track = models.ForeignKey(
+        Track, null=True, blank=True, on_delete=models.PROTECT, related_name="device_data_records"
+    )
+    carrier_track = models.ForeignKey(
+        CarrierTrack,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="device_data_records",
+    )
+    operation = models.ForeignKey(
+        Operation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="device_data_records",
+    )
+    equipment_id = models.CharField(max_length=100, blank=True)
+    operator_id = models.CharField(max_length=100, blank=True)
+    data = models.JSONField()
+    meta = models.JSONField(null=True, blank=True)
+    payload_hash = models.CharField(max_length=64)
+    data_values_created = models.PositiveIntegerField(default=0)
+    duplicate_count = models.PositiveIntegerField(default=0)
+    last_duplicate_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="device_data_records",
+    )
+
+    class Meta:
+        verbose_name = "device-data record"
+        ordering = ["-event_time", "-received_at"]
+        indexes = [
+            models.Index(fields=["-event_time", "-received_at"], name="record_event_time"),
+            models.Index(fields=["run_no", "-event_time"], name="record_run_no"),
+            models.Index(fields=["unit_sn", "-event_time"], name="record_unit_sn"),
+            models.Index(fields=["station_code", "-event_time"], name="record_station_code"),
+        ]
+
+    def __str__(self):
+        return self.event_id
+
+    @property
+    def business_key(self) -> str:
+        return business_key_for(self.event_id)
+
+
+def business_key_for(event_id: str) -> str:
+    """The key that ties every attempt at one device event together."""
+    return f"device-data:{event_id}"
+
+
+class IntegrationMessage(models.Model):
+    """The log of every well-formed inbound attempt, kept as evidence."""
+
+    class Direction(models.TextChoices):
+        IN = "IN", "Inbound"
+        OUT = "OUT", "Outbound"
+
+    class System(models.TextChoices):
+        DEVICE = "DEVICE", "Device gateway"
+
+    class EntityType(models.TextChoices):
+        DEVICE_DATA = "DEVICE_DATA", "Device data"
+
+    class Status(models.TextChoices):
+        SUCCESS = "SUCCESS", "Success"
+        DUPLICATE = "DUPLICATE", "Duplicate"
+        CONFLICT = "CONFLICT", "Conflict"
+        FAILED = "FAILED", "Failed"
+
+    direction = models.CharField(max_length=3, choices=Direction.choices, default=Direction.IN)
+    system = models.CharField(max_length=20, choices=System.choices, default=System.DEVICE)
+    entity_type = models.CharField(
+        max_length=20, choices=EntityType.choices, default=EntityType.DEVICE_DATA
+    )
+    business_key = models.CharField(max_length=255)
+    dedupe_key = models.CharField(max_length=255)
+    status = models.CharField(max_length=9, choices=Status.choices)
+    payload = models.JSONField()
+    error_code = models.CharField(max_length=50, blank=True)
+    error_message = models.TextField(blank=True)
+    record = models.ForeignKey(
+        DeviceDataRecord,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="messages",
+    )
+    replay_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replays"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="integration_messages",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("replay_integrationmessage", "Can replay failed integration messages")]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="message_status_created"),
+            models.Index(fields=["dedupe_key", "status"], name="message_dedupe_key"),
+            models.Index(fields=["business_key"], name="message_business_key"),
+            models.Index(fields=["error_code", "-created_at"], name="message_error_code"),
+        ]
+
+    def __str__(self):
+        return f"{self.status} {self.business_key}"
+
+
+class GatewayKey(models.Model):
+    """A gateway's API key, stored as a SHA-256 digest behind a non-secret lookup prefix.
+
+    Keys are long random secrets, so a fast digest protects them fully; a
+    password hasher would cost a large fraction of a second on every request
+    (DESIGN.md §6).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="gateway_key"
+    )
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "gateway key"
+
+    def __str__(self):
+        return f"{self.user.username} ({self.prefix}…)"

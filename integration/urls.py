@@ -1,0 +1,16 @@
+from django.urls import path
+
+from integration import views
+
+app_name = "integration"
+
+urlpatterns = [
+    path("device-data", views.DeviceDataView.as_view(), name="device-data"),
+    path(
+        "device-data/<int:record_id>",
+        views.DeviceDataDetailView.as_view(),
+        name="device-data-detail",
+    ),
+    path("messages", views.MessageListView.as_view(), name="messages"),
+    path("whoami", views.WhoAmIView.as_view(), name="whoami"),
+]

@@ -1,0 +1,145 @@
+"""The device-data API: thin views that validate, call the ingestion service and render."""
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, permissions, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from execution.models import DataValue
+from integration.filtersets import DeviceDataRecordFilterSet, IntegrationMessageFilterSet
+from integration.ingestion import receive_device_event
+from integration.models import DeviceDataRecord, GatewayKey, IntegrationMessage
+from integration.serializers import (
+    DataValueResultSerializer,
+    DeviceEventSerializer,
+    MessageSerializer,
+    RecordDetailSerializer,
+    RecordSerializer,
+)
+from mes.api.views import JsonBodyMixin
+
+INGEST_PERMISSION = "integration.add_devicedatarecord"
+READ_PERMISSION = "integration.view_devicedatarecord"
+
+
+class ReadOrIngestPermission(permissions.DjangoModelPermissions):
+    """POST needs the ingest permission, GET the view permission of the view's model."""
+
+    perms_map = {
+        **permissions.DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+    }
+
+
+class IngestionAnswerSerializer(serializers.Serializer):
+    """The single endpoint's answer, for a new event and a duplicate alike."""
+
+    id = serializers.CharField(source="record.pk")
+    eventId = serializers.CharField(source="record.event_id")
+    trackId = serializers.SerializerMethodField()
+    carrierTrackId = serializers.SerializerMethodField()
+    dataValuesCreated = serializers.IntegerField(source="record.data_values_created")
+    receivedAt = serializers.DateTimeField(source="record.received_at")
+    isDuplicate = serializers.BooleanField(source="is_duplicate")
+    values = DataValueResultSerializer(many=True)
+
+    def get_trackId(self, outcome) -> str | None:
+        track_id = outcome.record.track_id
+        return None if track_id is None else str(track_id)
+
+    def get_carrierTrackId(self, outcome) -> str | None:
+        carrier_track_id = outcome.record.carrier_track_id
+        return None if carrier_track_id is None else str(carrier_track_id)
+
+
+def ingestion_response(outcome) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if outcome.is_duplicate else None
+    return Response(IngestionAnswerSerializer(outcome).data, headers=headers)
+
+
+class DeviceDataView(JsonBodyMixin, generics.ListAPIView):
+    """POST one device event; GET the accepted records, filtered and paginated."""
+
+    queryset = DeviceDataRecord.objects.order_by("-event_time", "-received_at", "-pk")
+    serializer_class = RecordSerializer
+    filterset_class = DeviceDataRecordFilterSet
+    permission_classes = [ReadOrIngestPermission]
+
+    @property
+    def max_body_bytes(self):
+        return settings.INGEST_MAX_BODY_BYTES
+
+    @extend_schema(
+        request=DeviceEventSerializer,
+        responses={
+            200: IngestionAnswerSerializer,
+            400: OpenApiResponse(description="VALIDATION_ERROR"),
+            409: OpenApiResponse(description="EVENT_ID_CONFLICT"),
+            422: OpenApiResponse(description="Kept as a FAILED message"),
+        },
+    )
+    def post(self, request):
+        outcome = receive_device_event(request.data, sent_by=request.user)
+        return ingestion_response(outcome)
+
+
+class DeviceDataDetailView(generics.RetrieveAPIView):
+    """One record with its values and every message of its eventId."""
+
+    serializer_class = RecordDetailSerializer
+    permission_classes = [ReadOrIngestPermission]
+    lookup_url_kwarg = "record_id"
+
+    def get_queryset(self):
+        return DeviceDataRecord.objects.all()
+
+    def retrieve(self, request, *args, **kwargs):
+        record = self.get_object()
+        # dataValues: the values written for this event, with their spec names.
+        record.data_value_list = list(
+            DataValue.objects.filter(source_ref=record.business_key)
+            .select_related("spec")
+            .order_by("pk")
+        )
+        # messages: by eventId, so FAILED attempts before the record are included.
+        record.message_list = list(
+            IntegrationMessage.objects.filter(dedupe_key=record.business_key).order_by(
+                "created_at", "pk"
+            )
+        )
+        return Response(self.get_serializer(record).data)
+
+
+class MessageListView(generics.ListAPIView):
+    """Every inbound attempt, filtered and paginated (the payload stays in the admin)."""
+
+    # sentBy: the sender's username.
+    queryset = IntegrationMessage.objects.select_related("sent_by").order_by("-created_at", "-pk")
+    serializer_class = MessageSerializer
+    filterset_class = IntegrationMessageFilterSet
+    permission_classes = [ReadOrIngestPermission]
+
+
+class WhoAmISerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["gateway", "user"])
+    canIngest = serializers.BooleanField()
+    canRead = serializers.BooleanField()
+
+
+class WhoAmIView(APIView):
+    """Who the credentials belong to, so a gateway can test its key before sending data."""
+
+    @extend_schema(responses=WhoAmISerializer)
+    def get(self, request):
+        user = request.user
+        return Response(
+            {
+                "name": user.get_username(),
+                "kind": "gateway" if isinstance(request.auth, GatewayKey) else "user",
+                "canIngest": user.has_perm(INGEST_PERMISSION),
+                "canRead": user.has_perm(READ_PERMISSION),
+            }
+        )
