@@ -20,6 +20,12 @@ from tests.factories import (
 )
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # People in tests sign in with passwords; PBKDF2 would make each user cost ~0.5 s.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @dataclass
 class Line:
     """A reflow step: run, unit, station, operation, bound and unbound specs, a track."""

@@ -41,7 +41,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 def gateway_with_key(name: str = "gw-test"):
     """A gateway user in the Gateways group and its clear-text key."""
-    user = UserFactory(username=name, groups=[GATEWAYS_GROUP])
+    user = UserFactory(username=name, password=None, groups=[GATEWAYS_GROUP])
     return user, issue_gateway_key(user)
 
 

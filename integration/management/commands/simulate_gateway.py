@@ -1,0 +1,164 @@
+"""Post realistic device events for the demo run to a running server, over real HTTP.
+
+Among them, on purpose: duplicates (a gateway retrying), one conflict (an
+eventId reused for another reading) and one failure (an unknown unit).
+"""
+
+import json
+import random
+import statistics
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from execution.demo import DEMO_RUN_NO
+from execution.models import Unit
+from integration.gateway_keys import GATEWAYS_GROUP, create_gateway, issue_gateway_key
+
+SIMULATOR_GATEWAY = "gw-simulator"
+
+# (station code, step no, [(spec name, value field, value maker)])
+STATIONS = [
+    (
+        "SPI-01",
+        20,
+        [
+            ("Paste Height", "valueNumber", lambda r: round(r.gauss(130, 14), 1)),
+            ("Paste Volume", "valueNumber", lambda r: round(r.gauss(100, 12), 1)),
+        ],
+    ),
+    (
+        "REFLOW-01",
+        40,
+        [
+            ("Peak Temperature", "valueNumber", lambda r: round(r.gauss(245, 3.5), 1)),
+            ("Conveyor Speed", "valueNumber", lambda r: round(r.gauss(80, 4), 1)),
+        ],
+    ),
+    (
+        "AOI-01",
+        50,
+        [("AOI Result", "valueText", lambda r: "PASS" if r.random() < 0.95 else "NG")],
+    ),
+]
+
+
+class Command(BaseCommand):
+    help = "Send simulated gateway traffic for RUN-DEMO-001 to a running server and summarise."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default="http://127.0.0.1:8000")
+        parser.add_argument("--key", help="Gateway key; default: (re-)key gateway gw-simulator")
+        parser.add_argument("--count", type=int, default=50, help="New events to send")
+        parser.add_argument("--rate", type=float, default=10.0, help="Events per second")
+        parser.add_argument("--seed", type=int, default=None)
+
+    def handle(self, *args, url, key, count, rate, seed, **options):
+        units = list(Unit.objects.filter(run__run_no=DEMO_RUN_NO).values_list("sn", flat=True))
+        if not units:
+            raise CommandError(f"No units in {DEMO_RUN_NO}: run `manage.py seed_demo` first.")
+        key = key or self._simulator_key()
+        rng = random.Random(seed)
+        endpoint = url.rstrip("/") + "/api/integration/device-data"
+        batch = uuid.uuid4().hex[:8]
+
+        outcomes, latencies, sent = Counter(), [], []
+        plan = self._plan(count, units, rng, batch)
+        interval = 1.0 / rate if rate > 0 else 0.0
+        started = time.perf_counter()
+        for number, (kind, event) in enumerate(plan):
+            target = started + number * interval
+            time.sleep(max(0.0, target - time.perf_counter()))
+            status, body, elapsed = self._post(endpoint, key, event)
+            latencies.append(elapsed)
+            sent.append(event)
+            outcomes[self._outcome(status, body)] += 1
+            if status >= 500 or status in (401, 403):
+                self.stderr.write(f"{kind} {event['eventId']}: HTTP {status} {body}")
+        total = time.perf_counter() - started
+
+        self.stdout.write(f"Sent {len(plan)} requests to {endpoint} in {total:.1f} s")
+        for outcome, number in sorted(outcomes.items()):
+            self.stdout.write(f"  {outcome:<28} {number}")
+        if latencies:
+            ordered = sorted(latencies)
+            p95 = ordered[int(0.95 * (len(ordered) - 1))]
+            self.stdout.write(
+                f"  latency ms: median {statistics.median(ordered) * 1000:.1f}, "
+                f"p95 {p95 * 1000:.1f}, max {ordered[-1] * 1000:.1f}"
+            )
+
+    def _simulator_key(self) -> str:
+        user = get_user_model().objects.filter(username=SIMULATOR_GATEWAY).first()
+        if user is None:
+            _, key = create_gateway(SIMULATOR_GATEWAY)
+            return key
+        if not user.groups.filter(name=GATEWAYS_GROUP).exists():
+            raise CommandError(f"User {SIMULATOR_GATEWAY} exists but is not a gateway.")
+        return issue_gateway_key(user)
+
+    def _event(self, rng, unit_sn, batch, number) -> dict:
+        station_code, step_no, specs = rng.choice(STATIONS)
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        return {
+            "eventId": f"sim-{batch}-{number:05d}",
+            "eventTime": now,
+            "source": "AUTO",
+            "runNo": DEMO_RUN_NO,
+            "unitSn": unit_sn,
+            "stationCode": station_code,
+            "stepNo": step_no,
+            "equipmentId": f"EQ-{station_code}",
+            "data": [{"specName": name, field: make(rng)} for name, field, make in specs],
+            "meta": {"simulator": True},
+        }
+
+    def _plan(self, count, units, rng, batch) -> list[tuple[str, dict]]:
+        plan = [("new", self._event(rng, rng.choice(units), batch, n)) for n in range(count)]
+        if count >= 3:
+            # A gateway retrying after a timeout: the same event again.
+            for position in range(5, count, 10):
+                plan.insert(position + 1, ("duplicate", plan[position][1]))
+            # The same eventId reused for another reading: a conflict.
+            conflicting = json.loads(json.dumps(plan[1][1]))
+            conflicting["equipmentId"] = "EQ-REPLACED"
+            plan.append(("conflict", conflicting))
+            # A unit the MES does not know yet: kept as a FAILED message.
+            plan.append(("failure", self._event(rng, "SN-NOT-YET-KNOWN", batch, count + 1)))
+        return plan
+
+    @staticmethod
+    def _post(endpoint, key, event):
+        request = urllib.request.Request(
+            endpoint,
+            data=json.dumps(event).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Token {key}"},
+            method="POST",
+        )
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        except urllib.error.URLError as error:
+            raise CommandError(f"Cannot reach {endpoint}: {error.reason}") from None
+        elapsed = time.perf_counter() - started
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = {"raw": raw[:200].decode(errors="replace")}
+        return status, body, elapsed
+
+    @staticmethod
+    def _outcome(status, body) -> str:
+        if status == 200:
+            return "duplicate (200)" if body["data"]["isDuplicate"] else "created (200)"
+        code = body.get("error", {}).get("code", "?") if isinstance(body, dict) else "?"
+        return f"{code} ({status})"
