@@ -105,6 +105,13 @@ class InstantField(serializers.Field):
             self.fail("invalid")
 
 
+class UtcDateTimeField(serializers.DateTimeField):
+    """Answers are in UTC with "Z" (API.md), whatever the server's TIME_ZONE."""
+
+    def __init__(self, **kwargs):
+        super().__init__(default_timezone=UTC, **kwargs)
+
+
 class DataItemSerializer(serializers.Serializer):
     specId = DatabaseIdField(required=False, allow_null=True, source="spec_id")
     specName = StrictCharField(required=False, allow_null=True, max_length=200, source="spec_name")
@@ -200,7 +207,7 @@ class RecordSerializer(serializers.ModelSerializer):
 
     id = serializers.CharField(read_only=True)
     eventId = serializers.CharField(source="event_id")
-    eventTime = serializers.DateTimeField(source="event_time")
+    eventTime = UtcDateTimeField(source="event_time")
     runNo = serializers.CharField(source="run_no")
     unitSn = serializers.CharField(source="unit_sn")
     stationCode = serializers.CharField(source="station_code")
@@ -212,7 +219,7 @@ class RecordSerializer(serializers.ModelSerializer):
     operatorId = serializers.CharField(source="operator_id")
     dataValuesCreated = serializers.IntegerField(source="data_values_created")
     duplicateCount = serializers.IntegerField(source="duplicate_count")
-    receivedAt = serializers.DateTimeField(source="received_at")
+    receivedAt = UtcDateTimeField(source="received_at")
 
     class Meta:
         model = DeviceDataRecord
@@ -258,13 +265,13 @@ class DataValueDetailSerializer(serializers.Serializer):
     judge = serializers.CharField()
     alarmed = serializers.BooleanField()
     limits = serializers.JSONField()
-    collectedAt = serializers.DateTimeField(source="collected_at")
+    collectedAt = UtcDateTimeField(source="collected_at")
 
 
 class MessageBriefSerializer(serializers.Serializer):
     id = serializers.CharField()
     status = serializers.CharField()
-    createdAt = serializers.DateTimeField(source="created_at")
+    createdAt = UtcDateTimeField(source="created_at")
     errorCode = serializers.CharField(source="error_code")
 
 
@@ -285,9 +292,9 @@ class MessageSerializer(serializers.ModelSerializer):
     errorMessage = serializers.CharField(source="error_message")
     recordId = serializers.SerializerMethodField()
     replayOf = serializers.SerializerMethodField()
-    resolvedAt = serializers.DateTimeField(source="resolved_at", allow_null=True)
+    resolvedAt = UtcDateTimeField(source="resolved_at", allow_null=True)
     sentBy = serializers.SerializerMethodField()
-    createdAt = serializers.DateTimeField(source="created_at")
+    createdAt = UtcDateTimeField(source="created_at")
 
     class Meta:
         model = IntegrationMessage

@@ -16,6 +16,7 @@ from integration.serializers import (
     MessageSerializer,
     RecordDetailSerializer,
     RecordSerializer,
+    UtcDateTimeField,
 )
 from mes.api.views import JsonBodyMixin
 
@@ -32,6 +33,12 @@ class ReadOrIngestPermission(permissions.DjangoModelPermissions):
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
     }
 
+    def has_permission(self, request, view):
+        # A method the view does not offer is a 405 for everyone, not a 403.
+        if request.method not in view.allowed_methods:
+            return bool(request.user and request.user.is_authenticated)
+        return super().has_permission(request, view)
+
 
 class IngestionAnswerSerializer(serializers.Serializer):
     """The single endpoint's answer, for a new event and a duplicate alike."""
@@ -41,7 +48,7 @@ class IngestionAnswerSerializer(serializers.Serializer):
     trackId = serializers.SerializerMethodField()
     carrierTrackId = serializers.SerializerMethodField()
     dataValuesCreated = serializers.IntegerField(source="record.data_values_created")
-    receivedAt = serializers.DateTimeField(source="record.received_at")
+    receivedAt = UtcDateTimeField(source="record.received_at")
     isDuplicate = serializers.BooleanField(source="is_duplicate")
     values = DataValueResultSerializer(many=True)
 

@@ -134,9 +134,10 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
+        # Hashed names need collectstatic first, so they are opt-in (README: production).
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if env_bool("STATIC_MANIFEST", not DEBUG)
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if env_bool("STATIC_MANIFEST")
+        else "whitenoise.storage.CompressedStaticFilesStorage"
     },
 }
 # Serve static files from the app folders when collectstatic has not run

@@ -302,15 +302,6 @@ def test_changing_data_type_makes_alarm_limits_invalid_on_save():
 # --- the admin form ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def static_from_finders(settings):
-    """Admin pages without a collectstatic manifest (see test_health: a known settings bug)."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 def _dataspec_form(operation, spec: str) -> dict:
     return {
         "operation": operation.pk,
@@ -336,7 +327,7 @@ def _dataspec_form(operation, spec: str) -> dict:
     ],
     ids=["typo", "min-greater-than-max", "non-numeric", "huge-integer"],
 )
-def test_admin_refuses_invalid_limits_with_a_form_error(admin_client, static_from_finders, spec):
+def test_admin_refuses_invalid_limits_with_a_form_error(admin_client, spec):
     operation = OperationFactory()
     response = admin_client.post(
         reverse("admin:execution_dataspec_add"), _dataspec_form(operation, spec)
@@ -346,7 +337,7 @@ def test_admin_refuses_invalid_limits_with_a_form_error(admin_client, static_fro
     assert not DataSpec.objects.exists()
 
 
-def test_admin_saves_valid_limits(admin_client, static_from_finders):
+def test_admin_saves_valid_limits(admin_client):
     operation = OperationFactory()
     response = admin_client.post(
         reverse("admin:execution_dataspec_add"),

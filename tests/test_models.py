@@ -1,4 +1,4 @@
-"""Database constraints of the domain model (DESIGN.md §3): each test fails if its constraint is dropped."""
+"""Database constraints of the domain model (DESIGN.md §3): each fails if its constraint goes."""
 
 import pytest
 from django.db import IntegrityError, transaction
