@@ -1,13 +1,15 @@
-"""Resolving an event's production context: its track, operation and specs (DESIGN.md §4, 3–6).
+"""Resolving events' production context: track, operation and specs (DESIGN.md §4, rules 3–6).
 
-These functions read master and execution data and never write. Each miss
-raises `ResolutionError` carrying the API's error code, so the caller can keep
-the refused event and answer 422 without knowing the rules.
+Every function works on a list of events at once, so a batch of 500 costs the
+same few queries as a single event; a single event is a list of one. They read
+and never write. A miss is returned as a `ResolutionError` in that event's
+place, carrying the API's error code, so the caller keeps the refused event
+and answers 422 without knowing the rules.
 """
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Q
 
 from execution.models import CarrierTrack, DataSpec, Operation, RouteStep, Run, Station, Track, Unit
 
@@ -38,6 +40,22 @@ class ResolutionError(Exception):
         self.items = items or []
 
 
+@dataclass(frozen=True)
+class TrackLookup:
+    """How an event names where it happened: a track, a carrier track, or codes."""
+
+    track_id: int | None = None
+    carrier_track_id: int | None = None
+    run_no: str | None = None
+    unit_sn: str | None = None
+    station_code: str | None = None
+    step_no: int | None = None
+
+    @property
+    def codes(self) -> tuple:
+        return (self.run_no, self.unit_sn, self.station_code, self.step_no)
+
+
 @dataclass
 class ResolvedTrack:
     """Where the event happened: a unit's Track or a CarrierTrack, and its context."""
@@ -53,232 +71,309 @@ class ResolvedTrack:
 
 @dataclass
 class ResolvedOperation:
-    """The operation whose specs an event's items name, and the step's bound specs."""
+    """The operation whose specs an event's items name, and the route step's bound specs."""
 
     operation: Operation | None
-    route_step: RouteStep | None = None
-    binds_specs: bool = False
+    step_no: int | None = None
+    bound_spec_ids: frozenset = frozenset()  # empty: the step binds nothing
 
 
 @dataclass
 class ResolvedItems:
+    """Each item's spec and the value in its spec's data type, in item order."""
+
     specs: list[DataSpec] = field(default_factory=list)
     values: list = field(default_factory=list)
     operation: Operation | None = None
 
 
-def _mismatch(name: str, given, actual) -> ResolutionError:
-    return ResolutionError(
-        "TRACK_MISMATCH", f"{name} {given!r} does not match the track's {name} {actual!r}."
-    )
-
-
-def resolve_track(
-    *,
-    track_id: int | None = None,
-    carrier_track_id: int | None = None,
-    run_no: str | None = None,
-    unit_sn: str | None = None,
-    station_code: str | None = None,
-    step_no: int | None = None,
-) -> ResolvedTrack:
-    """Find the Track (or CarrierTrack) an event belongs to.
+def resolve_tracks(lookups: list[TrackLookup]) -> list[ResolvedTrack | ResolutionError]:
+    """Find the Track (or CarrierTrack) of each event.
 
     By `track_id`, whose unit, run, station and step then stand for the event
-    (codes also sent must match them); by `carrier_track_id`; or by run,
-    unit, station and step, taking the unit's latest pass there.
+    (codes also sent must match them); by `carrier_track_id`; or by run, unit,
+    station and step, taking the unit's latest pass (by `in_at`) there.
     """
-    if track_id is not None:
-        track = (
-            Track.objects.select_related("unit__run__route_version", "station")
-            .filter(pk=track_id)
-            .first()
-        )
-        if track is None:
-            raise ResolutionError("TRACK_NOT_FOUND", f"Track not found: {track_id}")
-        run = track.unit.run
-        actual = {
-            "runNo": run.run_no if run else "",
-            "unitSn": track.unit.sn,
-            "stationCode": track.station.code if track.station else "",
-            "stepNo": track.step_no,
-        }
-        for name, given in (
-            ("runNo", run_no),
-            ("unitSn", unit_sn),
-            ("stationCode", station_code),
-            ("stepNo", step_no),
-        ):
-            if given is not None and given != actual[name]:
-                raise _mismatch(name, given, actual[name])
-        return ResolvedTrack(
-            track=track,
-            run=run,
-            run_no=actual["runNo"],
-            unit_sn=actual["unitSn"],
-            station_code=actual["stationCode"],
-            step_no=track.step_no,
-        )
+    track_ids = {lookup.track_id for lookup in lookups if lookup.track_id is not None}
+    carrier_ids = {lookup.carrier_track_id for lookup in lookups if lookup.carrier_track_id}
+    by_codes = [lookup for lookup in lookups if not (lookup.track_id or lookup.carrier_track_id)]
 
-    if carrier_track_id is not None:
-        carrier_track = (
-            CarrierTrack.objects.select_related("carrier", "station")
-            .filter(pk=carrier_track_id)
-            .first()
-        )
-        if carrier_track is None:
-            raise ResolutionError(
-                "CARRIER_TRACK_NOT_FOUND", f"Carrier track not found: {carrier_track_id}"
-            )
-        actual_station = carrier_track.station.code if carrier_track.station else ""
-        if station_code is not None and station_code != actual_station:
-            raise _mismatch("stationCode", station_code, actual_station)
-        if step_no is not None and step_no != carrier_track.step_no:
-            raise _mismatch("stepNo", step_no, carrier_track.step_no)
-        # A carrier belongs to no run or unit: codes sent with it are recorded as given.
-        return ResolvedTrack(
-            carrier_track=carrier_track,
-            run_no=run_no or "",
-            unit_sn=unit_sn or "",
-            station_code=actual_station,
-            step_no=carrier_track.step_no,
-        )
-
-    # By codes. The happy path is one query; misses are diagnosed below so each
-    # gets its own error code.
-    track = (
-        Track.objects.select_related("unit__run__route_version", "station")
-        .filter(
-            unit__sn=unit_sn,
-            unit__run__run_no=run_no,
-            station__code=station_code,
-            step_no=step_no,
-        )
-        .order_by("-in_at", "-id")
-        .first()
+    # unit__run: the run stands for the event; station: its code is recorded.
+    tracks = Track.objects.select_related("unit__run", "station")
+    tracks_by_id = tracks.in_bulk(track_ids) if track_ids else {}
+    carrier_tracks_by_id = (
+        CarrierTrack.objects.select_related("station").in_bulk(carrier_ids) if carrier_ids else {}
     )
+    latest_by_codes = {}
+    if by_codes:
+        candidates = tracks.filter(
+            unit__sn__in={lookup.unit_sn for lookup in by_codes},
+            station__code__in={lookup.station_code for lookup in by_codes},
+            step_no__in={lookup.step_no for lookup in by_codes},
+            unit__run__run_no__in={lookup.run_no for lookup in by_codes},
+        ).order_by("-in_at", "-id")
+        for track in candidates:
+            key = (track.unit.run.run_no, track.unit.sn, track.station.code, track.step_no)
+            latest_by_codes.setdefault(key, track)
+    misses = [lookup for lookup in by_codes if lookup.codes not in latest_by_codes]
+    diagnose = _missing_track_diagnosis(misses)
+
+    results = []
+    for lookup in lookups:
+        if lookup.track_id is not None:
+            results.append(_by_track_id(lookup, tracks_by_id.get(lookup.track_id)))
+        elif lookup.carrier_track_id is not None:
+            results.append(
+                _by_carrier_track_id(lookup, carrier_tracks_by_id.get(lookup.carrier_track_id))
+            )
+        elif lookup.codes in latest_by_codes:
+            track = latest_by_codes[lookup.codes]
+            results.append(
+                ResolvedTrack(
+                    track=track,
+                    run=track.unit.run,
+                    run_no=lookup.run_no,
+                    unit_sn=lookup.unit_sn,
+                    station_code=lookup.station_code,
+                    step_no=lookup.step_no,
+                )
+            )
+        else:
+            results.append(diagnose(lookup))
+    return results
+
+
+def _mismatch(name: str, given, actual) -> ResolutionError:
+    return ResolutionError(
+        "TRACK_MISMATCH", f"{name} {given!r} does not match the track's {name} {actual!r}"
+    )
+
+
+def _by_track_id(lookup: TrackLookup, track: Track | None) -> ResolvedTrack | ResolutionError:
     if track is None:
-        _diagnose_missing_track(run_no, unit_sn, station_code, step_no)
+        return ResolutionError("TRACK_NOT_FOUND", f"Track not found: {lookup.track_id}")
+    run = track.unit.run
+    actual = {
+        "runNo": run.run_no if run else "",
+        "unitSn": track.unit.sn,
+        "stationCode": track.station.code if track.station else "",
+        "stepNo": track.step_no,
+    }
+    for name, given in zip(("runNo", "unitSn", "stationCode", "stepNo"), lookup.codes, strict=True):
+        if given is not None and given != actual[name]:
+            return _mismatch(name, given, actual[name])
     return ResolvedTrack(
         track=track,
-        run=track.unit.run,
-        run_no=run_no,
-        unit_sn=unit_sn,
-        station_code=station_code,
-        step_no=step_no,
+        run=run,
+        run_no=actual["runNo"],
+        unit_sn=actual["unitSn"],
+        station_code=actual["stationCode"],
+        step_no=track.step_no,
     )
 
 
-def _diagnose_missing_track(run_no, unit_sn, station_code, step_no) -> None:
-    run = Run.objects.filter(run_no=run_no).first()
-    if run is None:
-        raise ResolutionError("RUN_NOT_FOUND", f"Run not found: {run_no}")
-    if not Station.objects.filter(code=station_code).exists():
-        raise ResolutionError("STATION_NOT_FOUND", f"Station not found: {station_code}")
-    unit = Unit.objects.filter(sn=unit_sn).first()
-    if unit is None:
-        raise ResolutionError("UNIT_NOT_FOUND", f"Unit not found: {unit_sn}")
-    if unit.run_id != run.pk:
-        raise ResolutionError("UNIT_NOT_IN_RUN", f"Unit {unit_sn} does not belong to run {run_no}")
-    raise ResolutionError(
-        "TRACK_NOT_FOUND",
-        f"Track not found: unit {unit_sn} has no pass at station {station_code}, step {step_no}",
-    )
-
-
-def resolve_operation(resolved: ResolvedTrack, operation_id: int | None) -> ResolvedOperation:
-    """Find the operation (and bound specs) for the event's route step.
-
-    The run's route step with the event's step number decides; an
-    `operation_id` also sent must be that operation. Without a route step
-    (carrier events, runs without a route) `operation_id` gives the operation.
-    """
-    route_step = None
-    route_version_id = resolved.run.route_version_id if resolved.run else None
-    if route_version_id is not None and resolved.step_no is not None:
-        route_step = (
-            RouteStep.objects.select_related("operation")
-            .annotate(bound_count=Count("data_specs"))
-            .filter(route_version_id=route_version_id, step_no=resolved.step_no)
-            .first()
+def _by_carrier_track_id(
+    lookup: TrackLookup, carrier_track: CarrierTrack | None
+) -> ResolvedTrack | ResolutionError:
+    if carrier_track is None:
+        return ResolutionError(
+            "CARRIER_TRACK_NOT_FOUND", f"Carrier track not found: {lookup.carrier_track_id}"
         )
+    actual_station = carrier_track.station.code if carrier_track.station else ""
+    if lookup.station_code is not None and lookup.station_code != actual_station:
+        return _mismatch("stationCode", lookup.station_code, actual_station)
+    if lookup.step_no is not None and lookup.step_no != carrier_track.step_no:
+        return _mismatch("stepNo", lookup.step_no, carrier_track.step_no)
+    # A carrier belongs to no run or unit: codes sent with it are recorded as given.
+    return ResolvedTrack(
+        carrier_track=carrier_track,
+        run_no=lookup.run_no or "",
+        unit_sn=lookup.unit_sn or "",
+        station_code=actual_station,
+        step_no=carrier_track.step_no,
+    )
 
-    if route_step is not None:
-        if operation_id is not None and operation_id != route_step.operation_id:
-            if not Operation.objects.filter(pk=operation_id).exists():
-                raise ResolutionError("OPERATION_NOT_FOUND", f"Operation not found: {operation_id}")
-            raise ResolutionError(
-                "OPERATION_MISMATCH",
-                f"Operation {operation_id} is not the operation of route step "
-                f"{route_step.step_no} ({route_step.operation.code}, id {route_step.operation_id})",
+
+def _missing_track_diagnosis(misses: list[TrackLookup]):
+    """Tell each miss by codes its own error code, with three queries for all of them."""
+    if not misses:
+        return None
+    run_ids = dict(
+        Run.objects.filter(run_no__in={m.run_no for m in misses}).values_list("run_no", "pk")
+    )
+    stations = set(
+        Station.objects.filter(code__in={m.station_code for m in misses}).values_list(
+            "code", flat=True
+        )
+    )
+    unit_runs = dict(
+        Unit.objects.filter(sn__in={m.unit_sn for m in misses}).values_list("sn", "run_id")
+    )
+
+    def diagnose(lookup: TrackLookup) -> ResolutionError:
+        if lookup.run_no not in run_ids:
+            return ResolutionError("RUN_NOT_FOUND", f"Run not found: {lookup.run_no}")
+        if lookup.station_code not in stations:
+            return ResolutionError("STATION_NOT_FOUND", f"Station not found: {lookup.station_code}")
+        if lookup.unit_sn not in unit_runs:
+            return ResolutionError("UNIT_NOT_FOUND", f"Unit not found: {lookup.unit_sn}")
+        if unit_runs[lookup.unit_sn] != run_ids[lookup.run_no]:
+            return ResolutionError(
+                "UNIT_NOT_IN_RUN", f"Unit {lookup.unit_sn} does not belong to run {lookup.run_no}"
             )
-        return ResolvedOperation(
-            operation=route_step.operation,
-            route_step=route_step,
-            binds_specs=route_step.bound_count > 0,
+        return ResolutionError(
+            "TRACK_NOT_FOUND",
+            f"Track not found: unit {lookup.unit_sn} has no pass at station "
+            f"{lookup.station_code}, step {lookup.step_no}",
         )
 
-    if operation_id is not None:
-        operation = Operation.objects.filter(pk=operation_id).first()
-        if operation is None:
-            raise ResolutionError("OPERATION_NOT_FOUND", f"Operation not found: {operation_id}")
-        return ResolvedOperation(operation=operation)
-    return ResolvedOperation(operation=None)
+    return diagnose
 
 
-def _load_candidate_specs(items: list[dict], resolved: ResolvedOperation) -> list[DataSpec]:
-    """Every spec an item may name, in one query, each marked whether the step binds it."""
-    ids = {item["spec_id"] for item in items if item.get("spec_id") is not None}
-    names = {item["spec_name"] for item in items if item.get("spec_id") is None}
-    condition = Q(pk__in=ids)
-    if names and resolved.operation is not None:
-        condition |= Q(operation=resolved.operation, name__in=names)
-    queryset = DataSpec.objects.select_related("operation").filter(condition)
-    if resolved.route_step is not None:
-        queryset = queryset.annotate(
-            is_bound=Exists(
-                RouteStep.data_specs.through.objects.filter(
-                    routestep_id=resolved.route_step.pk, dataspec_id=OuterRef("pk")
+@dataclass
+class _RouteStepInfo:
+    step_no: int
+    operation: Operation
+    bound_spec_ids: set
+
+
+def resolve_operations(
+    tracks: list[ResolvedTrack], operation_ids: list[int | None]
+) -> list[ResolvedOperation | ResolutionError]:
+    """Find each event's operation and bound specs from its run's route step.
+
+    The route step with the event's step number decides; an operation id also
+    sent must name an operation and be that one. Without a route step (carrier
+    events, runs without a route) the operation id gives the operation.
+    """
+    wanted = {
+        (track.run.route_version_id, track.step_no)
+        for track in tracks
+        if track.run is not None and track.run.route_version_id and track.step_no is not None
+    }
+    steps: dict[tuple, _RouteStepInfo] = {}
+    if wanted:
+        # One row per (step, bound spec): the steps, their operations and bindings at once.
+        rows = RouteStep.objects.filter(
+            route_version_id__in={route for route, _ in wanted},
+            step_no__in={step_no for _, step_no in wanted},
+        ).values(
+            "route_version_id",
+            "step_no",
+            "operation_id",
+            "operation__code",
+            "operation__name",
+            "data_specs",
+        )
+        for row in rows:
+            key = (row["route_version_id"], row["step_no"])
+            if key not in steps:
+                operation = Operation(
+                    pk=row["operation_id"], code=row["operation__code"], name=row["operation__name"]
+                )
+                steps[key] = _RouteStepInfo(row["step_no"], operation, set())
+            if row["data_specs"] is not None:
+                steps[key].bound_spec_ids.add(row["data_specs"])
+
+    def step_of(track):
+        run = track.run
+        return steps.get((run.route_version_id, track.step_no)) if run is not None else None
+
+    # Operations named by id are loaded only where the route step does not settle it.
+    needed = {
+        operation_id
+        for track, operation_id in zip(tracks, operation_ids, strict=True)
+        if operation_id is not None
+        and (step_of(track) is None or step_of(track).operation.pk != operation_id)
+    }
+    operations = Operation.objects.in_bulk(needed) if needed else {}
+
+    results = []
+    for track, operation_id in zip(tracks, operation_ids, strict=True):
+        step = step_of(track)
+        if operation_id is not None and (step is None or step.operation.pk != operation_id):
+            if operation_id not in operations:
+                results.append(
+                    ResolutionError("OPERATION_NOT_FOUND", f"Operation not found: {operation_id}")
+                )
+                continue
+            if step is not None:
+                results.append(
+                    ResolutionError(
+                        "OPERATION_MISMATCH",
+                        f"Operation {operation_id} is not the operation of route step "
+                        f"{step.step_no} ({step.operation.code}, id {step.operation.pk})",
+                    )
+                )
+                continue
+            results.append(ResolvedOperation(operation=operations[operation_id]))
+        elif step is not None:
+            results.append(
+                ResolvedOperation(
+                    operation=step.operation,
+                    step_no=step.step_no,
+                    bound_spec_ids=frozenset(step.bound_spec_ids),
                 )
             )
-        )
-    return list(queryset)
+        else:
+            results.append(ResolvedOperation(operation=None))
+    return results
 
 
-def resolve_items(items: list[dict], resolved: ResolvedOperation, source: str) -> ResolvedItems:
+def resolve_items(
+    events: list[tuple[list[dict], ResolvedOperation, str]],
+) -> list[ResolvedItems | ResolutionError]:
     """Resolve each item's spec and take the value of the spec's data type.
 
-    Raises one ResolutionError listing every failing item (the top-level code
-    is the first one's). Where no operation is known, as on a carrier event
-    without an operation, the first spec found by id gives it.
+    `events` holds, per event, its items, its resolved operation and its
+    source. Each refused event gets one ResolutionError listing every failing
+    item (the top-level code is the first one's). Where no operation is
+    known, as on a carrier event without an operation, the first spec named
+    by id gives it.
     """
-    candidates = _load_candidate_specs(items, resolved)
-    by_id = {spec.pk: spec for spec in candidates}
-    operation = resolved.operation
-    by_name = {
-        spec.name: spec for spec in candidates if operation and spec.operation_id == operation.pk
-    }
+    ids, names, operation_ids = set(), set(), set()
+    for items, resolved, _source in events:
+        for item in items:
+            if item.get("spec_id") is not None:
+                ids.add(item["spec_id"])
+            elif resolved.operation is not None:
+                names.add(item["spec_name"])
+                operation_ids.add(resolved.operation.pk)
+    condition = Q(pk__in=ids) | Q(operation_id__in=operation_ids, name__in=names)
+    # operation: its code names the operation in refusals.
+    specs = (
+        list(DataSpec.objects.select_related("operation").filter(condition)) if ids or names else []
+    )
+    by_id = {spec.pk: spec for spec in specs}
+    by_operation_and_name = {(spec.operation_id, spec.name): spec for spec in specs}
 
-    result = ResolvedItems(operation=operation)
-    problems: list[ItemProblem] = []
-    for index, item in enumerate(items):
-        spec, problem = _resolve_item_spec(item, by_id, by_name, result, resolved, source)
-        if problem is None:
-            value_field = VALUE_FIELD_BY_DATA_TYPE[spec.data_type]
-            if item.get(value_field) is None:
-                problem = (
-                    "VALUE_TYPE_MISMATCH",
-                    f"Spec {spec.name!r} is {spec.data_type}: the item needs {_camel(value_field)}",
-                )
-        if problem is not None:
-            problems.append(ItemProblem(index=index, code=problem[0], message=problem[1]))
-            continue
-        result.specs.append(spec)
-        result.values.append(item[value_field])
-    if problems:
-        first = problems[0]
-        raise ResolutionError(first.code, f"data[{first.index}]: {first.message}", problems)
-    return result
+    results = []
+    for items, resolved, source in events:
+        result = ResolvedItems(operation=resolved.operation)
+        problems = []
+        for index, item in enumerate(items):
+            spec, problem = _item_spec(item, by_id, by_operation_and_name, result, resolved, source)
+            if problem is None:
+                value_field = VALUE_FIELD_BY_DATA_TYPE[spec.data_type]
+                if item.get(value_field) is None:
+                    problem = (
+                        "VALUE_TYPE_MISMATCH",
+                        f"Spec {spec.name!r} is {spec.data_type}: the item needs "
+                        f"{_camel(value_field)}",
+                    )
+            if problem is not None:
+                problems.append(ItemProblem(index=index, code=problem[0], message=problem[1]))
+                continue
+            result.specs.append(spec)
+            result.values.append(item[value_field])
+        if problems:
+            first = problems[0]
+            results.append(
+                ResolutionError(first.code, f"data[{first.index}]: {first.message}", problems)
+            )
+        else:
+            results.append(result)
+    return results
 
 
 def _camel(snake: str) -> str:
@@ -286,7 +381,7 @@ def _camel(snake: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _resolve_item_spec(item, by_id, by_name, result, resolved, source):
+def _item_spec(item, by_id, by_operation_and_name, result, resolved, source):
     """One item's spec, or (None, (code, message)) saying why it cannot be used."""
     spec_id, spec_name = item.get("spec_id"), item.get("spec_name")
     if spec_id is not None:
@@ -307,11 +402,11 @@ def _resolve_item_spec(item, by_id, by_name, result, resolved, source):
                 f"Spec {spec_name!r} is named, but no operation is known: "
                 "send operationId or specId",
             )
-        spec = by_name.get(spec_name)
+        spec = by_operation_and_name.get((resolved.operation.pk, spec_name))
         if spec is None or not spec.is_active:
             return None, (
                 "SPEC_NOT_FOUND",
-                f"Spec not found or inactive in operation {result.operation.code}: {spec_name!r}",
+                f"Spec not found or inactive in operation {resolved.operation.code}: {spec_name!r}",
             )
     if spec.operation_id != result.operation.pk:
         return None, (
@@ -319,10 +414,10 @@ def _resolve_item_spec(item, by_id, by_name, result, resolved, source):
             f"Spec {spec.name!r} belongs to operation {spec.operation.code}, "
             f"not {result.operation.code}",
         )
-    if resolved.binds_specs and not spec.is_bound:
+    if resolved.bound_spec_ids and spec.pk not in resolved.bound_spec_ids:
         return None, (
             "SPEC_NOT_BOUND",
-            f"Spec {spec.name!r} is not bound to route step {resolved.route_step.step_no}",
+            f"Spec {spec.name!r} is not bound to route step {resolved.step_no}",
         )
     if source == DataSpec.Method.AUTO and spec.method != DataSpec.Method.AUTO:
         return None, (

@@ -1,19 +1,22 @@
-"""The ingestion service: one device event, applied rule by rule (DESIGN.md §4).
+"""The ingestion service: device events applied rule by rule (DESIGN.md §4).
 
-`receive_device_event` reads top to bottom as the rules do: shape,
+`receive_device_events` reads top to bottom as the rules do: shape,
 idempotency, track, operation and bound specs, specs, values, judge, write,
-failure capture. The API view, the admin's replay action and management
-commands all call it; nothing else writes device data.
+failure capture. It takes a list so a gateway's buffered batch costs a few
+queries in all; `receive_device_event` is the same path for one event. The
+API views, the admin's replay action and management commands all call these;
+nothing else writes device data.
 """
 
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -22,12 +25,13 @@ from execution.models import DataValue
 from execution.resolution import (
     VALUE_FIELD_BY_DATA_TYPE,
     ResolutionError,
+    TrackLookup,
     resolve_items,
-    resolve_operation,
-    resolve_track,
+    resolve_operations,
+    resolve_tracks,
 )
 from integration.models import DeviceDataRecord, IntegrationMessage, business_key_for
-from integration.serializers import DeviceEventSerializer, check_is_event_object
+from integration.serializers import DeviceEventSerializer
 from mes.api.exceptions import ApiError
 
 logger = logging.getLogger("integration.ingestion")
@@ -81,6 +85,49 @@ class MessageNotReplayable(Exception):
     """Only FAILED messages can be replayed."""
 
 
+class Result:
+    """What happened to one event of a list (API.md batch `status`)."""
+
+    CREATED = "CREATED"
+    DUPLICATE = "DUPLICATE"
+    CONFLICT = "CONFLICT"
+    FAILED = "FAILED"
+
+
+@dataclass
+class Attempt:
+    """One event of a list on its way through the rules."""
+
+    index: int
+    payload: object
+    event: dict | None = None
+    payload_hash: str = ""
+    status: str = ""
+    error: Exception | None = None
+    refusal: ResolutionError | None = None
+    track: object = None
+    items: object = None
+    judgements: list = field(default_factory=list)
+    record: DeviceDataRecord | None = None
+    values: list = field(default_factory=list)
+    message: IntegrationMessage | None = None
+
+    @property
+    def event_id(self) -> str | None:
+        if self.event is not None:
+            return self.event["event_id"]
+        event_id = self.payload.get("eventId") if isinstance(self.payload, dict) else None
+        return event_id if isinstance(event_id, str) else None
+
+    @property
+    def outcome(self) -> IngestionOutcome | None:
+        if self.status not in (Result.CREATED, Result.DUPLICATE):
+            return None
+        return IngestionOutcome(
+            self.record, self.values, self.message, self.status == Result.DUPLICATE
+        )
+
+
 def receive_device_event(
     payload, *, sent_by, record_sender=None, replay_of: IntegrationMessage | None = None
 ) -> IngestionOutcome:
@@ -90,66 +137,113 @@ def receive_device_event(
     this attempt (a gateway, a person, or the admin replaying); the record
     names `record_sender` when given (the original gateway on a replay).
 
-    Returns the outcome for a new or duplicate event. Raises
-    ValidationError (malformed, nothing stored), EventIdConflict (409) or
-    EventRefused (422, kept as a FAILED message).
+    Returns the outcome for a new or duplicate event. Raises ValidationError
+    (malformed, nothing stored), EventIdConflict (409) or EventRefused (422,
+    kept as a FAILED message).
     """
-    # 1. Shape.
-    event = validate_event_shape(payload, sent_by)
+    (attempt,) = receive_device_events(
+        [payload], sent_by=sent_by, record_sender=record_sender, replay_of=replay_of
+    )
+    if attempt.error is not None:
+        raise attempt.error
+    return attempt.outcome
 
-    # 2. Idempotency: an eventId already written is a duplicate or a conflict.
-    payload_hash = canonical_event_hash(event)
-    existing = DeviceDataRecord.objects.filter(event_id=event["event_id"]).first()
-    if existing is not None:
-        return answer_repeated_event(existing, payload_hash, payload, sent_by, replay_of)
 
-    # 3–6. Track, operation and bound specs, specs, values.
-    try:
-        track = resolve_track(
-            track_id=event.get("track_id"),
-            carrier_track_id=event.get("carrier_track_id"),
-            run_no=event.get("run_no"),
-            unit_sn=event.get("unit_sn"),
-            station_code=event.get("station_code"),
-            step_no=event.get("step_no"),
-        )
-        operation = resolve_operation(track, event.get("operation_id"))
-        items = resolve_items(event["data"], operation, event["source"])
-    except ResolutionError as refusal:
-        # 9. Failure capture, outside any transaction of the write.
-        raise EventRefused(
-            refusal, keep_failed_event(event, payload, refusal, sent_by, replay_of)
-        ) from refusal
+def receive_device_events(
+    payloads: list, *, sent_by, record_sender=None, replay_of=None
+) -> list[Attempt]:
+    """Apply the ingestion rules to each event of a list, in order, each on its own.
+
+    One event's refusal never affects another: each Attempt carries its own
+    status (CREATED, DUPLICATE, CONFLICT, FAILED) and error. An event repeating
+    an earlier event's eventId in the list is answered as its duplicate or
+    conflict, as if the two had been posted one after the other.
+    """
+    attempts = [Attempt(index, payload) for index, payload in enumerate(payloads)]
+
+    # 1. Shape: a malformed event is refused and stores nothing.
+    for attempt in attempts:
+        check_event_shape(attempt, sent_by)
+    well_formed = [attempt for attempt in attempts if attempt.event is not None]
+
+    # 2. Idempotency, against what is already written.
+    for attempt in well_formed:
+        attempt.payload_hash = canonical_event_hash(attempt.event)
+    written = DeviceDataRecord.objects.in_bulk(
+        {attempt.event_id for attempt in well_formed}, field_name="event_id"
+    )
+    new = [attempt for attempt in well_formed if attempt.event_id not in written]
+
+    # 3–6. Track, operation and bound specs, specs and values, for all new events at once.
+    resolve_attempts(new)
+
+    # 2, in list order: a repeat of an eventId claimed earlier is its duplicate or conflict.
+    claimed = dict(written)
+    for attempt in well_formed:
+        original = claimed.get(attempt.event_id)
+        if original is not None:
+            attempt.record = original
+            same = attempt.payload_hash == original.payload_hash
+            attempt.status = Result.DUPLICATE if same else Result.CONFLICT
+        elif attempt.refusal is not None:
+            attempt.status = Result.FAILED
+        else:
+            attempt.status = Result.CREATED
+            attempt.record = build_record(attempt, record_sender or sent_by)
+            claimed[attempt.event_id] = attempt.record
+
+    # 9. Failure capture, outside the write's transaction, without using up the eventId.
+    keep_failed_events(
+        [attempt for attempt in well_formed if attempt.status == Result.FAILED], sent_by, replay_of
+    )
 
     # 7. Judge.
-    judgements = [
-        judge_value(spec, value) for spec, value in zip(items.specs, items.values, strict=True)
-    ]
+    for attempt in well_formed:
+        if attempt.status == Result.CREATED:
+            attempt.judgements = [
+                judge_value(spec, value)
+                for spec, value in zip(attempt.items.specs, attempt.items.values, strict=True)
+            ]
 
-    # 8. Write, all or nothing. The unique eventId decides a race with a
-    # concurrent attempt: the loser is answered as a duplicate (or conflict).
+    # 8. Write, all or nothing per event. The unique eventId is the final arbiter:
+    # if a concurrent request wrote one of these eventIds first, the list is
+    # taken again one event at a time, and the losers answer as duplicates.
+    accepted = [attempt for attempt in well_formed if attempt.status != Result.FAILED]
     try:
-        return write_event(
-            event, payload, payload_hash, track, items, judgements,
-            record_sender=record_sender or sent_by, sent_by=sent_by, replay_of=replay_of,
-        )  # fmt: skip
+        write_attempts(accepted, sent_by, replay_of)
     except IntegrityError:
-        existing = DeviceDataRecord.objects.filter(event_id=event["event_id"]).first()
-        if existing is None:
+        if (
+            len(payloads) == 1
+            and not DeviceDataRecord.objects.filter(event_id=accepted[0].event_id).exists()
+        ):
             raise
-        return answer_repeated_event(existing, payload_hash, payload, sent_by, replay_of)
+        for attempt in accepted:
+            (attempts[attempt.index],) = receive_device_events(
+                [attempt.payload], sent_by=sent_by, record_sender=record_sender, replay_of=replay_of
+            )
+            attempts[attempt.index].index = attempt.index
+    return attempts
 
 
-def validate_event_shape(payload, sent_by=None) -> dict:
-    """Rule 1: the event's shape and types; raises ValidationError, stores nothing."""
+def validate_event_shape(payload) -> dict:
+    """Rule 1: the event's shape and types, as validated snake_case data.
+
+    Raises ValidationError with per-field details.
+    """
+    if not isinstance(payload, dict):
+        raise ValidationError({"non_field_errors": ["An event must be a JSON object."]})
+    serializer = DeviceEventSerializer(data=payload)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def check_event_shape(attempt: Attempt, sent_by) -> None:
+    """Rule 1 for one attempt of a list: a malformed event is refused and stores nothing."""
     try:
-        check_is_event_object(payload)
-        serializer = DeviceEventSerializer(data=payload)
-        serializer.is_valid(raise_exception=True)
+        attempt.event = validate_event_shape(attempt.payload)
     except ValidationError as error:
         logger.info("Refused a malformed event from %s: %s", sent_by, error.detail)
-        raise
-    return serializer.validated_data
+        attempt.status, attempt.error = Result.FAILED, error
 
 
 def _canonical(value, key: str | None = None):
@@ -182,8 +276,49 @@ def canonical_event_hash(event: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _new_message(event_id: str, status: str, payload, sent_by, replay_of, **fields):
-    key = business_key_for(event_id)
+def resolve_attempts(attempts: list[Attempt]) -> None:
+    """Rules 3–6 for every event at once; a refusal is noted on its attempt."""
+    tracks = resolve_tracks(
+        [
+            TrackLookup(
+                track_id=attempt.event.get("track_id"),
+                carrier_track_id=attempt.event.get("carrier_track_id"),
+                run_no=attempt.event.get("run_no"),
+                unit_sn=attempt.event.get("unit_sn"),
+                station_code=attempt.event.get("station_code"),
+                step_no=attempt.event.get("step_no"),
+            )
+            for attempt in attempts
+        ]
+    )
+    located = _keep_resolved(attempts, tracks, "track")
+    operations = resolve_operations(
+        [attempt.track for attempt in located],
+        [attempt.event.get("operation_id") for attempt in located],
+    )
+    with_operation = _keep_resolved(located, operations, "operation")
+    items = resolve_items(
+        [
+            (attempt.event["data"], attempt.operation, attempt.event["source"])
+            for attempt in with_operation
+        ]
+    )
+    _keep_resolved(with_operation, items, "items")
+
+
+def _keep_resolved(attempts, results, name) -> list[Attempt]:
+    resolved = []
+    for attempt, result in zip(attempts, results, strict=True):
+        if isinstance(result, ResolutionError):
+            attempt.refusal = result
+        else:
+            setattr(attempt, name, result)
+            resolved.append(attempt)
+    return resolved
+
+
+def _new_message(attempt: Attempt, status: str, sent_by, replay_of, **fields):
+    key = business_key_for(attempt.event_id)
     return IntegrationMessage(
         direction=IntegrationMessage.Direction.IN,
         system=IntegrationMessage.System.DEVICE,
@@ -191,114 +326,159 @@ def _new_message(event_id: str, status: str, payload, sent_by, replay_of, **fiel
         business_key=key,
         dedupe_key=key,
         status=status,
-        payload=payload,
+        payload=attempt.payload,
         sent_by=sent_by,
         replay_of=replay_of,
         **fields,
     )
 
 
-def answer_repeated_event(record, payload_hash, payload, sent_by, replay_of) -> IngestionOutcome:
-    """An eventId already written: the same event is a duplicate, another is a conflict."""
-    if record.payload_hash != payload_hash:
-        message = _new_message(
-            record.event_id, IntegrationMessage.Status.CONFLICT, payload, sent_by, replay_of,
-            record=record, error_code=EventIdConflict.CODE,
-            error_message="eventId already received with a different payload",
+def keep_failed_events(attempts: list[Attempt], sent_by, replay_of) -> None:
+    """Rule 9: keep refused events as FAILED messages with their code and payload."""
+    for attempt in attempts:
+        attempt.message = _new_message(
+            attempt, IntegrationMessage.Status.FAILED, sent_by, replay_of,
+            error_code=attempt.refusal.code, error_message=attempt.refusal.message,
         )  # fmt: skip
-        message.save()
-        raise EventIdConflict(record, message)
+    IntegrationMessage.objects.bulk_create([attempt.message for attempt in attempts])
+    for attempt in attempts:
+        attempt.error = EventRefused(attempt.refusal, attempt.message)
 
-    now = timezone.now()
-    with transaction.atomic():
-        DeviceDataRecord.objects.filter(pk=record.pk).update(
-            duplicate_count=F("duplicate_count") + 1, last_duplicate_at=now
-        )
-        message = _new_message(
-            record.event_id, IntegrationMessage.Status.DUPLICATE, payload, sent_by, replay_of,
-            record=record,
-        )  # fmt: skip
-        message.save()
-    record.refresh_from_db(fields=["duplicate_count", "last_duplicate_at"])
-    values = list(
-        DataValue.objects.filter(source_ref=record.business_key)
-        .select_related("spec")
-        .order_by("pk")
+
+def build_record(attempt: Attempt, record_sender) -> DeviceDataRecord:
+    """The record an accepted event will be written as (not saved yet)."""
+    event, track = attempt.event, attempt.track
+    return DeviceDataRecord(
+        event_id=event["event_id"],
+        event_time=event["event_time"],
+        source=event["source"],
+        run_no=track.run_no,
+        unit_sn=track.unit_sn,
+        station_code=track.station_code,
+        step_no=track.step_no,
+        track=track.track,
+        carrier_track=track.carrier_track,
+        operation=attempt.items.operation,
+        equipment_id=event.get("equipment_id") or "",
+        operator_id=event.get("operator_id") or "",
+        data=attempt.payload["data"],
+        meta=attempt.payload.get("meta"),
+        payload_hash=attempt.payload_hash,
+        data_values_created=len(attempt.items.specs),
+        sent_by=record_sender,
     )
-    return IngestionOutcome(record=record, values=values, message=message, is_duplicate=True)
 
 
-def keep_failed_event(event, payload, refusal: ResolutionError, sent_by, replay_of):
-    """Rule 9: keep a refused event as a FAILED message, without using up its eventId."""
-    message = _new_message(
-        event["event_id"], IntegrationMessage.Status.FAILED, payload, sent_by, replay_of,
-        error_code=refusal.code, error_message=refusal.message,
-    )  # fmt: skip
-    message.save()
-    return message
-
-
-def write_event(
-    event, payload, payload_hash, track, items, judgements, *, record_sender, sent_by, replay_of
-) -> IngestionOutcome:
-    """Rule 8: the record, its values and a SUCCESS message in one transaction."""
-    event_id = event["event_id"]
-    source_ref = business_key_for(event_id)
+def _build_values(attempt: Attempt) -> list[DataValue]:
+    event, track = attempt.event, attempt.track
     value_meta = {
-        "eventId": event_id,
+        "eventId": event["event_id"],
         "equipmentId": event.get("equipment_id"),
         "operatorId": event.get("operator_id"),
     }
-    now = timezone.now()
-    with transaction.atomic():
-        record = DeviceDataRecord.objects.create(
-            event_id=event_id,
-            event_time=event["event_time"],
-            source=event["source"],
-            run_no=track.run_no,
-            unit_sn=track.unit_sn,
-            station_code=track.station_code,
-            step_no=track.step_no,
+    return [
+        DataValue(
+            spec=spec,
             track=track.track,
             carrier_track=track.carrier_track,
-            operation=items.operation,
-            equipment_id=event.get("equipment_id") or "",
-            operator_id=event.get("operator_id") or "",
-            data=payload["data"],
-            meta=payload.get("meta"),
-            payload_hash=payload_hash,
-            data_values_created=len(items.specs),
-            sent_by=record_sender,
+            collected_at=item.get("collected_at") or event["event_time"],
+            limits=spec.limits,
+            judge=judgement.judge,
+            alarmed=judgement.alarmed,
+            source=event["source"],
+            source_ref=business_key_for(event["event_id"]),
+            meta=value_meta,
+            **{VALUE_FIELD_BY_DATA_TYPE[spec.data_type]: value},
         )
-        values = DataValue.objects.bulk_create(
-            [
-                DataValue(
-                    spec=spec,
-                    track=track.track,
-                    carrier_track=track.carrier_track,
-                    collected_at=item.get("collected_at") or event["event_time"],
-                    limits=spec.limits,
-                    judge=judgement.judge,
-                    alarmed=judgement.alarmed,
-                    source=event["source"],
-                    source_ref=source_ref,
-                    meta=value_meta,
-                    **{VALUE_FIELD_BY_DATA_TYPE[spec.data_type]: value},
-                )
-                for spec, value, judgement, item in zip(
-                    items.specs, items.values, judgements, event["data"], strict=True
-                )
-            ]
+        for spec, value, judgement, item in zip(
+            attempt.items.specs,
+            attempt.items.values,
+            attempt.judgements,
+            event["data"],
+            strict=True,
         )
-        message = _new_message(
-            event_id, IntegrationMessage.Status.SUCCESS, payload, sent_by, replay_of, record=record
+    ]
+
+
+def write_attempts(attempts: list[Attempt], sent_by, replay_of) -> None:
+    """Rule 8: new records with their values, and a message for every accepted attempt.
+
+    One transaction, a few statements whatever the number of events. Records
+    are inserted in eventId order so concurrent lists claim eventIds in the
+    same order and wait for each other instead of deadlocking.
+    """
+    created = [attempt for attempt in attempts if attempt.status == Result.CREATED]
+    now = timezone.now()
+    with transaction.atomic():
+        DeviceDataRecord.objects.bulk_create(
+            sorted((attempt.record for attempt in created), key=lambda record: record.event_id)
         )
-        message.save()
-        # The same event refused earlier is now written: its FAILED attempts are resolved.
-        IntegrationMessage.objects.filter(
-            dedupe_key=source_ref, status=IntegrationMessage.Status.FAILED, resolved_at__isnull=True
-        ).update(resolved_at=now)
-    return IngestionOutcome(record=record, values=values, message=message, is_duplicate=False)
+        # Counted after the insert: a repeat within the list points at a record just written.
+        repeats = Counter(
+            attempt.record.pk for attempt in attempts if attempt.status == Result.DUPLICATE
+        )
+        for attempt in created:
+            attempt.values = _build_values(attempt)
+        DataValue.objects.bulk_create([value for a in created for value in a.values])
+        for attempt in attempts:
+            attempt.message = _message_for_accepted(attempt, sent_by, replay_of)
+        IntegrationMessage.objects.bulk_create([attempt.message for attempt in attempts])
+        if created:
+            # The same events refused earlier are now written: their FAILED attempts are resolved.
+            IntegrationMessage.objects.filter(
+                dedupe_key__in=[business_key_for(attempt.event_id) for attempt in created],
+                status=IntegrationMessage.Status.FAILED,
+                resolved_at__isnull=True,
+            ).update(resolved_at=now)
+        if repeats:
+            DeviceDataRecord.objects.filter(pk__in=repeats).update(
+                duplicate_count=F("duplicate_count")
+                + Case(*(When(pk=pk, then=Value(n)) for pk, n in repeats.items()), default=0),
+                last_duplicate_at=now,
+            )
+    for attempt in attempts:
+        if attempt.status == Result.CONFLICT:
+            attempt.error = EventIdConflict(attempt.record, attempt.message)
+    _attach_original_values(attempts, repeats, now)
+
+
+def _message_for_accepted(attempt: Attempt, sent_by, replay_of) -> IntegrationMessage:
+    if attempt.status == Result.CONFLICT:
+        return _new_message(
+            attempt, IntegrationMessage.Status.CONFLICT, sent_by, replay_of,
+            record=attempt.record, error_code=EventIdConflict.CODE,
+            error_message="eventId already received with a different payload",
+        )  # fmt: skip
+    status = {
+        Result.CREATED: IntegrationMessage.Status.SUCCESS,
+        Result.DUPLICATE: IntegrationMessage.Status.DUPLICATE,
+    }[attempt.status]
+    return _new_message(attempt, status, sent_by, replay_of, record=attempt.record)
+
+
+def _attach_original_values(attempts: list[Attempt], repeats: Counter, now) -> None:
+    """A duplicate answers with its original's values; load those written before this list."""
+    values_by_record = {a.record.pk: a.values for a in attempts if a.status == Result.CREATED}
+    earlier = [
+        business_key_for(a.event_id)
+        for a in attempts
+        if a.status == Result.DUPLICATE and a.record.pk not in values_by_record
+    ]
+    by_key: dict[str, list] = {}
+    if earlier:
+        # spec: each value's answer names its spec.
+        for value in (
+            DataValue.objects.filter(source_ref__in=earlier).select_related("spec").order_by("pk")
+        ):
+            by_key.setdefault(value.source_ref, []).append(value)
+    for attempt in attempts:
+        if attempt.status != Result.DUPLICATE:
+            continue
+        record = attempt.record
+        if record.pk in repeats:
+            record.duplicate_count += repeats.pop(record.pk)
+            record.last_duplicate_at = now
+        attempt.values = values_by_record.get(record.pk) or by_key.get(record.business_key, [])
 
 
 def replay_failed_message(message: IntegrationMessage, *, replayed_by) -> IngestionOutcome:

@@ -6,6 +6,7 @@ app_name = "integration"
 
 urlpatterns = [
     path("device-data", views.DeviceDataView.as_view(), name="device-data"),
+    path("device-data/batch", views.DeviceDataBatchView.as_view(), name="device-data-batch"),
     path(
         "device-data/<int:record_id>",
         views.DeviceDataDetailView.as_view(),

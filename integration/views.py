@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from execution.models import DataValue
 from integration.filtersets import DeviceDataRecordFilterSet, IntegrationMessageFilterSet
-from integration.ingestion import receive_device_event
+from integration.ingestion import Result, receive_device_event, receive_device_events
 from integration.models import DeviceDataRecord, GatewayKey, IntegrationMessage
 from integration.serializers import (
     DataValueResultSerializer,
@@ -18,6 +18,7 @@ from integration.serializers import (
     RecordSerializer,
     UtcDateTimeField,
 )
+from mes.api.exceptions import ApiError, first_error_message
 from mes.api.views import JsonBodyMixin
 
 INGEST_PERMISSION = "integration.add_devicedatarecord"
@@ -90,6 +91,63 @@ class DeviceDataView(JsonBodyMixin, generics.ListAPIView):
     def post(self, request):
         outcome = receive_device_event(request.data, sent_by=request.user)
         return ingestion_response(outcome)
+
+
+MAX_EVENTS_PER_BATCH = 500
+
+
+class BatchEnvelopeSerializer(serializers.Serializer):
+    events = serializers.ListField(
+        child=serializers.JSONField(),
+        min_length=1,
+        max_length=MAX_EVENTS_PER_BATCH,
+        help_text="1–500 events, each as POST /api/integration/device-data takes it.",
+    )
+
+
+def _error_of(attempt) -> dict:
+    error = attempt.error
+    if isinstance(error, ApiError):
+        answer = {"code": error.code, "message": error.message}
+        if error.details:
+            answer["details"] = error.details
+        return answer
+    return {
+        "code": "VALIDATION_ERROR",
+        "message": first_error_message(error.detail),
+        "details": error.detail,
+    }
+
+
+class DeviceDataBatchView(JsonBodyMixin, APIView):
+    """POST up to 500 events at once; each gets the answer it would get alone."""
+
+    queryset = DeviceDataRecord.objects.none()  # for the ingest permission
+    permission_classes = [ReadOrIngestPermission]
+    json_depth_offset = 2  # {"events": [ <event> ]}: depth counts from each event
+
+    @property
+    def max_body_bytes(self):
+        return settings.INGEST_MAX_BATCH_BODY_BYTES
+
+    @extend_schema(request=BatchEnvelopeSerializer, responses={200: OpenApiResponse()})
+    def post(self, request):
+        if not isinstance(request.data, dict):
+            raise serializers.ValidationError({"events": ['Send {"events": [ … ]}.']})
+        envelope = BatchEnvelopeSerializer(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        attempts = receive_device_events(request.data["events"], sent_by=request.user)
+        summary = {"created": 0, "duplicate": 0, "conflict": 0, "failed": 0}
+        results = []
+        for attempt in attempts:
+            summary[attempt.status.lower()] += 1
+            result = {"index": attempt.index, "eventId": attempt.event_id, "status": attempt.status}
+            if attempt.status in (Result.CREATED, Result.DUPLICATE):
+                result["data"] = IngestionAnswerSerializer(attempt.outcome).data
+            else:
+                result["error"] = _error_of(attempt)
+            results.append(result)
+        return Response({"summary": summary, "results": results})
 
 
 class DeviceDataDetailView(generics.RetrieveAPIView):

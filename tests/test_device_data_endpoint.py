@@ -3,8 +3,11 @@
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from execution.models import DataValue, Track
+from integration.ingestion import receive_device_event
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event
 
@@ -200,3 +203,36 @@ def test_a_duplicate_costs_a_bounded_number_of_queries(
     with django_assert_max_num_queries(10):
         response = gateway_client.post(URL, make_event(), format="json")
     assert response.json()["data"]["isDuplicate"] is True
+
+
+def ingestion_statements(payload, sender) -> list[str]:
+    """The SQL one event's ingestion runs, without the test transaction's savepoints."""
+    with CaptureQueriesContext(connection) as captured:
+        receive_device_event(payload, sent_by=sender)
+    return [
+        query["sql"]
+        for query in captured.captured_queries
+        if not query["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+
+
+def test_ingesting_a_new_event_takes_at_most_eight_statements(line, gateway):
+    payload = make_event(
+        data=[
+            {"specName": "Peak Temperature", "valueNumber": 245},
+            {"specName": "Conveyor Speed", "valueNumber": 80},
+        ]
+    )
+    statements = ingestion_statements(payload, gateway)
+    # Reads: record, track, route step with its bindings, specs. Writes: record,
+    # values, message, resolution of earlier failures.
+    assert len(statements) <= 8, "\n".join(statements)
+    assert DataValue.objects.count() == 2
+
+
+def test_a_duplicate_takes_fewer_statements_than_a_new_event(line, gateway):
+    receive_device_event(make_event(), sent_by=gateway)
+    statements = ingestion_statements(make_event(), gateway)
+    # Record lookup, message, duplicate count, original values.
+    assert len(statements) <= 4, "\n".join(statements)
+    assert DeviceDataRecord.objects.get().duplicate_count == 1
