@@ -186,11 +186,6 @@ class DeviceEventSerializer(serializers.Serializer):
         return attrs
 
 
-def check_is_event_object(payload) -> None:
-    if not isinstance(payload, dict):
-        raise serializers.ValidationError({"non_field_errors": ["An event must be a JSON object."]})
-
-
 class DataValueResultSerializer(serializers.Serializer):
     specId = serializers.CharField(source="spec_id")
     specName = serializers.CharField(source="spec.name")
