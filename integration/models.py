@@ -2,6 +2,8 @@
 every inbound attempt, and the keys gateways authenticate with."""
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import UserManager
 from django.db import models
 
 from execution.models import CarrierTrack, Operation, Track
@@ -166,3 +168,37 @@ class GatewayKey(models.Model):
 
     def __str__(self):
         return f"{self.user.username} ({self.prefix}…)"
+
+
+class GatewayManager(UserManager):
+    """Only gateway service accounts: users in the `Gateways` group, never staff or superusers.
+
+    A UserManager, as the user model's own checks expect (`normalize_email`).
+    """
+
+    use_in_migrations = False
+
+    def get_queryset(self):
+        # Imported here: gateway_keys imports this module.
+        from integration.gateway_keys import GATEWAYS_GROUP
+
+        return (
+            super()
+            .get_queryset()
+            .filter(groups__name=GATEWAYS_GROUP, is_staff=False, is_superuser=False)
+        )
+
+
+class Gateway(get_user_model()):
+    """A gateway service account, as integration admins manage it in the back office.
+
+    A proxy of the user model whose manager sees only gateways, so the admin
+    built on it cannot reach other users or staff/superuser flags (DESIGN.md §6).
+    """
+
+    objects = GatewayManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "gateway"
+        ordering = ["username"]

@@ -7,9 +7,13 @@ need an offset. Validated events come out in snake_case for the service.
 import math
 from datetime import UTC, datetime
 
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from integration.models import DeviceDataRecord, IntegrationMessage
+from mes.api.parsers import json_problem
 
 MAX_ITEMS_PER_EVENT = 1000
 MAX_DATABASE_ID = 2**63 - 1
@@ -36,6 +40,15 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_DATABASE_ID},
+            {"type": "string", "pattern": "^[0-9]{1,19}$"},
+        ],
+        "description": "A database id, as a JSON number or a string of digits.",
+    }
+)
 class DatabaseIdField(serializers.Field):
     """A primary key, as a JSON number or a string of digits (API.md)."""
 
@@ -54,6 +67,7 @@ class DatabaseIdField(serializers.Field):
         return str(value)
 
 
+@extend_schema_field({"type": "number"})
 class FiniteNumberField(serializers.Field):
     default_error_messages = {"invalid": "Must be a finite JSON number."}
 
@@ -69,6 +83,7 @@ class FiniteNumberField(serializers.Field):
         return number
 
 
+@extend_schema_field({"type": "boolean"})
 class StrictBooleanField(serializers.Field):
     default_error_messages = {"invalid": "Must be true or false."}
 
@@ -78,11 +93,26 @@ class StrictBooleanField(serializers.Field):
         return data
 
 
+@extend_schema_field(OpenApiTypes.ANY)
 class AnyJsonField(serializers.Field):
+    """Any JSON value the database can store, within the depth bound counted from
+    the event (`levels_above`: the containers between the event and this field,
+    the event included). The HTTP parser checks the same on the whole body; this
+    keeps the service as strict for its other callers (replay, commands)."""
+
+    def __init__(self, *, levels_above: int = 1, **kwargs):
+        self.levels_above = levels_above
+        super().__init__(**kwargs)
+
     def to_internal_value(self, data):
+        bound = settings.INGEST_MAX_JSON_DEPTH
+        problem = json_problem(data, bound - self.levels_above, bound)
+        if problem:
+            raise serializers.ValidationError(problem)
         return data
 
 
+@extend_schema_field({"type": "string", "format": "date-time"})
 class InstantField(serializers.Field):
     """An ISO 8601 time with an offset, as a UTC instant."""
 
@@ -125,7 +155,8 @@ class DataItemSerializer(serializers.Serializer):
         source="value_text",
     )
     valueBoolean = StrictBooleanField(required=False, allow_null=True, source="value_boolean")
-    valueJson = AnyJsonField(required=False, allow_null=True, source="value_json")
+    # The event, its data list and this item hold valueJson.
+    valueJson = AnyJsonField(required=False, allow_null=True, source="value_json", levels_above=3)
     collectedAt = InstantField(required=False, allow_null=True, source="collected_at")
 
     def validate(self, attrs):
@@ -134,6 +165,36 @@ class DataItemSerializer(serializers.Serializer):
         return attrs
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "An AUTO event by codes (API.md)",
+            request_only=True,
+            value={
+                "eventId": "evt_20250101_001",
+                "eventTime": "2026-01-24T10:00:00Z",
+                "source": "AUTO",
+                "runNo": "RUN-2026-001",
+                "unitSn": "SN-0001",
+                "stationCode": "SMT-01",
+                "stepNo": 10,
+                "trackId": None,
+                "carrierTrackId": None,
+                "operationId": None,
+                "equipmentId": "EQ-01",
+                "operatorId": None,
+                "data": [
+                    {
+                        "specName": "Peak Temperature",
+                        "valueNumber": 245,
+                        "collectedAt": "2026-01-24T10:00:00Z",
+                    }
+                ],
+                "meta": {"raw": "payload"},
+            },
+        )
+    ]
+)
 class DeviceEventSerializer(serializers.Serializer):
     """One device event as the replaced system's gateways send it."""
 
@@ -158,7 +219,7 @@ class DeviceEventSerializer(serializers.Serializer):
         required=False, allow_null=True, allow_blank=True, max_length=100, source="operator_id"
     )
     data = DataItemSerializer(many=True, allow_empty=False, max_length=MAX_ITEMS_PER_EVENT)
-    meta = AnyJsonField(required=False, allow_null=True)
+    meta = AnyJsonField(required=False, allow_null=True, levels_above=1)
 
     def validate_source(self, value):
         # ChoiceField would accept 1 for "1"; a source is a string.

@@ -6,6 +6,7 @@ switches, never tied to DEBUG (DESIGN.md §2).
 """
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -61,6 +62,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: Django's own error pages (a disallowed Host, a crash) are JSON under /api/.
+    "mes.api.middleware.JsonErrorPagesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -147,13 +150,24 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # Caches: per process by default; a shared cache (Redis) makes throttling
 # count across gunicorn workers and app servers.
-if os.environ.get("CACHE_URL", "").startswith("redis"):
+CACHE_URL = os.environ.get("CACHE_URL", "").strip()
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": os.environ["CACHE_URL"],
+            "LOCATION": CACHE_URL,
+            # A cache that does not answer must not hold requests up: the
+            # throttle lets requests through when it cannot count them.
+            "OPTIONS": {
+                "socket_connect_timeout": env_int("CACHE_CONNECT_TIMEOUT", 2),
+                "socket_timeout": env_int("CACHE_TIMEOUT", 2),
+            },
         }
     }
+elif CACHE_URL:
+    raise ImproperlyConfigured(
+        f"CACHE_URL must be a redis://, rediss:// or unix:// URL, not {CACHE_URL!r}."
+    )
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -164,7 +178,12 @@ INGEST_MAX_BATCH_BODY_BYTES = env_int("INGEST_MAX_BATCH_BODY_BYTES", 16 * 1024 *
 INGEST_MAX_JSON_DEPTH = env_int("INGEST_MAX_JSON_DEPTH", 64)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES, INGEST_MAX_BATCH_BODY_BYTES)
 
-GATEWAY_THROTTLE_RATE = os.environ.get("GATEWAY_THROTTLE_RATE", "60000/min")
+# Requests per gateway key: "<count>/<s|sec|min|hour|day>" (API.md: 429 THROTTLED).
+GATEWAY_THROTTLE_RATE = os.environ.get("GATEWAY_THROTTLE_RATE", "").strip() or "60000/min"
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", GATEWAY_THROTTLE_RATE):
+    raise ImproperlyConfigured(
+        f"GATEWAY_THROTTLE_RATE must look like 60000/min or 1000/s, not {GATEWAY_THROTTLE_RATE!r}."
+    )
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -175,7 +194,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["mes.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["mes.api.renderers.EnvelopeJSONRenderer"],
     "DEFAULT_THROTTLE_CLASSES": ["mes.api.throttling.GatewayKeyRateThrottle"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["mes.api.filtering.StrictFilterBackend"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "mes.api.negotiation.FirstRendererFallbackNegotiation",
     "DEFAULT_PAGINATION_CLASS": "mes.api.pagination.EnvelopePagination",
     "EXCEPTION_HANDLER": "mes.api.exceptions.envelope_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -192,10 +212,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mes.api.schema.envelope_responses",  # the envelope and API.md's error statuses
+    ],
 }
 
 # HTTPS-only settings, each switched on by its own variable (README: production).
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
+# Load balancers probe the health checks over plain HTTP, from inside: a redirect
+# would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")

@@ -144,3 +144,83 @@ class CarrierTrackFactory(factory.django.DjangoModelFactory):
     station = factory.SubFactory(StationFactory)
     source = "AUTO"
     in_at = BASE_TIME
+
+
+# --- people and received traffic for the back-office suites (tests/test_admin_*.py) ------------
+
+ROLE_GROUPS = {
+    "superuser": None,
+    "quality staff": "Quality staff",
+    "integration admin": "Integration admins",
+    "gateway": GATEWAYS_GROUP,
+}
+ROLES = [*ROLE_GROUPS, "anonymous"]
+
+
+def person_in_role(role: str):
+    """A user as each role signs in to the back office; None for anonymous."""
+    if role == "anonymous":
+        return None
+    if role == "superuser":
+        return UserFactory(username="root", is_staff=True, is_superuser=True)
+    if role == "gateway":
+        user, _key = gateway_with_key("gw-role")
+        return user
+    return UserFactory(username=role.replace(" ", "-"), is_staff=True, groups=[ROLE_GROUPS[role]])
+
+
+def reflow_event(event_id: str = "evt-0001", value=245, **overrides) -> dict:
+    """An AUTO reflow event by codes for the conftest `line`, as a gateway sends it."""
+    event = {
+        "eventId": event_id,
+        "eventTime": "2026-01-24T10:00:00Z",
+        "source": "AUTO",
+        "runNo": "RUN-2026-001",
+        "unitSn": "SN-0001",
+        "stationCode": "REFLOW-01",
+        "stepNo": 40,
+        "equipmentId": "EQ-01",
+        "data": [{"specName": "Peak Temperature", "valueNumber": value}],
+        "meta": {"raw": "payload"},
+    }
+    event.update(overrides)
+    return event
+
+
+class ReceivedTraffic:
+    """One of each kind of attempt, received through the real ingestion service.
+
+    record: evt-0001, Peak Temperature 245 (PASS); success: its SUCCESS message;
+    duplicate: evt-0001 sent again; conflict: evt-0001 sent again with 246;
+    hot_record: evt-hot, 260 (FAIL and alarmed); failed: evt-late-unit for the
+    unknown unit SN-LATE (FAILED, unresolved).
+    """
+
+    def __init__(self, **parts):
+        self.__dict__.update(parts)
+
+
+def receive_traffic(gateway) -> ReceivedTraffic:
+    from integration.ingestion import EventIdConflict, EventRefused, receive_device_event
+
+    first = receive_device_event(reflow_event(), sent_by=gateway)
+    duplicate = receive_device_event(reflow_event(), sent_by=gateway)
+    try:
+        receive_device_event(reflow_event(value=246), sent_by=gateway)
+    except EventIdConflict as conflict:
+        conflict_message = conflict.conflict_message
+    hot = receive_device_event(
+        reflow_event("evt-hot", 260, eventTime="2026-01-24T11:00:00Z"), sent_by=gateway
+    )
+    try:
+        receive_device_event(reflow_event("evt-late-unit", unitSn="SN-LATE"), sent_by=gateway)
+    except EventRefused as refusal:
+        failed = refusal.failed_message
+    return ReceivedTraffic(
+        record=first.record,
+        success=first.message,
+        duplicate=duplicate.message,
+        conflict=conflict_message,
+        hot_record=hot.record,
+        failed=failed,
+    )

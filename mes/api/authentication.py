@@ -28,3 +28,7 @@ class GatewayKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Token realm="api", Api-Key realm="api"'
+
+
+# The OpenAPI description of this scheme (drf-spectacular finds it once imported).
+from mes.api import schema as _schema  # noqa: E402, F401

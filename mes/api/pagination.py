@@ -11,16 +11,20 @@ from rest_framework.response import Response
 
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 100
+MAX_DIGITS = 18  # any page past the last is empty anyway
 
 
 def _positive_int(request, name: str, default: int, maximum: int | None = None) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
+    # ASCII digits only ("²" is a digit to str.isdigit), and short enough for int().
+    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= MAX_DIGITS else 0
+    if number < 1 or (maximum is not None and number > maximum):
         bound = f"1–{maximum}" if maximum else "≥ 1"
-        raise ValidationError({name: [f"Must be a whole number {bound}, not {raw!r}."]})
-    return int(raw)
+        shown = raw if len(raw) <= 40 else raw[:40] + "…"
+        raise ValidationError({name: [f"Must be a whole number {bound}, not {shown!r}."]})
+    return number
 
 
 class EnvelopePagination(BasePagination):

@@ -1,6 +1,10 @@
-"""A strict JSON parser: bounded size and depth, UTF-8 only, finite numbers only.
+"""A strict JSON parser: bounded size and depth, UTF-8 only, storable values only.
 
-Hostile or broken bodies end here as a 400 (or 413) in the envelope, never a 500.
+Hostile or broken bodies end here as a 400 (or 413) in the envelope, never a 500:
+invalid UTF-8, NaN/Infinity, numbers beyond a double's range (1e400, an integer
+of thousands of digits), nesting deeper than the bound, and strings the
+database cannot store (NUL characters and unpaired surrogates, which only a
+`\\u` escape can produce: PostgreSQL refuses both in text and jsonb).
 """
 
 import json
@@ -11,6 +15,10 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from mes.api.exceptions import PayloadTooLarge
+
+# Any integer with more digits than this is beyond a double's range (~1.8e308);
+# checked before int() so Python's own limit on long digit strings never answers.
+MAX_INTEGER_DIGITS = 309
 
 
 def _refuse_constant(name: str):
@@ -24,21 +32,67 @@ def _finite_float(text: str) -> float:
     return number
 
 
-def json_depth(document) -> int:
-    """How many containers deep a parsed JSON document nests (a scalar is 0)."""
-    deepest = 0
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INTEGER_DIGITS:
+        raise ValueError(f"an integer of {digits} digits is out of range")
+    number = int(text)
+    try:
+        float(number)
+    except OverflowError:
+        raise ValueError(f"integer {text[:40]}… is out of range") from None
+    return number
+
+
+def unstorable_text(text: str) -> str | None:
+    """Why a string cannot be stored (NUL, unpaired surrogate), or None if it can."""
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired surrogate (\\ud800–\\udfff)"
+    return None
+
+
+def json_problem(document, max_depth: int, bound: int | None = None) -> str | None:
+    """Why a JSON document cannot be taken, or None: nested deeper than `max_depth`,
+    a string (key or value) the database cannot store, a number that is not finite
+    or beyond a double's range, or a value JSON has no type for. Iterative, so no
+    recursion limit. `bound` is the depth named in the answer, when `max_depth`
+    includes envelope levels above the event."""
     pending = [(document, 1)]
     while pending:
         node, depth = pending.pop()
-        if isinstance(node, dict):
-            children = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
+        if node is None or isinstance(node, bool):
             continue
-        deepest = max(deepest, depth)
-        pending.extend((child, depth + 1) for child in children)
-    return deepest
+        if isinstance(node, str):
+            if problem := unstorable_text(node):
+                return f"A string {problem}: it cannot be stored."
+        elif isinstance(node, int):
+            try:
+                float(node)
+            except OverflowError:
+                return "An integer is out of range."
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                return "Numbers must be finite (no NaN or Infinity)."
+        elif isinstance(node, dict | list):
+            if depth > max_depth:
+                return f"JSON is nested more than {bound or max_depth} levels deep."
+            if isinstance(node, dict):
+                for key in node:
+                    if not isinstance(key, str):
+                        return "Object keys must be strings."
+                    if problem := unstorable_text(key):
+                        return f"A key {problem}: it cannot be stored."
+                children = node.values()
+            else:
+                children = node
+            pending.extend((child, depth + 1) for child in children)
+        else:
+            return f"A {type(node).__name__} is not a JSON value."
+    return None
 
 
 def loads_strict(raw: bytes):
@@ -48,7 +102,12 @@ def loads_strict(raw: bytes):
     except UnicodeDecodeError as error:
         raise ParseError(f"Request body is not valid UTF-8 (byte {error.start}).") from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+        )
     except RecursionError:
         raise ParseError("JSON is nested too deeply.") from None
     except ValueError as error:  # JSONDecodeError is a ValueError, as are the hooks' refusals
@@ -68,9 +127,8 @@ class StrictJSONParser(JSONParser):
         if not raw.strip():
             raise ParseError("Request body is empty: send a JSON object.")
         document = loads_strict(raw)
-        max_depth = settings.INGEST_MAX_JSON_DEPTH + getattr(view, "json_depth_offset", 0)
-        if json_depth(document) > max_depth:
-            raise ParseError(
-                f"JSON is nested more than {settings.INGEST_MAX_JSON_DEPTH} levels deep."
-            )
+        bound = settings.INGEST_MAX_JSON_DEPTH
+        problem = json_problem(document, bound + getattr(view, "json_depth_offset", 0), bound)
+        if problem:
+            raise ParseError(problem)
         return document

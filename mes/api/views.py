@@ -20,8 +20,8 @@ class JsonBodyMixin:
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if request.method not in BODY_METHODS:
-            return
+        if request.method not in BODY_METHODS or not hasattr(self, request.method.lower()):
+            return  # no body to read (a method the view lacks is a 405, not a 415)
         content_type = request.content_type.split(";")[0].strip().lower()
         if content_type != "application/json":
             raise exceptions.UnsupportedMediaType(
@@ -29,10 +29,17 @@ class JsonBodyMixin:
                 detail=f"Content-Type must be application/json, not {content_type or 'missing'}.",
             )
         limit = self.max_body_bytes
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if limit and length.isdigit() and int(length) > limit:
+        length = (request.META.get("CONTENT_LENGTH") or "").strip()
+        declared = int(length) if length.isascii() and length.isdigit() else 0
+        if limit and declared > limit:
             raise PayloadTooLarge(limit)
-        if length == "0" and not request.META.get("HTTP_TRANSFER_ENCODING"):
+        if declared == 0:
+            # Under WSGI, Django reads no further than Content-Length: without a
+            # valid one (a chunked body) the body would be read as empty.
+            if request.META.get("HTTP_TRANSFER_ENCODING") or length not in ("", "0"):
+                raise exceptions.ParseError(
+                    "Request body needs a valid Content-Length (chunked bodies are not read)."
+                )
             raise exceptions.ParseError("Request body is empty: send a JSON object.")
 
 

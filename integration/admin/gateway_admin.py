@@ -1,0 +1,242 @@
+"""Gateways for integration admins: list with last use, create (key shown once), re-key, revoke.
+
+Built on the Gateway proxy, whose manager sees only users in the `Gateways`
+group that are neither staff nor superusers, and whose form has one field,
+the name: nobody reaches other users or their flags through it (DESIGN.md §6).
+A key appears once, in the answer to the request that made it, which is
+never cached; it is not put in a message or a session.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
+
+from execution.admin import ReadOnlyAdmin, badge
+from integration.gateway_keys import create_gateway, issue_gateway_key, revoke_gateway_key
+from integration.models import Gateway, GatewayKey
+
+
+class GatewayForm(forms.ModelForm):
+    """A gateway's name: the only thing about its account an integration admin edits."""
+
+    class Meta:
+        model = Gateway
+        fields = ["username"]
+        labels = {"username": "name"}
+        help_texts = {
+            "username": "The gateway's name, e.g. gw-reflow-1: letters, digits and @ . + - _ "
+            "only; unique among all users."
+        }
+
+
+def _key_of(gateway) -> GatewayKey | None:
+    try:
+        return gateway.gateway_key
+    except GatewayKey.DoesNotExist:
+        return None
+
+
+@admin.register(Gateway)
+class GatewayAdmin(admin.ModelAdmin):
+    form = GatewayForm
+    list_display = ["name", "key_status", "key_prefix", "last_used", "key_issued"]
+    search_fields = ["username"]
+    # gateway_key: the key columns (one key per gateway).
+    list_select_related = ["gateway_key"]
+    readonly_fields = ["key_status", "key_prefix", "key_issued", "key_revoked", "last_used"]
+    show_facets = admin.ShowFacets.NEVER
+
+    def get_fieldsets(self, request, obj=None):
+        name = (None, {"fields": ["username"]})
+        if obj is None:
+            return [
+                (
+                    None,
+                    {
+                        "fields": ["username"],
+                        "description": "Saving creates the gateway's account in the Gateways "
+                        "group and its API key, shown once on the next page.",
+                    },
+                )
+            ]
+        return [
+            name,
+            (
+                "API key",
+                {
+                    "fields": [
+                        "key_status",
+                        "key_prefix",
+                        "key_issued",
+                        "key_revoked",
+                        "last_used",
+                    ],
+                    "description": "Only a digest of the key is stored: a lost key cannot be "
+                    "shown again, only replaced (re-key).",
+                },
+            ),
+        ]
+
+    def has_delete_permission(self, request, obj=None):
+        # Records name the gateway that sent them: revoke its key instead.
+        return False
+
+    # --- columns ---
+
+    @admin.display(description="name", ordering="username")
+    def name(self, gateway):
+        return gateway.username
+
+    @admin.display(description="key")
+    def key_status(self, gateway):
+        key = _key_of(gateway)
+        if key is None:
+            return badge("NOKEY", "no key")
+        if key.revoked_at is not None:
+            return badge("REVOKED", "revoked")
+        return badge("SUCCESS", "active")
+
+    @admin.display(description="key prefix")
+    def key_prefix(self, gateway):
+        key = _key_of(gateway)
+        return f"{key.prefix}…" if key else "—"
+
+    @admin.display(description="last used", ordering="gateway_key__last_used_at")
+    def last_used(self, gateway):
+        key = _key_of(gateway)
+        if key is None or key.last_used_at is None:
+            return "never"
+        return f"{key.last_used_at:%Y-%m-%d %H:%M} UTC"
+
+    @admin.display(description="key issued", ordering="gateway_key__created_at")
+    def key_issued(self, gateway):
+        key = _key_of(gateway)
+        if key is None:
+            return "—"
+        return f"{(key.rotated_at or key.created_at):%Y-%m-%d %H:%M} UTC"
+
+    @admin.display(description="revoked at")
+    def key_revoked(self, gateway):
+        key = _key_of(gateway)
+        if key is None or key.revoked_at is None:
+            return "—"
+        return f"{key.revoked_at:%Y-%m-%d %H:%M} UTC"
+
+    # --- create and rename ---
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["username"])
+            return
+        user, key = create_gateway(obj.username)
+        obj.pk = user.pk
+        obj._state.adding = False
+        obj._state.db = user._state.db
+        request.issued_gateway_key = key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self.key_page(request, obj, request.issued_gateway_key, "created")
+
+    # --- re-key and revoke ---
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(
+                "<path:object_id>/rekey/",
+                self.admin_site.admin_view(self.rekey_view),
+                name=f"{prefix}_rekey",
+            ),
+            path(
+                "<path:object_id>/revoke/",
+                self.admin_site.admin_view(self.revoke_view),
+                name=f"{prefix}_revoke",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _gateway_to_change(self, request, object_id):
+        gateway = self.get_object(request, unquote(object_id))
+        if gateway is None:
+            raise Http404("No such gateway.")
+        if not self.has_change_permission(request, gateway):
+            raise PermissionDenied
+        return gateway
+
+    def rekey_view(self, request, object_id):
+        gateway = self._gateway_to_change(request, object_id)
+        if request.method != "POST":
+            return self.confirm_page(
+                request,
+                gateway,
+                action="Re-key",
+                explanation="A new key replaces the current one, which stops working at once. "
+                "The new key is shown once, on the next page.",
+            )
+        key = issue_gateway_key(gateway)
+        self.log_change(request, gateway, "Re-keyed: the previous key no longer works.")
+        return self.key_page(request, gateway, key, "re-keyed")
+
+    def revoke_view(self, request, object_id):
+        gateway = self._gateway_to_change(request, object_id)
+        if request.method != "POST":
+            return self.confirm_page(
+                request,
+                gateway,
+                action="Revoke key",
+                explanation="The gateway's key stops working at once; its requests are "
+                "answered 401 until it is re-keyed. Data it already sent is kept.",
+            )
+        if revoke_gateway_key(gateway):
+            self.log_change(request, gateway, "Key revoked.")
+            self.message_user(request, f"The key of {gateway.username} is revoked.")
+        else:
+            self.message_user(
+                request, f"{gateway.username} had no active key.", level=messages.WARNING
+            )
+        return HttpResponseRedirect(reverse("admin:integration_gateway_change", args=[gateway.pk]))
+
+    # --- pages ---
+
+    def confirm_page(self, request, gateway, *, action, explanation):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": gateway,
+            "title": f"{action} {gateway.username}?",
+            "action": action,
+            "explanation": explanation,
+        }
+        return TemplateResponse(
+            request, "admin/integration/gateway/confirm_key_action.html", context
+        )
+
+    def key_page(self, request, gateway, key, what):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": gateway,
+            "title": f"Gateway {gateway.username} {what}",
+            "key": key,
+            "what": what,
+            "authorization": format_html("Authorization: Token {}", key),
+        }
+        response = TemplateResponse(request, "admin/integration/gateway/key_issued.html", context)
+        # The only copy of the key: never stored by a browser or proxy cache.
+        add_never_cache_headers(response)
+        response["Cache-Control"] = "no-store, " + response["Cache-Control"]
+        return response
+
+
+@admin.register(GatewayKey)
+class GatewayKeyAdmin(ReadOnlyAdmin):
+    list_display = ["user", "prefix", "created_at", "rotated_at", "revoked_at", "last_used_at"]
+    search_fields = ["user__username", "prefix"]
+    list_select_related = ["user"]
+    exclude = ["digest"]

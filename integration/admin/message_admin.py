@@ -1,0 +1,322 @@
+"""IntegrationMessage review: every inbound attempt, read-only, and the replay of FAILED ones.
+
+The replay action calls the ingestion service's `replay_failed_message` for
+each selected message, at once, and reports each outcome in the admin's
+messages; the rules themselves live only in integration.ingestion.
+"""
+
+import json
+
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from rest_framework.exceptions import ValidationError as ShapeError
+
+from execution.admin import ReadOnlyAdmin, admin_link, badge, pretty_json
+from execution.admin_filters import date_range_filter, input_filter
+from integration.ingestion import (
+    EventIdConflict,
+    EventRefused,
+    MessageNotReplayable,
+    replay_failed_message,
+)
+from integration.models import IntegrationMessage
+from integration.payload_diff import ABSENT, compare_payloads
+
+REPLAY_PERMISSION = "integration.replay_integrationmessage"
+Status = IntegrationMessage.Status
+
+
+def message_url(message) -> str:
+    return reverse("admin:integration_integrationmessage_change", args=[message.pk])
+
+
+def message_link(message) -> str:
+    return admin_link(message_url(message), f"#{message.pk}")
+
+
+def record_link(record) -> str:
+    url = reverse("admin:integration_devicedatarecord_change", args=[record.pk])
+    return admin_link(url, f"record {record.pk} ({record.event_id})")
+
+
+def original_message(record):
+    """The message that wrote a record: its SUCCESS attempt."""
+    return record.messages.filter(status=Status.SUCCESS).order_by("pk").first()
+
+
+class ResolutionFilter(admin.SimpleListFilter):
+    """FAILED messages still waiting for a fix, or those whose event was written since."""
+
+    title = "resolution"
+    parameter_name = "resolved"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Unresolved (FAILED)"), ("yes", "Resolved")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return queryset.filter(status=Status.FAILED, resolved_at__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+def _json_cell(value) -> str:
+    if value is ABSENT:
+        return "(absent)"
+    return json.dumps(value, ensure_ascii=False)
+
+
+@admin.register(IntegrationMessage)
+class IntegrationMessageAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "status_badge",
+        "system",
+        "entity_type",
+        "business_key",
+        "error_code",
+        "client",
+        "resolution",
+        "created_at",
+    ]
+    list_display_links = ["id", "status_badge"]
+    list_filter = [
+        "status",
+        "system",
+        "entity_type",
+        "error_code",
+        ResolutionFilter,
+        date_range_filter("created", "created_at", "createdFrom", "createdTo"),
+        input_filter("business key", "businessKey", "business_key"),
+    ]
+    search_fields = ["business_key"]
+    search_help_text = "eventId or business key (device-data:<eventId>)."
+    # sent_by: the client column.
+    list_select_related = ["sent_by"]
+    actions = ["replay_selected"]
+    readonly_fields = [
+        "status_badge",
+        "client",
+        "resolution",
+        "record_link",
+        "original_link",
+        "replay_of_link",
+        "replays_links",
+        "payload_json",
+        "conflict_comparison",
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [
+            (
+                None,
+                {
+                    "fields": [
+                        "status_badge",
+                        "direction",
+                        "system",
+                        "entity_type",
+                        "business_key",
+                        "dedupe_key",
+                        "client",
+                        "created_at",
+                    ]
+                },
+            ),
+            (
+                "Outcome",
+                {
+                    "fields": [
+                        "error_code",
+                        "error_message",
+                        "resolution",
+                        "record_link",
+                        "original_link",
+                        "replay_of_link",
+                        "replays_links",
+                    ]
+                },
+            ),
+        ]
+        if obj is not None and obj.status == Status.CONFLICT:
+            fieldsets.append(
+                (
+                    "Conflict: stored and incoming payload",
+                    {
+                        "fields": ["conflict_comparison"],
+                        "classes": ["wide"],
+                        "description": "The eventId was first written with the stored payload; "
+                        "this attempt sent another. Differing fields are marked ≠. `meta` is "
+                        "not part of an event's identity: a difference there alone is no "
+                        "conflict.",
+                    },
+                )
+            )
+        fieldsets.append(("Payload as received", {"fields": ["payload_json"]}))
+        return fieldsets
+
+    # --- columns and fields ---
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, message):
+        return badge(message.status)
+
+    @admin.display(description="client", ordering="sent_by__username")
+    def client(self, message):
+        return message.sent_by.username if message.sent_by else "—"
+
+    @admin.display(description="resolution", ordering="resolved_at")
+    def resolution(self, message):
+        if message.status != Status.FAILED:
+            return "—"
+        if message.resolved_at is None:
+            return badge("FAILED", "unresolved")
+        return format_html(
+            "{} {}", badge("RESOLVED", "resolved"), f"{message.resolved_at:%Y-%m-%d %H:%M:%S}"
+        )
+
+    @admin.display(description="record")
+    def record_link(self, message):
+        return record_link(message.record) if message.record_id else "—"
+
+    @admin.display(description="original")
+    def original_link(self, message):
+        """For a DUPLICATE or CONFLICT: the attempt that wrote the record."""
+        if message.status not in (Status.DUPLICATE, Status.CONFLICT) or not message.record_id:
+            return "—"
+        original = original_message(message.record)
+        if original is None:
+            return "—"
+        return format_html("{} ({})", message_link(original), badge(original.status))
+
+    @admin.display(description="replay of")
+    def replay_of_link(self, message):
+        if message.replay_of_id is None:
+            return "—"
+        return format_html("{} (FAILED)", message_link(message.replay_of))
+
+    @admin.display(description="replays")
+    def replays_links(self, message):
+        replays = list(message.replays.order_by("pk"))
+        if not replays:
+            return "—"
+        return format_html_join(
+            ", ", "{} ({})", ((message_link(r), badge(r.status)) for r in replays)
+        )
+
+    @admin.display(description="payload")
+    def payload_json(self, message):
+        return pretty_json(message.payload)
+
+    @admin.display(description="comparison")
+    def conflict_comparison(self, message):
+        if message.status != Status.CONFLICT or not message.record_id:
+            return "—"
+        original = original_message(message.record)
+        if original is None:
+            return "The payload that wrote the record was not found."
+        rows = format_html_join(
+            "",
+            '<tr class="{}"><td class="mes-diff-mark">{}</td>'
+            "<td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    "mes-diff-changed" if field.differs else "mes-diff-same",
+                    "≠" if field.differs else "",
+                    field.path,
+                    _json_cell(field.stored),
+                    _json_cell(field.incoming),
+                )
+                for field in compare_payloads(original.payload, message.payload)
+            ),
+        )
+        return format_html(
+            '<table class="mes-diff" id="conflict-diff"><thead><tr><th></th><th>field</th>'
+            "<th>stored (message {})</th><th>incoming (this message)</th></tr></thead>"
+            "<tbody>{}</tbody></table>"
+            '<div class="mes-side-by-side" id="conflict-payloads">'
+            "<div><h4>Stored — {}</h4>{}</div><div><h4>Incoming — message #{}</h4>{}</div></div>",
+            original.pk,
+            rows,
+            message_link(original),
+            pretty_json(original.payload),
+            message.pk,
+            pretty_json(message.payload),
+        )
+
+    # --- replay ---
+
+    def has_replay_permission(self, request):
+        return request.user.has_perm(REPLAY_PERMISSION)
+
+    @admin.action(description="Replay selected failed messages", permissions=["replay"])
+    def replay_selected(self, request, queryset):
+        # sent_by: the original gateway, named on the record the replay writes.
+        for message in queryset.select_related("sent_by").order_by("created_at", "pk"):
+            self.message_user(request, *self.replay_one(request, message))
+
+    def replay_one(self, request, message):
+        """Replay one message through the ingestion service; (text, level) for the report."""
+        link = message_link(message)
+        try:
+            outcome = replay_failed_message(message, replayed_by=request.user)
+        except MessageNotReplayable:
+            return (
+                format_html("Message {} is {}, not FAILED: not replayed.", link, message.status),
+                messages.WARNING,
+            )
+        except EventRefused as refusal:
+            return (
+                format_html(
+                    "Message {} refused again: {} — {} (kept as message {}).",
+                    link,
+                    refusal.refusal.code,
+                    refusal.refusal.message,
+                    message_link(refusal.failed_message),
+                ),
+                messages.ERROR,
+            )
+        except EventIdConflict as conflict:
+            return (
+                format_html(
+                    "Message {}: its eventId was written with another payload, {} "
+                    "(conflict kept as message {}).",
+                    link,
+                    record_link(conflict.record),
+                    message_link(conflict.conflict_message),
+                ),
+                messages.ERROR,
+            )
+        except ShapeError as error:
+            return (
+                format_html(
+                    "Message {} is not a valid event under the current rules; nothing stored: {}",
+                    link,
+                    str(error.detail)[:300],
+                ),
+                messages.ERROR,
+            )
+        self.log_change(request, message, f"Replayed as message {outcome.message.pk}.")
+        if outcome.is_duplicate:
+            return (
+                format_html(
+                    "Message {}: the event was already written as {}; answered as a duplicate "
+                    "(message {}).",
+                    link,
+                    record_link(outcome.record),
+                    message_link(outcome.message),
+                ),
+                messages.INFO,
+            )
+        return (
+            format_html(
+                "Message {} replayed: {} written with {} value(s) (message {}); resolved.",
+                link,
+                record_link(outcome.record),
+                len(outcome.values),
+                message_link(outcome.message),
+            ),
+            messages.SUCCESS,
+        )

@@ -1,0 +1,140 @@
+"""The figures on the back office's front page, each with the filtered list behind it.
+
+Messages in the last 24 hours and 7 days by status, FAILED messages not yet
+resolved, CONFLICTs, FAIL and alarmed values, and the latest events. Each
+figure counts exactly what its link's filters select: the window's start is
+written into the link, to the second, and counted from that same instant.
+Only the figures a person may view are computed.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.urls import reverse
+from django.utils import timezone
+
+from execution.models import DataValue
+from integration.models import DeviceDataRecord, IntegrationMessage
+
+WINDOWS = [("last 24 hours", timedelta(hours=24)), ("last 7 days", timedelta(days=7))]
+LATEST_EVENTS = 10
+NEEDS_ATTENTION = {IntegrationMessage.Status.FAILED, IntegrationMessage.Status.CONFLICT}
+
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    count: int
+    url: str
+    needs_attention: bool = False
+    key: str = ""  # names the figure in the page, for people and browser tests
+
+
+@dataclass
+class Dashboard:
+    window_labels: list[str] = field(default_factory=list)
+    # (status, [Figure per window])
+    messages_by_status: list[tuple[str, list[Figure]]] = field(default_factory=list)
+    attention: list[Figure] = field(default_factory=list)
+    # (label, [Figure per window])
+    values: list[tuple[str, list[Figure]]] = field(default_factory=list)
+    latest_records: list[DeviceDataRecord] | None = None
+    records_url: str = ""
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.messages_by_status or self.attention or self.values) and (
+            self.latest_records is None
+        )
+
+
+def _changelist(model, **params) -> str:
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def window_starts(now: datetime) -> list[datetime]:
+    # Whole seconds: the link carries the instant and the count uses the same one.
+    return [(now - length).replace(microsecond=0) for _label, length in WINDOWS]
+
+
+def message_figures(starts: list[datetime]) -> list[tuple[str, list[Figure]]]:
+    """Messages per status per window.
+
+    One count per status and window: each reads a range of the (status,
+    created_at) index, so the cost follows the window's traffic, not the log's size.
+    """
+    rows = []
+    for status in IntegrationMessage.Status.values:
+        figures = []
+        for (label, _length), start in zip(WINDOWS, starts, strict=True):
+            count = IntegrationMessage.objects.filter(status=status, created_at__gte=start).count()
+            url = _changelist(
+                IntegrationMessage, status__exact=status, createdFrom=start.isoformat()
+            )
+            needs_attention = status in NEEDS_ATTENTION and count > 0
+            figures.append(Figure(label, count, url, needs_attention))
+        rows.append((status, figures))
+    return rows
+
+
+def attention_figures() -> list[Figure]:
+    """What needs someone: FAILED messages not yet resolved, and CONFLICTs."""
+    failed = IntegrationMessage.objects.filter(
+        status=IntegrationMessage.Status.FAILED, resolved_at__isnull=True
+    ).count()
+    conflicts = IntegrationMessage.objects.filter(status=IntegrationMessage.Status.CONFLICT).count()
+    return [
+        Figure(
+            "FAILED messages not yet resolved",
+            failed,
+            _changelist(IntegrationMessage, status__exact="FAILED", resolved="no"),
+            failed > 0,
+            key="failed-unresolved",
+        ),
+        Figure(
+            "CONFLICTs (eventId reused with another payload)",
+            conflicts,
+            _changelist(IntegrationMessage, status__exact="CONFLICT"),
+            conflicts > 0,
+            key="conflicts",
+        ),
+    ]
+
+
+def value_figures(starts: list[datetime]) -> list[tuple[str, list[Figure]]]:
+    """FAIL and alarmed values per window, by collection time (each an indexed count)."""
+    rows = []
+    for label, condition, params in [
+        ("Out of spec (FAIL)", {"judge": DataValue.Judge.FAIL}, {"judge__exact": "FAIL"}),
+        ("Alarmed", {"alarmed": True}, {"alarmed__exact": "1"}),
+    ]:
+        figures = []
+        for index, start in enumerate(starts):
+            count = DataValue.objects.filter(collected_at__gte=start, **condition).count()
+            url = _changelist(DataValue, **params, collectedFrom=start.isoformat())
+            figures.append(Figure(WINDOWS[index][0], count, url, count > 0))
+        rows.append((label, figures))
+    return rows
+
+
+def build_dashboard(user, now: datetime | None = None) -> Dashboard:
+    """The front page's figures that `user` may see."""
+    now = now or timezone.now()
+    starts = window_starts(now)
+    dashboard = Dashboard(window_labels=[label for label, _length in WINDOWS])
+    if user.has_perm("integration.view_integrationmessage"):
+        dashboard.messages_by_status = message_figures(starts)
+        dashboard.attention = attention_figures()
+    if user.has_perm("execution.view_datavalue"):
+        dashboard.values = value_figures(starts)
+    if user.has_perm("integration.view_devicedatarecord"):
+        # sent_by: the gateway column.
+        dashboard.latest_records = list(
+            DeviceDataRecord.objects.select_related("sent_by").order_by("-received_at", "-pk")[
+                :LATEST_EVENTS
+            ]
+        )
+        dashboard.records_url = _changelist(DeviceDataRecord)
+    return dashboard

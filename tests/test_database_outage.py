@@ -1,0 +1,430 @@
+"""The database goes away under a running server, for real (API.md: 503 SERVICE_UNAVAILABLE).
+
+A dedicated PostgreSQL database is created and migrated; the app runs as a
+separate gunicorn process whose DATABASE_URL points through a small TCP proxy
+started here (127.0.0.1 only). Stopping the proxy resets the server's open
+database connections and refuses new ones, as a stopped or restarted database
+does; "hanging" it accepts connections and never answers, as an unreachable
+host does. No mocks: the real driver, Django's connection handling and the
+exception handler meet a real failure.
+
+While the database is down: ingestion answers 503 SERVICE_UNAVAILABLE with
+Retry-After, in the JSON envelope, within a bounded time, and /readyz says 503.
+When it is back, the same event goes through once.
+"""
+
+import contextlib
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+        reason="needs PostgreSQL: a separate server process and a database to take away "
+        "(SQLite is a file, it has no outage to simulate)",
+    ),
+]
+
+LOOPBACK = "127.0.0.1"
+CONNECT_TIMEOUT = 2  # the server's DATABASE_CONNECT_TIMEOUT, seconds
+HTTP_TIMEOUT = 20
+URL = "/api/integration/device-data"
+SERVER_SECRET_KEY = "outage-test-only-secret-key-" + uuid.uuid4().hex
+
+SEED = """
+import django
+django.setup()
+from execution.models import DataSpec
+from integration.gateway_keys import create_gateway
+from tests.factories import (
+    DataSpecFactory, OperationFactory, RouteStepFactory, RunFactory, StationFactory,
+    TrackFactory, UnitFactory,
+)
+station = StationFactory(code="SMT-01")
+operation = OperationFactory(code="OP-REFLOW")
+peak = DataSpecFactory(operation=operation, name="Peak Temperature", spec={"min": 240, "max": 250})
+step = RouteStepFactory(step_no=10, operation=operation, data_specs=[peak])
+run = RunFactory(run_no="RUN-2026-001", route_version=step.route_version)
+TrackFactory(unit=UnitFactory(sn="SN-0001", run=run), step_no=10, station=station)
+user, key = create_gateway("gw-outage")
+# An integration admin signed in, as the back office's people are.
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import Group, User
+from django.contrib.sessions.backends.db import SessionStore
+admin = User.objects.create_user("admin-outage", password="not-used-x1", is_staff=True)
+admin.groups.add(Group.objects.get(name="Integration admins"))
+session = SessionStore()
+session[SESSION_KEY] = str(admin.pk)
+session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[HASH_SESSION_KEY] = admin.get_session_auth_hash()
+session.save()
+print(session.session_key)
+print(key)
+"""
+
+
+def event(event_id: str) -> dict:
+    return {
+        "eventId": event_id,
+        "eventTime": "2026-01-24T10:00:00Z",
+        "source": "AUTO",
+        "runNo": "RUN-2026-001",
+        "unitSn": "SN-0001",
+        "stationCode": "SMT-01",
+        "stepNo": 10,
+        "data": [{"specName": "Peak Temperature", "valueNumber": 245}],
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+def reset(sock: socket.socket) -> None:
+    """Close with a TCP reset, as a dying server's kernel does."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+class TcpProxy:
+    """127.0.0.1:<port> → the database, which the test can take away and bring back.
+
+    up: forwards bytes both ways. down: nothing listens (connection refused) and
+    every open connection is reset. hang: accepts and never answers.
+    """
+
+    def __init__(self, target: tuple[str, int]):
+        self.target = target
+        self.port = free_port()
+        self.mode = "down"
+        self.listener: socket.socket | None = None
+        self.sockets: set[socket.socket] = set()
+        self.lock = threading.Lock()
+
+    def up(self) -> None:
+        self._switch("up")
+
+    def hang(self) -> None:
+        self._switch("hang")
+
+    def down(self) -> None:
+        self._switch("down")
+
+    def _switch(self, mode: str) -> None:
+        with self.lock:
+            self.mode = mode
+            for sock in list(self.sockets):
+                reset(sock)
+            self.sockets.clear()
+        if mode == "down":
+            self._stop_listening()
+        elif self.listener is None:
+            self._listen()
+
+    def _listen(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((LOOPBACK, self.port))
+        listener.listen(64)
+        listener.settimeout(0.2)
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _stop_listening(self) -> None:
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            listener.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self.listener is listener:
+            try:
+                client, _address = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                if self.mode == "down":
+                    reset(client)
+                    continue
+                self.sockets.add(client)
+                if self.mode == "hang":
+                    continue  # held open, never answered
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                reset(client)
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                self.sockets.add(upstream)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+def admin_connection(dbname: str = "postgres"):
+    import psycopg
+
+    database = settings.DATABASES["default"]
+    return psycopg.connect(
+        host=database["HOST"] or LOOPBACK,
+        port=database["PORT"] or 5432,
+        user=database["USER"],
+        password=database["PASSWORD"] or None,
+        dbname=dbname,
+        autocommit=True,
+        connect_timeout=10,
+    )
+
+
+def database_url(host: str, port: int, dbname: str) -> str:
+    database = settings.DATABASES["default"]
+    password = f":{database['PASSWORD']}" if database["PASSWORD"] else ""
+    return f"postgres://{database['USER']}{password}@{host}:{port}/{dbname}"
+
+
+@pytest.fixture
+def outage_database():
+    """A database of its own, migrated and seeded; dropped afterwards whatever happens."""
+    database = settings.DATABASES["default"]
+    host = database["HOST"] or LOOPBACK
+    if host not in (LOOPBACK, "localhost", "::1"):
+        pytest.skip(f"the database server must be on loopback to be proxied, not {host}")
+    port = int(database["PORT"] or 5432)
+    name = f"mes_outage_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with admin_connection() as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        env = server_environment(database_url(LOOPBACK, port, name))
+        for command in (
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            [sys.executable, "-c", SEED],
+        ):
+            result = subprocess.run(
+                command,
+                cwd=settings.BASE_DIR,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert result.returncode == 0, result.stderr[-3000:]
+        session, key = result.stdout.strip().splitlines()[-2:]
+        yield {"name": name, "host": LOOPBACK, "port": port, "key": key, "session": session}
+    finally:
+        with admin_connection() as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def server_environment(database: str) -> dict:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DJANGO_", "PYTEST_", "GATEWAY_", "CACHE_", "SECURE_"))
+    }
+    env.update(
+        SECRET_KEY=SERVER_SECRET_KEY,  # one for the seed and the server: sessions are signed
+        DATABASE_URL=database,
+        DATABASE_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT),
+        DJANGO_SETTINGS_MODULE="mes.settings",
+        DEBUG="",  # production behaviour: no debug pages
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture
+def proxy(outage_database):
+    proxy = TcpProxy((outage_database["host"], outage_database["port"]))
+    proxy.up()
+    yield proxy
+    proxy.down()
+
+
+@pytest.fixture
+def server(outage_database, proxy, tmp_path: Path):
+    """gunicorn, one worker, its database reached through the proxy."""
+    port = free_port()
+    log = (tmp_path / "gunicorn.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "mes.wsgi:application",
+            "--bind",
+            f"{LOOPBACK}:{port}",
+            "--workers",
+            "1",
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            "5",
+        ],
+        cwd=settings.BASE_DIR,
+        env=server_environment(database_url(LOOPBACK, proxy.port, outage_database["name"])),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()[-3000:]
+            try:
+                if request(port, "GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "gunicorn did not start within 60 s"
+            time.sleep(0.2)
+        yield {
+            "port": port,
+            "key": outage_database["key"],
+            "session": outage_database["session"],
+            "log": tmp_path / "gunicorn.log",
+        }
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+        log.close()
+
+
+def request(port: int, method: str, path: str, body=None, key=None, session=None):
+    """One HTTP request on a new connection: (status, headers, body bytes, seconds)."""
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=HTTP_TIMEOUT)
+    headers = {"Accept": "application/json"}
+    if session:
+        headers["Cookie"] = f"sessionid={session}"
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    if key:
+        headers["Authorization"] = f"Token {key}"
+    started = time.monotonic()
+    try:
+        connection.request(method, path, body=data, headers=headers)
+        response = connection.getresponse()
+        content = response.read()
+        return response.status, dict(response.getheaders()), content, time.monotonic() - started
+    finally:
+        connection.close()
+
+
+def assert_unavailable(answer, *, within: float):
+    status, headers, content, seconds = answer
+    assert status == 503, content[:500]
+    assert headers["Content-Type"].startswith("application/json")
+    assert b"<html" not in content.lower() and b"Traceback" not in content
+    body = json.loads(content)
+    assert body["ok"] is False and body["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert int(headers["Retry-After"]) >= 1
+    assert seconds < within, f"answered in {seconds:.1f} s"
+
+
+def records(database: dict, event_id: str) -> tuple[int, list[str]]:
+    """The records and message statuses of one eventId, read from the database itself."""
+    with admin_connection(database["name"]) as connection:
+        count = connection.execute(
+            "SELECT count(*) FROM integration_devicedatarecord WHERE event_id = %s", [event_id]
+        ).fetchone()[0]
+        statuses = [
+            row[0]
+            for row in connection.execute(
+                "SELECT status FROM integration_integrationmessage WHERE business_key = %s "
+                "ORDER BY id",
+                [f"device-data:{event_id}"],
+            )
+        ]
+    return count, statuses
+
+
+def test_ingestion_answers_503_while_the_database_is_away_and_writes_the_event_once_after(
+    server, proxy, outage_database
+):
+    port, key, session = server["port"], server["key"], server["session"]
+
+    # Up: a first event goes through and leaves the worker a persistent connection.
+    status, _headers, content, _seconds = request(port, "POST", URL, event("evt-before"), key)
+    assert status == 200, content
+    assert request(port, "GET", "/readyz")[0] == 200
+    assert request(port, "GET", URL, session=session)[0] == 200
+
+    # Stopped: open connections are reset, new ones refused.
+    proxy.down()
+    for _ in range(3):  # the broken persistent connection, then fresh attempts
+        assert_unavailable(request(port, "POST", URL, event("evt-outage"), key), within=10)
+    assert_unavailable(request(port, "GET", "/readyz"), within=10)
+    assert_unavailable(request(port, "GET", "/api/integration/whoami", key=key), within=10)
+    # A signed-in person's session is in the database too.
+    assert_unavailable(request(port, "GET", URL, session=session), within=10)
+    assert_unavailable(
+        request(port, "GET", "/api/integration/messages", session=session), within=10
+    )
+    assert request(port, "GET", "/healthz")[0] == 200  # the process itself is up
+
+    # Back: the same event goes through once; sent again, it is a duplicate.
+    proxy.up()
+    assert request(port, "GET", "/readyz")[0] == 200
+    status, headers, content, _seconds = request(port, "POST", URL, event("evt-outage"), key)
+    assert status == 200, content
+    assert json.loads(content)["data"]["isDuplicate"] is False
+    status, headers, content, _seconds = request(port, "POST", URL, event("evt-outage"), key)
+    assert status == 200 and json.loads(content)["data"]["isDuplicate"] is True
+    assert headers["Idempotent-Replayed"] == "true"
+
+    assert records(outage_database, "evt-outage") == (1, ["SUCCESS", "DUPLICATE"])
+    assert records(outage_database, "evt-before") == (1, ["SUCCESS"])
+    log = server["log"].read_text()
+    assert "Database unavailable" in log
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_a_database_that_does_not_answer_is_a_503_within_the_connect_timeout(
+    server, proxy, outage_database
+):
+    """An unreachable host (no refusal, no answer) must not hold requests for ever:
+    each is answered 503 once the connect timeout has passed."""
+    port, key = server["port"], server["key"]
+    assert request(port, "POST", URL, event("evt-before"), key)[0] == 200
+
+    proxy.hang()
+    bound = CONNECT_TIMEOUT + 5
+    assert_unavailable(request(port, "POST", URL, event("evt-hang"), key), within=bound)
+    assert_unavailable(request(port, "GET", "/readyz"), within=bound)
+
+    proxy.up()
+    status, _headers, content, _seconds = request(port, "POST", URL, event("evt-hang"), key)
+    assert status == 200, content
+    assert records(outage_database, "evt-hang") == (1, ["SUCCESS"])
