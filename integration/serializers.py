@@ -29,6 +29,15 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictChoiceField(serializers.ChoiceField):
+    """A choice given as a JSON string: ChoiceField alone would take 1 for "1"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
 class StrictIntegerField(serializers.IntegerField):
     """A JSON integer: not a string, a boolean or a float."""
 
@@ -200,7 +209,7 @@ class DeviceEventSerializer(serializers.Serializer):
 
     eventId = StrictCharField(max_length=200, source="event_id")
     eventTime = InstantField(source="event_time")
-    source = serializers.ChoiceField(choices=DeviceDataRecord.Source.choices)
+    source = StrictChoiceField(choices=DeviceDataRecord.Source.choices)
     runNo = StrictCharField(required=False, allow_null=True, max_length=100, source="run_no")
     unitSn = StrictCharField(required=False, allow_null=True, max_length=100, source="unit_sn")
     stationCode = StrictCharField(
@@ -220,12 +229,6 @@ class DeviceEventSerializer(serializers.Serializer):
     )
     data = DataItemSerializer(many=True, allow_empty=False, max_length=MAX_ITEMS_PER_EVENT)
     meta = AnyJsonField(required=False, allow_null=True, levels_above=1)
-
-    def validate_source(self, value):
-        # ChoiceField would accept 1 for "1"; a source is a string.
-        if not isinstance(self.initial_data.get("source"), str):
-            raise serializers.ValidationError("Must be a string.")
-        return value
 
     def validate(self, attrs):
         errors = {}

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from execution.models import DataSpec, Operation, RouteStep, Station, Track, Unit
@@ -24,6 +25,15 @@ from tests.factories import (
 def fast_password_hashing(settings):
     # People in tests sign in with passwords; PBKDF2 would make each user cost ~0.5 s.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    # Throttle counts and cached permissions belong to one test; primary keys
+    # are reused across tests on SQLite.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @dataclass
