@@ -1,0 +1,695 @@
+"""Ingestion benchmark: our HTTP API against PostgreSQL's own limit, measured in one run.
+
+    .venv/bin/python bench/ingest.py [--workers 3] [--duration 8]
+
+Creates a fresh PostgreSQL database, seeds realistic master data (runs,
+thousands of units with tracks, specs bound to route steps), serves the app
+with gunicorn and measures:
+
+1. single-event POSTs at several concurrencies: events/s and p50/p95/p99 latency,
+   and latency at half the best rate (open loop);
+2. batch POSTs of 100 and 500 events: events/s;
+3. a duplicate storm (one eventId, hundreds of concurrent posts): duplicates/s,
+   and that exactly one record exists afterwards;
+4. the baseline on the same database: the same rows (record, values, message)
+   written with psycopg and no web stack — one transaction per event from as
+   many processes as gunicorn has workers, and COPY for batches of the same sizes.
+
+Prints a table with each figure and ours ÷ baseline, and writes the same as JSON.
+Each client process sends with its own gateway key, and the server's throttle is
+raised for the run (GATEWAY_THROTTLE_RATE), so the figures measure ingestion.
+Only 127.0.0.1 is contacted; every loop is bounded in time.
+"""
+
+import argparse
+import hashlib
+import http.client
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+VALUES_PER_EVENT = 3
+SPEC_NAMES = ["Peak Temperature", "Conveyor Speed", "Time Above Liquidus"]
+STATION, STEP_NO = "BENCH-REFLOW", 40
+
+
+# --- set-up ---------------------------------------------------------------------------
+
+
+def admin_dsn(base_url: str) -> str:
+    return base_url.rsplit("/", 1)[0] + "/postgres"
+
+
+def create_database(base_url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_dsn(base_url), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return base_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(base_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_dsn(base_url), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def server_environment(database_url: str) -> dict:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "GATEWAY_THROTTLE_RATE": "100000000/min",  # raised: the bench measures ingestion
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def seed(database_url: str, runs: int, units_per_run: int, gateways: int) -> dict:
+    """Migrate and seed in a child process; returns the units and gateway keys."""
+    script = f"""
+import json, os, sys
+sys.path.insert(0, {str(ROOT)!r})
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes.settings")
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from bench.seed import seed_bench_line
+print(json.dumps(seed_bench_line({runs}, {units_per_run}, {gateways})))
+"""
+    output = subprocess.run(
+        [sys.executable, "-c", script],
+        env=server_environment(database_url),
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(database_url: str, workers: int, threads: int, port: int):
+    command = [
+        str(VENV_BIN / "gunicorn"),
+        "mes.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--keep-alive",
+        "30",
+        "--log-level",
+        "warning",
+    ]
+    server = subprocess.Popen(
+        command, env=server_environment(database_url), cwd=ROOT, start_new_session=True
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/readyz")
+            if connection.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    stop_server(server)
+    raise SystemExit("gunicorn did not become ready within 30 s")
+
+
+def stop_server(server) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+def make_event(event_id: str, unit_sn: str, run_no: str, n: int) -> dict:
+    return {
+        "eventId": event_id,
+        "eventTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "source": "AUTO",
+        "runNo": run_no,
+        "unitSn": unit_sn,
+        "stationCode": STATION,
+        "stepNo": STEP_NO,
+        "equipmentId": "OVEN-7",
+        "data": [
+            {"specName": "Peak Temperature", "valueNumber": 240 + n % 12},
+            {"specName": "Conveyor Speed", "valueNumber": 78 + n % 5},
+            {"specName": "Time Above Liquidus", "valueNumber": 60 + n % 20},
+        ],
+        "meta": {"bench": True},
+    }
+
+
+# --- HTTP load ------------------------------------------------------------------------
+
+
+class Client:
+    """One keep-alive connection to the server, reconnecting if the server closes it."""
+
+    def __init__(self, port: int, key: str):
+        self.port, self.key = port, key
+        self.connection = None
+
+    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        for attempt in (1, 2):
+            try:
+                if self.connection is None:
+                    self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                self.connection.request(
+                    "POST",
+                    path,
+                    body=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        "Authorization": f"Token {self.key}",
+                    },
+                )
+                response = self.connection.getresponse()
+                return response.status, response.read()
+            except (ConnectionError, http.client.HTTPException, OSError):
+                self.connection = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def _closed_loop_worker(args):
+    """Send events back to back until the deadline; returns latencies and status counts."""
+    port, key, path, worker, phase, units, batch_size, duration, rate = args
+    client = Client(port, key)
+    latencies, statuses, events_sent = [], {}, 0
+    started = time.perf_counter()
+    deadline = started + duration
+    n = 0
+    while time.perf_counter() < deadline:
+        if rate:  # open loop: a fixed schedule per worker
+            target = started + n / rate
+            pause = target - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        events = []
+        for _ in range(batch_size):
+            unit_sn, run_no = units[(worker * 7919 + n) % len(units)]
+            events.append(make_event(f"{phase}-{worker}-{n}", unit_sn, run_no, n))
+            n += 1
+        body = json.dumps(events[0] if batch_size == 1 else {"events": events}).encode()
+        begin = time.perf_counter()
+        status, _ = client.post(path, body)
+        latencies.append(time.perf_counter() - begin)
+        statuses[status] = statuses.get(status, 0) + 1
+        if status == 200:
+            events_sent += batch_size
+    return latencies, statuses, events_sent, time.perf_counter() - started
+
+
+def run_load(port, keys, units, *, phase, concurrency, duration, batch_size=1, rate=None):
+    path = "/api/integration/device-data" + ("/batch" if batch_size > 1 else "")
+    jobs = [
+        (port, keys[i % len(keys)], path, i, phase, units, batch_size, duration, rate)
+        for i in range(concurrency)
+    ]
+    with multiprocessing.get_context("fork").Pool(concurrency) as pool:
+        results = pool.map(_closed_loop_worker, jobs)
+    latencies = sorted(latency for result in results for latency in result[0])
+    statuses = {}
+    for result in results:
+        for status, count in result[1].items():
+            statuses[status] = statuses.get(status, 0) + count
+    events = sum(result[2] for result in results)
+    elapsed = max(result[3] for result in results)
+    return {
+        "concurrency": concurrency,
+        "batch_size": batch_size,
+        "events": events,
+        "requests": len(latencies),
+        "seconds": round(elapsed, 2),
+        "events_per_second": round(events / elapsed, 1),
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
+        "p99_ms": percentile(latencies, 99),
+        "statuses": {str(status): count for status, count in sorted(statuses.items())},
+    }
+
+
+def percentile(ordered: list[float], p: float) -> float | None:
+    if not ordered:
+        return None
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
+    return round(ordered[index] * 1000, 2)
+
+
+def _storm_worker(args):
+    port, key, body, start_at, count = args
+    results = []
+
+    def post():
+        client = Client(port, key)
+        time.sleep(max(0.0, start_at - time.time()))
+        try:
+            status, raw = client.post("/api/integration/device-data", body)
+            results.append((status, json.loads(raw).get("data", {}).get("isDuplicate")))
+        except OSError as error:
+            results.append((0, str(error)))
+
+    threads = [threading.Thread(target=post) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def duplicate_storm(port, keys, units, database_url, posts: int, processes: int = 6):
+    unit_sn, run_no = units[0]
+    body = json.dumps(make_event(f"storm-{uuid.uuid4().hex}", unit_sn, run_no, 1)).encode()
+    start_at = time.time() + 1.0
+    share = [posts // processes + (1 if i < posts % processes else 0) for i in range(processes)]
+    jobs = [(port, keys[i % len(keys)], body, start_at, n) for i, n in enumerate(share)]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        results = [r for chunk in pool.map(_storm_worker, jobs) for r in chunk]
+    elapsed = time.time() - start_at
+    event_id = json.loads(body)["eventId"]
+    import psycopg
+
+    with psycopg.connect(database_url) as connection:
+        records = connection.execute(
+            "SELECT count(*) FROM integration_devicedatarecord WHERE event_id = %s", (event_id,)
+        ).fetchone()[0]
+    statuses = {}
+    for status, _ in results:
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+    duplicates = sum(1 for status, duplicate in results if status == 200 and duplicate is True)
+    return {
+        "posts": posts,
+        "seconds": round(elapsed, 2),
+        "duplicates": duplicates,
+        "duplicates_per_second": round(duplicates / elapsed, 1),
+        "records_afterwards": records,
+        "server_errors": sum(n for s, n in statuses.items() if s.startswith("5") or s == "0"),
+        "statuses": statuses,
+    }
+
+
+# --- baseline: the same rows with psycopg, no web stack -------------------------------
+
+
+def _baseline_rows(database_url):
+    import psycopg
+
+    with psycopg.connect(database_url) as connection:
+        tracks = connection.execute(
+            """SELECT t.id, u.sn, r.run_no FROM execution_track t
+               JOIN execution_unit u ON u.id = t.unit_id JOIN execution_run r ON r.id = u.run_id
+               JOIN execution_station s ON s.id = t.station_id
+               WHERE s.code = %s AND t.step_no = %s""",
+            (STATION, STEP_NO),
+        ).fetchall()
+        specs = connection.execute(
+            "SELECT id, name FROM execution_dataspec WHERE name = ANY(%s) ORDER BY name",
+            (SPEC_NAMES,),
+        ).fetchall()
+        operation_id, user_id = connection.execute(
+            """SELECT (SELECT operation_id FROM execution_dataspec WHERE name = %s LIMIT 1),
+                      (SELECT id FROM auth_user ORDER BY id LIMIT 1)""",
+            (SPEC_NAMES[0],),
+        ).fetchone()
+    return tracks, specs, operation_id, user_id
+
+
+def _event_rows(event_id, track, specs, operation_id, user_id, n):
+    """The record, value and message rows the API writes for one event."""
+    track_id, unit_sn, run_no = track
+    now = datetime.now(UTC)
+    event = make_event(event_id, unit_sn, run_no, n)
+    data = json.dumps(event["data"])
+    payload_hash = hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()
+    record = (
+        event_id, now, "AUTO", run_no, unit_sn, STATION, STEP_NO, track_id, None, operation_id,
+        "OVEN-7", "", data, json.dumps(event["meta"]), payload_hash, VALUES_PER_EVENT, 0, None,
+        now, user_id,
+    )  # fmt: skip
+    limits = json.dumps({"spec": {"min": 240, "max": 250}, "alarm": None})
+    meta = json.dumps({"eventId": event_id, "equipmentId": "OVEN-7", "operatorId": None})
+    values = [
+        (spec_id, track_id, None, now, float(item["valueNumber"]), None, None, None, limits,
+         "PASS", False, "AUTO", f"device-data:{event_id}", meta, now)
+        for (spec_id, _), item in zip(specs, event["data"], strict=True)
+    ]  # fmt: skip
+    message = (
+        "IN", "DEVICE", "DEVICE_DATA", f"device-data:{event_id}", f"device-data:{event_id}",
+        "SUCCESS", json.dumps(event), "", "", None, None, None, user_id, now, now,
+    )  # fmt: skip
+    return record, values, message
+
+
+RECORD_COLUMNS = (
+    "event_id, event_time, source, run_no, unit_sn, station_code, step_no, track_id, "
+    "carrier_track_id, operation_id, equipment_id, operator_id, data, meta, payload_hash, "
+    "data_values_created, duplicate_count, last_duplicate_at, received_at, sent_by_id"
+)
+VALUE_COLUMNS = (
+    "spec_id, track_id, carrier_track_id, collected_at, value_number, value_text, "
+    "value_boolean, value_json, limits, judge, alarmed, source, source_ref, meta, created_at"
+)
+MESSAGE_COLUMNS = (
+    "direction, system, entity_type, business_key, dedupe_key, status, payload, error_code, "
+    "error_message, record_id, replay_of_id, resolved_at, sent_by_id, created_at, updated_at"
+)
+
+
+def _baseline_single_worker(args):
+    database_url, worker, duration, tracks, specs, operation_id, user_id = args
+    import psycopg
+
+    placeholders = lambda n: ", ".join(["%s"] * n)  # noqa: E731
+    latencies = []
+    with psycopg.connect(database_url) as connection:
+        started = time.perf_counter()
+        n = 0
+        while time.perf_counter() - started < duration:
+            record, values, message = _event_rows(
+                f"base-{worker}-{n}-{uuid.uuid4().hex[:6]}",
+                tracks[(worker * 7919 + n) % len(tracks)],
+                specs, operation_id, user_id, n,
+            )  # fmt: skip
+            begin = time.perf_counter()
+            with connection.transaction(), connection.cursor() as cursor:
+                record_id = cursor.execute(
+                    f"INSERT INTO integration_devicedatarecord ({RECORD_COLUMNS}) "
+                    f"VALUES ({placeholders(20)}) RETURNING id",
+                    record,
+                ).fetchone()[0]
+                cursor.execute(
+                    f"INSERT INTO execution_datavalue ({VALUE_COLUMNS}) VALUES "
+                    + ", ".join(f"({placeholders(15)})" for _ in values),
+                    [field for value in values for field in value],
+                )
+                message = message[:9] + (record_id,) + message[10:]
+                cursor.execute(
+                    f"INSERT INTO integration_integrationmessage ({MESSAGE_COLUMNS}) "
+                    f"VALUES ({placeholders(15)})",
+                    message,
+                )
+            latencies.append(time.perf_counter() - begin)
+            n += 1
+    return latencies, n, time.perf_counter() - started
+
+
+def _baseline_batch_worker(args):
+    database_url, worker, duration, batch_size, tracks, specs, operation_id, user_id = args
+    import psycopg
+
+    events = 0
+    with psycopg.connect(database_url) as connection:
+        started = time.perf_counter()
+        n = 0
+        while time.perf_counter() - started < duration:
+            rows = [
+                _event_rows(
+                    f"copy-{worker}-{n + i}-{uuid.uuid4().hex[:6]}",
+                    tracks[(worker * 7919 + n + i) % len(tracks)],
+                    specs,
+                    operation_id,
+                    user_id,
+                    n + i,
+                )  # fmt: skip
+                for i in range(batch_size)
+            ]
+            with connection.transaction(), connection.cursor() as cursor:
+                ids = [
+                    row[0]
+                    for row in cursor.execute(
+                        "SELECT nextval(pg_get_serial_sequence("
+                        "'integration_devicedatarecord', 'id')) FROM generate_series(1, %s)",
+                        (batch_size,),
+                    ).fetchall()
+                ]
+                with cursor.copy(
+                    f"COPY integration_devicedatarecord (id, {RECORD_COLUMNS}) FROM STDIN"
+                ) as copy:
+                    for record_id, (record, _, _) in zip(ids, rows, strict=True):
+                        copy.write_row((record_id, *record))
+                with cursor.copy(f"COPY execution_datavalue ({VALUE_COLUMNS}) FROM STDIN") as copy:
+                    for _, values, _ in rows:
+                        for value in values:
+                            copy.write_row(value)
+                with cursor.copy(
+                    f"COPY integration_integrationmessage ({MESSAGE_COLUMNS}) FROM STDIN"
+                ) as copy:
+                    for record_id, (_, _, message) in zip(ids, rows, strict=True):
+                        copy.write_row(message[:9] + (record_id,) + message[10:])
+            n += batch_size
+            events += batch_size
+    return events, time.perf_counter() - started
+
+
+def baseline_single(database_url, processes, duration):
+    tracks, specs, operation_id, user_id = _baseline_rows(database_url)
+    jobs = [
+        (database_url, i, duration, tracks, specs, operation_id, user_id) for i in range(processes)
+    ]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        results = pool.map(_baseline_single_worker, jobs)
+    latencies = sorted(latency for result in results for latency in result[0])
+    events = sum(result[1] for result in results)
+    elapsed = max(result[2] for result in results)
+    return {
+        "processes": processes,
+        "events": events,
+        "events_per_second": round(events / elapsed, 1),
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+    }
+
+
+def baseline_batch(database_url, processes, duration, batch_size):
+    tracks, specs, operation_id, user_id = _baseline_rows(database_url)
+    jobs = [
+        (database_url, i, duration, batch_size, tracks, specs, operation_id, user_id)
+        for i in range(processes)
+    ]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        results = pool.map(_baseline_batch_worker, jobs)
+    events = sum(result[0] for result in results)
+    elapsed = max(result[1] for result in results)
+    return {
+        "processes": processes,
+        "batch_size": batch_size,
+        "events": events,
+        "events_per_second": round(events / elapsed, 1),
+    }
+
+
+# --- report ---------------------------------------------------------------------------
+
+
+def ratio(ours, baseline) -> str:
+    return f"{ours / baseline:.0%}" if baseline else "n/a"
+
+
+def report(results: dict) -> str:
+    lines = []
+    out = lines.append
+    setup = results["setup"]
+    out(
+        f"Ingestion benchmark — {setup['cpu_count']} cores, PostgreSQL {setup['postgresql']}, "
+        f"gunicorn {setup['workers']} workers × {setup['threads']} threads, "
+        f"{VALUES_PER_EVENT} values per event, {setup['units']} units, "
+        f"{setup['duration']} s per figure"
+    )
+    out("")
+    out(
+        f"{'figure':<44} {'events/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'÷ baseline':>11}"
+    )
+    base_single = results["baseline"]["single"]["events_per_second"]
+    for run in results["single"]:
+        out(
+            f"{'single POST, concurrency ' + str(run['concurrency']):<44} "
+            f"{run['events_per_second']:>10.1f} {run['p50_ms']:>8} {run['p95_ms']:>8} "
+            f"{run['p99_ms']:>8} {ratio(run['events_per_second'], base_single):>11}"
+        )
+    half = results["half_load"]
+    out(
+        f"{'single POST at half the best rate (open loop)':<44} {half['events_per_second']:>10.1f} "
+        f"{half['p50_ms']:>8} {half['p95_ms']:>8} {half['p99_ms']:>8} {'':>11}"
+    )
+    for run in results["batch"]:
+        base = results["baseline"]["copy"][str(run["batch_size"])]["events_per_second"]
+        label = f"batch POST of {run['batch_size']}, concurrency {run['concurrency']}"
+        out(
+            f"{label:<44} "
+            f"{run['events_per_second']:>10.1f} {run['p50_ms']:>8} {run['p95_ms']:>8} "
+            f"{run['p99_ms']:>8} {ratio(run['events_per_second'], base):>11}"
+        )
+    storm = results["storm"]
+    out(
+        f"{'duplicate storm, ' + str(storm['posts']) + ' posts of one eventId':<44} "
+        f"{storm['duplicates_per_second']:>10.1f}   duplicates/s; records afterwards: "
+        f"{storm['records_afterwards']}, 5xx: {storm['server_errors']}"
+    )
+    out("")
+    out("baseline (psycopg, same database, no web stack)")
+    single = results["baseline"]["single"]
+    out(
+        f"{'one transaction per event, ' + str(single['processes']) + ' processes':<44} "
+        f"{single['events_per_second']:>10.1f} {single['p50_ms']:>8} {'':>8} {single['p99_ms']:>8}"
+    )
+    for size, copy in results["baseline"]["copy"].items():
+        out(
+            f"{'COPY batches of ' + size + ', ' + str(copy['processes']) + ' processes':<44} "
+            f"{copy['events_per_second']:>10.1f}"
+        )
+    best = max(results["single"], key=lambda run: run["events_per_second"])
+    out("")
+    out(
+        f"best single: {best['events_per_second']:.0f} events/s at concurrency "
+        f"{best['concurrency']} = {ratio(best['events_per_second'], base_single)} of the baseline "
+        f"(target ≥ 25%); p99 at half load {half['p99_ms']} ms (target < 50 ms)"
+    )
+    best_batch = max(results["batch"], key=lambda run: run["events_per_second"])
+    base = results["baseline"]["copy"][str(best_batch["batch_size"])]["events_per_second"]
+    out(
+        f"best batch: {best_batch['events_per_second']:.0f} events/s (batches of "
+        f"{best_batch['batch_size']}) = {ratio(best_batch['events_per_second'], base)} of COPY "
+        f"(target ≥ 50%)"
+    )
+    out(
+        "Throttle raised for the run (GATEWAY_THROTTLE_RATE=100000000/min); "
+        f"{setup['gateways']} gateway keys, one per client process in turn."
+    )
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mes_bench"
+        ),
+        help="PostgreSQL URL; the database named in it is dropped and created anew",
+    )
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
+    parser.add_argument("--concurrency", default="1,4,8,16", help="single-POST client counts")
+    parser.add_argument("--batch-concurrency", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per figure")
+    parser.add_argument("--storm", type=int, default=300, help="posts in the duplicate storm")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--units-per-run", type=int, default=1000)
+    parser.add_argument("--gateways", type=int, default=4)
+    parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "ingest.json"))
+    options = parser.parse_args()
+
+    name = options.database_url.rsplit("/", 1)[1]
+    database_url = create_database(options.database_url, name)
+    print(f"Seeding {options.runs} runs × {options.units_per_run} units into {name} …", flush=True)
+    seeded = seed(database_url, options.runs, options.units_per_run, options.gateways)
+    units, keys = [tuple(unit) for unit in seeded["units"]], seeded["keys"]
+    port = free_port()
+    server = start_server(database_url, options.workers, options.threads, port)
+    import psycopg
+
+    with psycopg.connect(database_url) as connection:
+        version = connection.execute("SHOW server_version").fetchone()[0]
+    results = {
+        "setup": {
+            "date": datetime.now(UTC).isoformat(),
+            "cpu_count": os.cpu_count(),
+            "postgresql": version,
+            "workers": options.workers,
+            "threads": options.threads,
+            "units": len(units),
+            "duration": options.duration,
+            "gateways": len(keys),
+            "throttle": "raised to 100000000/min for the run",
+        }
+    }
+    try:
+        duration = options.duration
+        single = []
+        for concurrency in [int(c) for c in options.concurrency.split(",")]:
+            print(f"single POSTs, concurrency {concurrency} …", flush=True)
+            single.append(
+                run_load(port, keys, units, phase=f"s{concurrency}", concurrency=concurrency,
+                         duration=duration)
+            )  # fmt: skip
+        results["single"] = single
+        best = max(single, key=lambda run: run["events_per_second"])
+        half_rate = best["events_per_second"] / 2
+        clients = max(2, best["concurrency"])
+        print(f"open loop at {half_rate:.0f} events/s …", flush=True)
+        results["half_load"] = run_load(
+            port, keys, units, phase="half", concurrency=clients, duration=duration,
+            rate=half_rate / clients,
+        )  # fmt: skip
+        results["batch"] = []
+        for size in (100, 500):
+            print(f"batch POSTs of {size} …", flush=True)
+            results["batch"].append(
+                run_load(port, keys, units, phase=f"b{size}",
+                         concurrency=options.batch_concurrency, duration=duration, batch_size=size)
+            )  # fmt: skip
+        print(f"duplicate storm of {options.storm} …", flush=True)
+        results["storm"] = duplicate_storm(port, keys, units, database_url, options.storm)
+    finally:
+        stop_server(server)
+    print("baseline …", flush=True)
+    results["baseline"] = {
+        "single": baseline_single(database_url, options.workers, duration),
+        "copy": {
+            str(size): baseline_batch(database_url, options.batch_concurrency, duration, size)
+            for size in (100, 500)
+        },
+    }
+    if not options.keep_database:
+        drop_database(options.database_url, name)
+    table = report(results)
+    print()
+    print(table)
+    output = Path(options.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    results["table"] = table.splitlines()
+    output.write_text(json.dumps(results, indent=2))
+    print(f"\nJSON: {output}")
+
+
+if __name__ == "__main__":
+    main()
