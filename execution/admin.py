@@ -44,11 +44,8 @@ VIEW_VALUES_PERMISSION = "execution.view_datavalue"
 VALUES_SHOWN = 200
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class EvidenceMixin:
     """Received data is evidence: nobody adds, changes or deletes it in the admin."""
-
-    # Counts per filter choice would scan the largest tables on every page.
-    show_facets = admin.ShowFacets.NEVER
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -58,6 +55,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(EvidenceMixin, admin.ModelAdmin):
+    # Counts per filter choice would scan the largest tables on every page.
+    show_facets = admin.ShowFacets.NEVER
 
 
 # --- display helpers shared by the back office's pages ------------------------------------------
@@ -424,7 +426,7 @@ class ValueColumnsMixin:
         return describe_limits(value.limits)
 
 
-class DataValueInline(ValueColumnsMixin, admin.TabularInline):
+class DataValueInline(EvidenceMixin, ValueColumnsMixin, admin.TabularInline):
     """A track's values, read-only."""
 
     model = DataValue
@@ -448,15 +450,6 @@ class DataValueInline(ValueColumnsMixin, admin.TabularInline):
     def get_queryset(self, request):
         # spec__operation: the spec column's text.
         return super().get_queryset(request).select_related("spec__operation")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Track)

@@ -1,9 +1,8 @@
 """The device-data API: thin views that validate, call the ingestion service and render."""
 
 from django.conf import settings
-from django.core.cache import cache
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, permissions, serializers
+from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -20,54 +19,11 @@ from integration.serializers import (
     UtcDateTimeField,
 )
 from mes.api.exceptions import ApiError, first_error_message
+from mes.api.permissions import ReadOrIngestPermission, has_permission
 from mes.api.views import JsonBodyMixin
 
 INGEST_PERMISSION = "integration.add_devicedatarecord"
 READ_PERMISSION = "integration.view_devicedatarecord"
-
-
-class ReadOrIngestPermission(permissions.DjangoModelPermissions):
-    """POST needs the ingest permission, GET the view permission of the view's model."""
-
-    perms_map = {
-        **permissions.DjangoModelPermissions.perms_map,
-        "GET": ["%(app_label)s.view_%(model_name)s"],
-        "HEAD": ["%(app_label)s.view_%(model_name)s"],
-    }
-
-    def has_permission(self, request, view):
-        user = request.user
-        if not (user and user.is_authenticated):
-            return False
-        # A method the view does not offer is a 405 for everyone, not a 403.
-        if request.method not in view.allowed_methods:
-            return True
-        queryset = view.get_queryset() if hasattr(view, "get_queryset") else view.queryset
-        return all(has_permission(user, perm) for perm in self.get_required_permissions(
-            request.method, queryset.model
-        ))  # fmt: skip
-
-
-PERMISSIONS_CACHE_SECONDS = 30
-
-
-def has_permission(user, permission: str) -> bool:
-    """Django's permission check, with the user's permissions cached for 30 s.
-
-    A busy gateway would otherwise pay two queries per event for them. A change
-    of groups takes effect within 30 s; revoking a key is immediate, since keys
-    are checked on every request.
-    """
-    if not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    key = f"permissions:{user.pk}"
-    permissions = cache.get(key)
-    if permissions is None:
-        permissions = frozenset(user.get_all_permissions())
-        cache.set(key, permissions, PERMISSIONS_CACHE_SECONDS)
-    return permission in permissions
 
 
 class IngestionAnswerSerializer(serializers.Serializer):

@@ -18,6 +18,7 @@ from tests.factories import (
     UnitFactory,
     UserFactory,
     gateway_with_key,
+    reflow_event,
 )
 
 
@@ -81,20 +82,9 @@ def line(db) -> Line:
 
 
 def make_event(**overrides) -> dict:
-    """An AUTO reflow event by codes, as a gateway sends it; override any field."""
-    event = {
-        "eventId": "evt-0001",
-        "eventTime": "2026-01-24T10:00:00Z",
-        "source": "AUTO",
-        "runNo": "RUN-2026-001",
-        "unitSn": "SN-0001",
-        "stationCode": "REFLOW-01",
-        "stepNo": 40,
-        "equipmentId": "EQ-01",
-        "data": [{"specName": "Peak Temperature", "valueNumber": 245}],
-        "meta": {"raw": "payload"},
-    }
-    event.update(overrides)
+    """An AUTO reflow event by codes, as a gateway sends it; override any field, or
+    drop it with `...`."""
+    event = {**reflow_event(), **overrides}
     return {key: value for key, value in event.items() if value is not ...}
 
 

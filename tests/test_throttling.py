@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 
 from execution.models import DataValue
 from integration.models import DeviceDataRecord, GatewayKey, IntegrationMessage
-from mes.api import throttling
+from mes.api import cache_outage
 from mes.api.throttling import GatewayKeyRateThrottle
 from tests.conftest import make_event
 from tests.factories import UserFactory, gateway_with_key
@@ -250,7 +250,7 @@ def test_an_unreachable_cache_lets_requests_through_and_logs_it(line, settings, 
     _user, key = gateway_with_key("gw-a")
     client = key_client(key)
 
-    throttling._last_warning = 0.0
+    cache_outage._last_warning = 0.0
     with override_settings(CACHES=unreachable), caplog.at_level(logging.WARNING, "mes.api"):
         responses = [post(client, f"evt-{n}") for n in range(5)]
 

@@ -18,27 +18,13 @@ If the cache cannot be reached, requests are let through (and logged): the
 limit protects the service, it must not stop data from being received.
 """
 
-import logging
 import math
-import time
 
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from integration.models import GatewayKey
-
-logger = logging.getLogger("mes.api")
-WARNING_INTERVAL_SECONDS = 60
-_last_warning = 0.0
-
-
-def _warn_cache_unavailable() -> None:
-    """Log the outage once a minute per process, not once per request."""
-    global _last_warning
-    now = time.monotonic()
-    if now - _last_warning >= WARNING_INTERVAL_SECONDS or not _last_warning:
-        _last_warning = now
-        logger.warning("Gateway throttle skipped: cache unavailable", exc_info=True)
+from mes.api.cache_outage import report_cache_outage
 
 
 class GatewayKeyRateThrottle(SimpleRateThrottle):
@@ -72,7 +58,7 @@ class GatewayKeyRateThrottle(SimpleRateThrottle):
             self.cache.decr(current_key)
             self.current -= 1
         except Exception:  # the cache is down: let the request through, say so in the log
-            _warn_cache_unavailable()
+            report_cache_outage()
             return True
         return False
 
