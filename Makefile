@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv lint format
+.PHONY: run test venv lint format bench
 
 venv: $(VENV)/.installed
 
@@ -32,3 +32,7 @@ lint: venv
 format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Ingestion throughput against PostgreSQL's own limit (README: Benchmark).
+bench: venv
+	$(BIN)/python bench/ingest.py $(BENCH_ARGS)

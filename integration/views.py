@@ -90,6 +90,36 @@ class BatchEnvelopeSerializer(serializers.Serializer):
     )
 
 
+class BatchErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.JSONField(required=False)
+
+
+class BatchResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    eventId = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(
+        choices=[Result.CREATED, Result.DUPLICATE, Result.CONFLICT, Result.FAILED]
+    )
+    data = IngestionAnswerSerializer(required=False, help_text="CREATED and DUPLICATE")
+    error = BatchErrorSerializer(required=False, help_text="CONFLICT and FAILED")
+
+
+class BatchSummarySerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicate = serializers.IntegerField()
+    conflict = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+class BatchAnswerSerializer(serializers.Serializer):
+    """The batch answer's shape, for the OpenAPI schema."""
+
+    summary = BatchSummarySerializer()
+    results = BatchResultSerializer(many=True)
+
+
 def _error_of(attempt) -> dict:
     error = attempt.error
     if isinstance(error, ApiError):
@@ -115,7 +145,7 @@ class DeviceDataBatchView(JsonBodyMixin, APIView):
     def max_body_bytes(self):
         return settings.INGEST_MAX_BATCH_BODY_BYTES
 
-    @extend_schema(request=BatchEnvelopeSerializer, responses={200: OpenApiResponse()})
+    @extend_schema(request=BatchEnvelopeSerializer, responses={200: BatchAnswerSerializer})
     def post(self, request):
         if not isinstance(request.data, dict):
             raise serializers.ValidationError({"events": ['Send {"events": [ … ]}.']})
