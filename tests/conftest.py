@@ -18,6 +18,8 @@ from tests.factories import (
     UnitFactory,
     UserFactory,
     gateway_with_key,
+    person_in_role,
+    receive_traffic,
     reflow_event,
 )
 
@@ -131,3 +133,21 @@ requires_postgresql = pytest.mark.skipif(
     reason="needs PostgreSQL for real concurrency (many connections writing one eventId); "
     "SQLite serialises writers with its database lock",
 )
+
+
+# The back office: received traffic, and people signed in to the admin by role.
+@pytest.fixture
+def traffic(line, gateway):
+    return receive_traffic(gateway)
+
+
+@pytest.fixture
+def quality(db, client):
+    client.force_login(person_in_role("quality staff"))
+    return client
+
+
+@pytest.fixture
+def integration(db, client):
+    client.force_login(person_in_role("integration admin"))
+    return client

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from execution.models import DataValue
 from integration.models import DeviceDataRecord, IntegrationMessage
-from tests.factories import ROLES, person_in_role, receive_traffic
+from tests.factories import ROLES, person_in_role
 
 STAFF_WHO_READ = {"superuser", "quality staff", "integration admin"}
 GATEWAY_MANAGERS = {"superuser", "integration admin"}
@@ -129,11 +129,6 @@ PAGES = [
 ]
 
 CELLS = [pytest.param(page, role, id=f"{page[0]} as {role}") for page in PAGES for role in ROLES]
-
-
-@pytest.fixture
-def traffic(line, gateway):
-    return receive_traffic(gateway)
 
 
 def signed_in(client, role):

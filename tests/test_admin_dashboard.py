@@ -10,14 +10,9 @@ from django.utils import timezone
 from integration.dashboard import build_dashboard
 from integration.ingestion import receive_device_event
 from integration.models import IntegrationMessage
-from tests.factories import UserFactory, person_in_role, receive_traffic, reflow_event
+from tests.factories import UserFactory, person_in_role, reflow_event
 
 INDEX = reverse("admin:index")
-
-
-@pytest.fixture
-def traffic(line, gateway):
-    return receive_traffic(gateway)
 
 
 @pytest.fixture

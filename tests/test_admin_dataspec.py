@@ -11,12 +11,6 @@ from execution.models import DataSpec, DataValue
 from tests.factories import BASE_TIME, DataSpecFactory, person_in_role
 
 
-@pytest.fixture
-def integration(db, client):
-    client.force_login(person_in_role("integration admin"))
-    return client
-
-
 def change_url(spec):
     return reverse("admin:execution_dataspec_change", args=[spec.pk])
 

@@ -48,12 +48,6 @@ def shown_key(response) -> str:
 
 
 @pytest.fixture
-def integration(db, client):
-    client.force_login(person_in_role("integration admin"))
-    return client
-
-
-@pytest.fixture
 def old_gateway(db):
     user, key = gateway_with_key("gw-aoi-1")
     user.key = key

@@ -7,7 +7,6 @@ through the admin's action, which calls `replay_failed_message`.
 import re
 from datetime import timedelta
 
-import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
@@ -15,30 +14,13 @@ from django.utils.html import strip_tags
 
 from execution.models import DataValue
 from integration.models import DeviceDataRecord, IntegrationMessage
-from tests.factories import TrackFactory, UnitFactory, person_in_role, receive_traffic
+from tests.factories import TrackFactory, UnitFactory, person_in_role
 
 LIST_URL = reverse("admin:integration_integrationmessage_changelist")
 
 
 def change_url(message):
     return reverse("admin:integration_integrationmessage_change", args=[message.pk])
-
-
-@pytest.fixture
-def traffic(line, gateway):
-    return receive_traffic(gateway)
-
-
-@pytest.fixture
-def quality(db, client):
-    client.force_login(person_in_role("quality staff"))
-    return client
-
-
-@pytest.fixture
-def integration(db, client):
-    client.force_login(person_in_role("integration admin"))
-    return client
 
 
 def listed(client, query="") -> list[int]:

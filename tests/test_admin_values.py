@@ -21,24 +21,12 @@ from tests.factories import (
     TrackFactory,
     UnitFactory,
     person_in_role,
-    receive_traffic,
     reflow_event,
 )
 
 VALUES_URL = reverse("admin:execution_datavalue_changelist")
 EXPORT_URL = reverse("admin:execution_datavalue_export")
 RECORDS_URL = reverse("admin:integration_devicedatarecord_changelist")
-
-
-@pytest.fixture
-def traffic(line, gateway):
-    return receive_traffic(gateway)
-
-
-@pytest.fixture
-def quality(db, client):
-    client.force_login(person_in_role("quality staff"))
-    return client
 
 
 def listed(client, url, query="") -> list[int]:

@@ -15,7 +15,7 @@ from django.db import connections
 
 from execution.models import Track, Unit
 from integration.models import DeviceDataRecord, IntegrationMessage
-from tests.factories import person_in_role, receive_traffic
+from tests.factories import person_in_role
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -75,11 +75,6 @@ def sign_in(page, username: str) -> None:
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     page.wait_for_selector("#user-tools")
-
-
-@pytest.fixture
-def traffic(line, gateway):
-    return receive_traffic(gateway)
 
 
 def test_quality_staff_follow_the_failed_figure_and_compare_a_conflicts_payloads(page, traffic):
