@@ -8,10 +8,10 @@ and answers 422 without knowing the rules.
 """
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from django.db.models import Q
-
-from execution.models import CarrierTrack, DataSpec, Operation, RouteStep, Run, Station, Track, Unit
+from execution.models import DataSpec, Operation, Run, Station, Unit
+from mes.db import fetch_all, fetch_models, placeholders
 
 VALUE_FIELD_BY_DATA_TYPE = {
     DataSpec.DataType.NUMBER: "value_number",
@@ -60,9 +60,9 @@ class TrackLookup:
 class ResolvedTrack:
     """Where the event happened: a unit's Track or a CarrierTrack, and its context."""
 
-    track: Track | None = None
-    carrier_track: CarrierTrack | None = None
-    run: Run | None = None
+    track_id: int | None = None
+    carrier_track_id: int | None = None
+    route_version_id: int | None = None  # the run's route, whose step gives the operation
     run_no: str = ""
     unit_sn: str = ""
     station_code: str = ""
@@ -87,6 +87,31 @@ class ResolvedItems:
     operation: Operation | None = None
 
 
+class _TrackRow(NamedTuple):
+    track_id: int
+    step_no: int
+    unit_sn: str
+    run_no: str | None
+    route_version_id: int | None
+    station_code: str | None
+
+
+class _CarrierTrackRow(NamedTuple):
+    carrier_track_id: int
+    step_no: int
+    station_code: str | None
+
+
+# A track with what stands for the event: its unit, the unit's run (and route), its station.
+TRACK_SELECT = """
+    SELECT t.id, t.step_no, u.sn, r.run_no, r.route_version_id, s.code
+    FROM execution_track t
+    JOIN execution_unit u ON u.id = t.unit_id
+    LEFT JOIN execution_run r ON r.id = u.run_id
+    LEFT JOIN execution_station s ON s.id = t.station_id
+"""
+
+
 def resolve_tracks(lookups: list[TrackLookup]) -> list[ResolvedTrack | ResolutionError]:
     """Find the Track (or CarrierTrack) of each event.
 
@@ -94,27 +119,42 @@ def resolve_tracks(lookups: list[TrackLookup]) -> list[ResolvedTrack | Resolutio
     (codes also sent must match them); by `carrier_track_id`; or by run, unit,
     station and step, taking the unit's latest pass (by `in_at`) there.
     """
-    track_ids = {lookup.track_id for lookup in lookups if lookup.track_id is not None}
-    carrier_ids = {lookup.carrier_track_id for lookup in lookups if lookup.carrier_track_id}
+    track_ids = list({lookup.track_id for lookup in lookups if lookup.track_id is not None})
+    carrier_ids = list({lookup.carrier_track_id for lookup in lookups if lookup.carrier_track_id})
     by_codes = [lookup for lookup in lookups if not (lookup.track_id or lookup.carrier_track_id)]
 
-    # unit__run: the run stands for the event; station: its code is recorded.
-    tracks = Track.objects.select_related("unit__run", "station")
-    tracks_by_id = tracks.in_bulk(track_ids) if track_ids else {}
-    carrier_tracks_by_id = (
-        CarrierTrack.objects.select_related("station").in_bulk(carrier_ids) if carrier_ids else {}
-    )
+    tracks_by_id = {}
+    if track_ids:
+        where = f"WHERE t.id IN ({placeholders(len(track_ids))})"
+        rows = fetch_all(f"{TRACK_SELECT} {where}", track_ids)
+        tracks_by_id = {row[0]: _TrackRow(*row) for row in rows}
+    carrier_tracks_by_id = {}
+    if carrier_ids:
+        rows = fetch_all(
+            "SELECT c.id, c.step_no, s.code FROM execution_carriertrack c "
+            "LEFT JOIN execution_station s ON s.id = c.station_id "
+            f"WHERE c.id IN ({placeholders(len(carrier_ids))})",
+            carrier_ids,
+        )
+        carrier_tracks_by_id = {row[0]: _CarrierTrackRow(*row) for row in rows}
     latest_by_codes = {}
     if by_codes:
-        candidates = tracks.filter(
-            unit__sn__in={lookup.unit_sn for lookup in by_codes},
-            station__code__in={lookup.station_code for lookup in by_codes},
-            step_no__in={lookup.step_no for lookup in by_codes},
-            unit__run__run_no__in={lookup.run_no for lookup in by_codes},
-        ).order_by("-in_at", "-id")
-        for track in candidates:
-            key = (track.unit.run.run_no, track.unit.sn, track.station.code, track.step_no)
-            latest_by_codes.setdefault(key, track)
+        conditions, params = [], []
+        for column, values in (
+            ("u.sn", {lookup.unit_sn for lookup in by_codes}),
+            ("s.code", {lookup.station_code for lookup in by_codes}),
+            ("t.step_no", {lookup.step_no for lookup in by_codes}),
+            ("r.run_no", {lookup.run_no for lookup in by_codes}),
+        ):
+            conditions.append(f"{column} IN ({placeholders(len(values))})")
+            params += values
+        rows = fetch_all(
+            f"{TRACK_SELECT} WHERE {' AND '.join(conditions)} ORDER BY t.in_at DESC, t.id DESC",
+            params,
+        )
+        for row in map(_TrackRow._make, rows):
+            key = (row.run_no, row.unit_sn, row.station_code, row.step_no)
+            latest_by_codes.setdefault(key, row)
     misses = [lookup for lookup in by_codes if lookup.codes not in latest_by_codes]
     diagnose = _missing_track_diagnosis(misses)
 
@@ -127,11 +167,11 @@ def resolve_tracks(lookups: list[TrackLookup]) -> list[ResolvedTrack | Resolutio
                 _by_carrier_track_id(lookup, carrier_tracks_by_id.get(lookup.carrier_track_id))
             )
         elif lookup.codes in latest_by_codes:
-            track = latest_by_codes[lookup.codes]
+            row = latest_by_codes[lookup.codes]
             results.append(
                 ResolvedTrack(
-                    track=track,
-                    run=track.unit.run,
+                    track_id=row.track_id,
+                    route_version_id=row.route_version_id,
                     run_no=lookup.run_no,
                     unit_sn=lookup.unit_sn,
                     station_code=lookup.station_code,
@@ -149,22 +189,21 @@ def _mismatch(name: str, given, actual) -> ResolutionError:
     )
 
 
-def _by_track_id(lookup: TrackLookup, track: Track | None) -> ResolvedTrack | ResolutionError:
+def _by_track_id(lookup: TrackLookup, track: _TrackRow | None) -> ResolvedTrack | ResolutionError:
     if track is None:
         return ResolutionError("TRACK_NOT_FOUND", f"Track not found: {lookup.track_id}")
-    run = track.unit.run
     actual = {
-        "runNo": run.run_no if run else "",
-        "unitSn": track.unit.sn,
-        "stationCode": track.station.code if track.station else "",
+        "runNo": track.run_no or "",
+        "unitSn": track.unit_sn,
+        "stationCode": track.station_code or "",
         "stepNo": track.step_no,
     }
     for name, given in zip(("runNo", "unitSn", "stationCode", "stepNo"), lookup.codes, strict=True):
         if given is not None and given != actual[name]:
             return _mismatch(name, given, actual[name])
     return ResolvedTrack(
-        track=track,
-        run=run,
+        track_id=track.track_id,
+        route_version_id=track.route_version_id,
         run_no=actual["runNo"],
         unit_sn=actual["unitSn"],
         station_code=actual["stationCode"],
@@ -173,20 +212,20 @@ def _by_track_id(lookup: TrackLookup, track: Track | None) -> ResolvedTrack | Re
 
 
 def _by_carrier_track_id(
-    lookup: TrackLookup, carrier_track: CarrierTrack | None
+    lookup: TrackLookup, carrier_track: _CarrierTrackRow | None
 ) -> ResolvedTrack | ResolutionError:
     if carrier_track is None:
         return ResolutionError(
             "CARRIER_TRACK_NOT_FOUND", f"Carrier track not found: {lookup.carrier_track_id}"
         )
-    actual_station = carrier_track.station.code if carrier_track.station else ""
+    actual_station = carrier_track.station_code or ""
     if lookup.station_code is not None and lookup.station_code != actual_station:
         return _mismatch("stationCode", lookup.station_code, actual_station)
     if lookup.step_no is not None and lookup.step_no != carrier_track.step_no:
         return _mismatch("stepNo", lookup.step_no, carrier_track.step_no)
     # A carrier belongs to no run or unit: codes sent with it are recorded as given.
     return ResolvedTrack(
-        carrier_track=carrier_track,
+        carrier_track_id=carrier_track.carrier_track_id,
         run_no=lookup.run_no or "",
         unit_sn=lookup.unit_sn or "",
         station_code=actual_station,
@@ -247,37 +286,34 @@ def resolve_operations(
     events, runs without a route) the operation id gives the operation.
     """
     wanted = {
-        (track.run.route_version_id, track.step_no)
+        (track.route_version_id, track.step_no)
         for track in tracks
-        if track.run is not None and track.run.route_version_id and track.step_no is not None
+        if track.route_version_id is not None and track.step_no is not None
     }
     steps: dict[tuple, _RouteStepInfo] = {}
     if wanted:
+        routes = {route for route, _ in wanted}
+        step_numbers = {step_no for _, step_no in wanted}
         # One row per (step, bound spec): the steps, their operations and bindings at once.
-        rows = RouteStep.objects.filter(
-            route_version_id__in={route for route, _ in wanted},
-            step_no__in={step_no for _, step_no in wanted},
-        ).values(
-            "route_version_id",
-            "step_no",
-            "operation_id",
-            "operation__code",
-            "operation__name",
-            "data_specs",
+        rows = fetch_all(
+            "SELECT rs.route_version_id, rs.step_no, o.id, o.code, o.name, b.dataspec_id "
+            "FROM execution_routestep rs "
+            "JOIN execution_operation o ON o.id = rs.operation_id "
+            "LEFT JOIN execution_routestep_data_specs b ON b.routestep_id = rs.id "
+            f"WHERE rs.route_version_id IN ({placeholders(len(routes))}) "
+            f"AND rs.step_no IN ({placeholders(len(step_numbers))})",
+            [*routes, *step_numbers],
         )
-        for row in rows:
-            key = (row["route_version_id"], row["step_no"])
+        for route_version_id, step_no, operation_id, code, name, spec_id in rows:
+            key = (route_version_id, step_no)
             if key not in steps:
-                operation = Operation(
-                    pk=row["operation_id"], code=row["operation__code"], name=row["operation__name"]
-                )
-                steps[key] = _RouteStepInfo(row["step_no"], operation, set())
-            if row["data_specs"] is not None:
-                steps[key].bound_spec_ids.add(row["data_specs"])
+                operation = Operation(pk=operation_id, code=code, name=name)
+                steps[key] = _RouteStepInfo(step_no, operation, set())
+            if spec_id is not None:
+                steps[key].bound_spec_ids.add(spec_id)
 
     def step_of(track):
-        run = track.run
-        return steps.get((run.route_version_id, track.step_no)) if run is not None else None
+        return steps.get((track.route_version_id, track.step_no))
 
     # Operations named by id are loaded only where the route step does not settle it.
     needed = {
@@ -339,11 +375,7 @@ def resolve_items(
             elif resolved.operation is not None:
                 names.add(item["spec_name"])
                 operation_ids.add(resolved.operation.pk)
-    condition = Q(pk__in=ids) | Q(operation_id__in=operation_ids, name__in=names)
-    # operation: its code names the operation in refusals.
-    specs = (
-        list(DataSpec.objects.select_related("operation").filter(condition)) if ids or names else []
-    )
+    specs = _load_specs(ids, operation_ids, names)
     by_id = {spec.pk: spec for spec in specs}
     by_operation_and_name = {(spec.operation_id, spec.name): spec for spec in specs}
 
@@ -374,6 +406,35 @@ def resolve_items(
         else:
             results.append(result)
     return results
+
+
+def _load_specs(ids: set, operation_ids: set, names: set) -> list[DataSpec]:
+    """Specs by id, and by name within operations, each with its operation (whose code
+    names it in refusals)."""
+    conditions, params = [], []
+    if ids:
+        conditions.append(f"sp.id IN ({placeholders(len(ids))})")
+        params += ids
+    if names:
+        conditions.append(
+            f"(sp.operation_id IN ({placeholders(len(operation_ids))}) "
+            f"AND sp.name IN ({placeholders(len(names))}))"
+        )
+        params += [*operation_ids, *names]
+    if not conditions:
+        return []
+    specs = fetch_models(
+        DataSpec,
+        "SELECT sp.*, o.code AS operation_code, o.name AS operation_name "
+        "FROM execution_dataspec sp JOIN execution_operation o ON o.id = sp.operation_id "
+        f"WHERE {' OR '.join(conditions)}",
+        params,
+    )
+    for spec in specs:
+        spec.operation = Operation(
+            pk=spec.operation_id, code=spec.operation_code, name=spec.operation_name
+        )
+    return specs
 
 
 def _camel(snake: str) -> str:

@@ -14,8 +14,9 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -33,6 +34,7 @@ from execution.resolution import (
 from integration.models import DeviceDataRecord, IntegrationMessage, business_key_for
 from integration.serializers import DeviceEventSerializer
 from mes.api.exceptions import ApiError
+from mes.db import execute, fetch_models, insert_models, placeholders
 
 logger = logging.getLogger("integration.ingestion")
 
@@ -162,17 +164,14 @@ def receive_device_events(
     attempts = [Attempt(index, payload) for index, payload in enumerate(payloads)]
 
     # 1. Shape: a malformed event is refused and stores nothing.
-    validator = DeviceEventSerializer()
     for attempt in attempts:
-        check_event_shape(attempt, sent_by, validator)
+        check_event_shape(attempt, sent_by)
     well_formed = [attempt for attempt in attempts if attempt.event is not None]
 
     # 2. Idempotency, against what is already written.
     for attempt in well_formed:
         attempt.payload_hash = canonical_event_hash(attempt.event)
-    written = DeviceDataRecord.objects.in_bulk(
-        {attempt.event_id for attempt in well_formed}, field_name="event_id"
-    )
+    written = records_by_event_id({attempt.event_id for attempt in well_formed})
     new = [attempt for attempt in well_formed if attempt.event_id not in written]
 
     # 3–6. Track, operation and bound specs, specs and values, for all new events at once.
@@ -226,21 +225,27 @@ def receive_device_events(
     return attempts
 
 
-def validate_event_shape(payload, validator: DeviceEventSerializer | None = None) -> dict:
+@cache
+def event_validator() -> DeviceEventSerializer:
+    """One validator for every event of the process: building a serializer's fields
+    costs more than using them, and validating keeps no state on the serializer."""
+    return DeviceEventSerializer()
+
+
+def validate_event_shape(payload) -> dict:
     """Rule 1: the event's shape and types, as validated snake_case data.
 
-    Raises ValidationError with per-field details. A list of events passes one
-    `validator` for all: building a serializer's fields costs more than using them.
+    Raises ValidationError with per-field details.
     """
     if not isinstance(payload, dict):
         raise ValidationError({"non_field_errors": ["An event must be a JSON object."]})
-    return (validator or DeviceEventSerializer()).run_validation(payload)
+    return event_validator().run_validation(payload)
 
 
-def check_event_shape(attempt: Attempt, sent_by, validator: DeviceEventSerializer) -> None:
+def check_event_shape(attempt: Attempt, sent_by) -> None:
     """Rule 1 for one attempt of a list: a malformed event is refused and stores nothing."""
     try:
-        attempt.event = validate_event_shape(attempt.payload, validator)
+        attempt.event = validate_event_shape(attempt.payload)
     except ValidationError as error:
         logger.info("Refused a malformed event from %s: %s", sent_by, error.detail)
         attempt.status, attempt.error = Result.FAILED, error
@@ -340,7 +345,7 @@ def keep_failed_events(attempts: list[Attempt], sent_by, replay_of) -> None:
             attempt, IntegrationMessage.Status.FAILED, sent_by, replay_of,
             error_code=attempt.refusal.code, error_message=attempt.refusal.message,
         )  # fmt: skip
-    IntegrationMessage.objects.bulk_create([attempt.message for attempt in attempts])
+    insert_models([attempt.message for attempt in attempts])
     for attempt in attempts:
         attempt.error = EventRefused(attempt.refusal, attempt.message)
 
@@ -356,8 +361,8 @@ def build_record(attempt: Attempt, record_sender) -> DeviceDataRecord:
         unit_sn=track.unit_sn,
         station_code=track.station_code,
         step_no=track.step_no,
-        track=track.track,
-        carrier_track=track.carrier_track,
+        track_id=track.track_id,
+        carrier_track_id=track.carrier_track_id,
         operation=attempt.items.operation,
         equipment_id=event.get("equipment_id") or "",
         operator_id=event.get("operator_id") or "",
@@ -379,8 +384,8 @@ def _build_values(attempt: Attempt) -> list[DataValue]:
     return [
         DataValue(
             spec=spec,
-            track=track.track,
-            carrier_track=track.carrier_track,
+            track_id=track.track_id,
+            carrier_track_id=track.carrier_track_id,
             collected_at=item.get("collected_at") or event["event_time"],
             limits=spec.limits,
             judge=judgement.judge,
@@ -410,7 +415,7 @@ def write_attempts(attempts: list[Attempt], sent_by, replay_of) -> None:
     created = [attempt for attempt in attempts if attempt.status == Result.CREATED]
     now = timezone.now()
     with transaction.atomic():
-        DeviceDataRecord.objects.bulk_create(
+        insert_models(
             sorted((attempt.record for attempt in created), key=lambda record: record.event_id)
         )
         # Counted after the insert: a repeat within the list points at a record just written.
@@ -419,17 +424,13 @@ def write_attempts(attempts: list[Attempt], sent_by, replay_of) -> None:
         )
         for attempt in created:
             attempt.values = _build_values(attempt)
-        DataValue.objects.bulk_create([value for a in created for value in a.values])
+        insert_models([value for a in created for value in a.values])
         for attempt in attempts:
             attempt.message = _message_for_accepted(attempt, sent_by, replay_of)
-        IntegrationMessage.objects.bulk_create([attempt.message for attempt in attempts])
+        insert_models([attempt.message for attempt in attempts])
         if created:
             # The same events refused earlier are now written: their FAILED attempts are resolved.
-            IntegrationMessage.objects.filter(
-                dedupe_key__in=[business_key_for(attempt.event_id) for attempt in created],
-                status=IntegrationMessage.Status.FAILED,
-                resolved_at__isnull=True,
-            ).update(resolved_at=now)
+            resolve_failed_messages([business_key_for(a.event_id) for a in created], now)
         if repeats:
             DeviceDataRecord.objects.filter(pk__in=repeats).update(
                 duplicate_count=F("duplicate_count")
@@ -440,6 +441,30 @@ def write_attempts(attempts: list[Attempt], sent_by, replay_of) -> None:
         if attempt.status == Result.CONFLICT:
             attempt.error = EventIdConflict(attempt.record, attempt.message)
     _attach_original_values(attempts, repeats, now)
+
+
+def records_by_event_id(event_ids: set[str]) -> dict[str, DeviceDataRecord]:
+    """Rule 2's lookup: the records already written for these eventIds."""
+    if not event_ids:
+        return {}
+    records = fetch_models(
+        DeviceDataRecord,
+        "SELECT * FROM integration_devicedatarecord "
+        f"WHERE event_id IN ({placeholders(len(event_ids))})",
+        list(event_ids),
+    )
+    return {record.event_id: record for record in records}
+
+
+def resolve_failed_messages(dedupe_keys: list[str], now) -> None:
+    """Mark the unresolved FAILED attempts of events now written as resolved."""
+    execute(
+        "UPDATE integration_integrationmessage SET resolved_at = %s, updated_at = %s "
+        f"WHERE dedupe_key IN ({placeholders(len(dedupe_keys))}) "
+        "AND status = %s AND resolved_at IS NULL",
+        [*[connection.ops.adapt_datetimefield_value(now)] * 2, *dedupe_keys,
+         IntegrationMessage.Status.FAILED],
+    )  # fmt: skip
 
 
 def _message_for_accepted(attempt: Attempt, sent_by, replay_of) -> IntegrationMessage:

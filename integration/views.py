@@ -1,5 +1,7 @@
 """The device-data API: thin views that validate, call the ingestion service and render."""
 
+from functools import cache
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
@@ -47,9 +49,15 @@ class IngestionAnswerSerializer(serializers.Serializer):
         return None if carrier_track_id is None else str(carrier_track_id)
 
 
+@cache
+def answer_serializer() -> IngestionAnswerSerializer:
+    """One answer serializer for the process: its fields are built once, not per event."""
+    return IngestionAnswerSerializer()
+
+
 def ingestion_response(outcome) -> Response:
     headers = {"Idempotent-Replayed": "true"} if outcome.is_duplicate else None
-    return Response(IngestionAnswerSerializer(outcome).data, headers=headers)
+    return Response(answer_serializer().to_representation(outcome), headers=headers)
 
 
 class DeviceDataView(JsonBodyMixin, generics.ListAPIView):
@@ -152,16 +160,13 @@ class DeviceDataBatchView(JsonBodyMixin, APIView):
         envelope = BatchEnvelopeSerializer(data=request.data)
         envelope.is_valid(raise_exception=True)
         attempts = receive_device_events(request.data["events"], sent_by=request.user)
-        accepted = [a for a in attempts if a.status in (Result.CREATED, Result.DUPLICATE)]
-        # One list serializer for all answers: its fields are built once, not per event.
-        answers = iter(IngestionAnswerSerializer([a.outcome for a in accepted], many=True).data)
         summary = {"created": 0, "duplicate": 0, "conflict": 0, "failed": 0}
         results = []
         for attempt in attempts:
             summary[attempt.status.lower()] += 1
             result = {"index": attempt.index, "eventId": attempt.event_id, "status": attempt.status}
             if attempt.status in (Result.CREATED, Result.DUPLICATE):
-                result["data"] = next(answers)
+                result["data"] = answer_serializer().to_representation(attempt.outcome)
             else:
                 result["error"] = _error_of(attempt)
             results.append(result)

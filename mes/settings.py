@@ -117,6 +117,13 @@ else:
     DATABASES["default"]["OPTIONS"].setdefault(
         "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5)
     )
+    # Server-side binding lets PostgreSQL prepare the statements that run again
+    # and again (the ingestion's): planning took a third of their time
+    # (docs/DECISIONS.md). Turn off for a pooler that cannot keep prepared
+    # statements (PgBouncer in transaction mode before 1.21).
+    if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+        DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
