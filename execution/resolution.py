@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from execution.models import DataSpec, Operation, Run, Station, Unit
-from mes.db import fetch_all, fetch_models, placeholders
+from mes.db import fetch_all, load_model, model_width, placeholders, select_list
 
 VALUE_FIELD_BY_DATA_TYPE = {
     DataSpec.DataType.NUMBER: "value_number",
@@ -423,17 +423,18 @@ def _load_specs(ids: set, operation_ids: set, names: set) -> list[DataSpec]:
         params += [*operation_ids, *names]
     if not conditions:
         return []
-    specs = fetch_models(
-        DataSpec,
-        "SELECT sp.*, o.code AS operation_code, o.name AS operation_name "
+    rows = fetch_all(
+        f"SELECT {select_list(DataSpec, 'sp')}, o.code, o.name "
         "FROM execution_dataspec sp JOIN execution_operation o ON o.id = sp.operation_id "
         f"WHERE {' OR '.join(conditions)}",
         params,
     )
-    for spec in specs:
-        spec.operation = Operation(
-            pk=spec.operation_id, code=spec.operation_code, name=spec.operation_name
-        )
+    specs = []
+    for row in rows:
+        spec = load_model(DataSpec, row)
+        code, name = row[model_width(DataSpec) :]
+        spec.operation = Operation(pk=spec.operation_id, code=code, name=name)
+        specs.append(spec)
     return specs
 
 

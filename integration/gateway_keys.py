@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integration.models import GatewayKey
-from mes.db import fetch_models
+from mes.db import fetch_all, load_model, model_width, select_list
 
 GATEWAYS_GROUP = "Gateways"
 # Last use is written at most this often per key, so one row never becomes a
@@ -72,23 +72,19 @@ def find_gateway_key(key: str) -> GatewayKey | None:
     if not separator or not prefix or len(prefix) > 16:
         return None
     # Written out: it runs on every gateway request (mes/db.py says why).
-    keys = fetch_models(
-        GatewayKey,
-        "SELECT * FROM integration_gatewaykey WHERE prefix = %s AND revoked_at IS NULL",
+    user_model = get_user_model()
+    rows = fetch_all(
+        f"SELECT {select_list(GatewayKey, 'k')}, {select_list(user_model, 'u')} "
+        f"FROM integration_gatewaykey k JOIN {user_model._meta.db_table} u ON u.id = k.user_id "
+        "WHERE k.prefix = %s AND k.revoked_at IS NULL",
         [prefix],
     )
-    if not keys or not hmac.compare_digest(keys[0].digest, _digest(key)):
+    if not rows:
         return None
-    gateway_key = keys[0]
-    user_model = get_user_model()
-    users = fetch_models(
-        user_model,
-        f"SELECT * FROM {user_model._meta.db_table} WHERE id = %s",
-        [gateway_key.user_id],
-    )
-    if not users:
+    gateway_key = load_model(GatewayKey, rows[0])
+    if not hmac.compare_digest(gateway_key.digest, _digest(key)):
         return None
-    gateway_key.user = users[0]
+    gateway_key.user = load_model(user_model, rows[0], model_width(GatewayKey))
     return gateway_key
 
 

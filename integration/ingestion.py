@@ -11,6 +11,7 @@ nothing else writes device data.
 import hashlib
 import json
 import logging
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,9 +33,9 @@ from execution.resolution import (
     resolve_tracks,
 )
 from integration.models import DeviceDataRecord, IntegrationMessage, business_key_for
-from integration.serializers import DeviceEventSerializer
+from integration.serializers import DeviceEventSerializer, plainly_valid_event
 from mes.api.exceptions import ApiError
-from mes.db import execute, fetch_models, insert_models, placeholders
+from mes.db import execute, fetch_all, insert_models, load_model, placeholders, select_list
 
 logger = logging.getLogger("integration.ingestion")
 
@@ -102,6 +103,7 @@ class Attempt:
 
     index: int
     payload: object
+    sent_by: object = None  # who made this attempt
     event: dict | None = None
     payload_hash: str = ""
     status: str = ""
@@ -143,9 +145,12 @@ def receive_device_event(
     (malformed, nothing stored), EventIdConflict (409) or EventRefused (422,
     kept as a FAILED message).
     """
-    (attempt,) = receive_device_events(
-        [payload], sent_by=sent_by, record_sender=record_sender, replay_of=replay_of
-    )
+    if record_sender is None and replay_of is None:
+        attempt = concurrent_events.receive(payload, sent_by)
+    else:
+        (attempt,) = receive_device_events(
+            [payload], sent_by=sent_by, record_sender=record_sender, replay_of=replay_of
+        )
     if attempt.error is not None:
         raise attempt.error
     return attempt.outcome
@@ -159,13 +164,19 @@ def receive_device_events(
     One event's refusal never affects another: each Attempt carries its own
     status (CREATED, DUPLICATE, CONFLICT, FAILED) and error. An event repeating
     an earlier event's eventId in the list is answered as its duplicate or
-    conflict, as if the two had been posted one after the other.
+    conflict, as if the two had been posted one after the other. `sent_by` is
+    one sender for the whole list, or a list of one per event (events of
+    several requests received together, see `ConcurrentEvents`).
     """
-    attempts = [Attempt(index, payload) for index, payload in enumerate(payloads)]
+    senders = sent_by if isinstance(sent_by, list) else [sent_by] * len(payloads)
+    attempts = [
+        Attempt(index, payload, sender)
+        for index, (payload, sender) in enumerate(zip(payloads, senders, strict=True))
+    ]
 
     # 1. Shape: a malformed event is refused and stores nothing.
     for attempt in attempts:
-        check_event_shape(attempt, sent_by)
+        check_event_shape(attempt)
     well_formed = [attempt for attempt in attempts if attempt.event is not None]
 
     # 2. Idempotency, against what is already written.
@@ -189,12 +200,12 @@ def receive_device_events(
             attempt.status = Result.FAILED
         else:
             attempt.status = Result.CREATED
-            attempt.record = build_record(attempt, record_sender or sent_by)
+            attempt.record = build_record(attempt, record_sender or attempt.sent_by)
             claimed[attempt.event_id] = attempt.record
 
     # 9. Failure capture, outside the write's transaction, without using up the eventId.
     keep_failed_events(
-        [attempt for attempt in well_formed if attempt.status == Result.FAILED], sent_by, replay_of
+        [attempt for attempt in well_formed if attempt.status == Result.FAILED], replay_of
     )
 
     # 7. Judge.
@@ -210,7 +221,7 @@ def receive_device_events(
     # taken again one event at a time, and the losers answer as duplicates.
     accepted = [attempt for attempt in well_formed if attempt.status != Result.FAILED]
     try:
-        write_attempts(accepted, sent_by, replay_of)
+        write_attempts(accepted, replay_of)
     except IntegrityError:
         if (
             len(payloads) == 1
@@ -219,7 +230,10 @@ def receive_device_events(
             raise
         for attempt in accepted:
             (attempts[attempt.index],) = receive_device_events(
-                [attempt.payload], sent_by=sent_by, record_sender=record_sender, replay_of=replay_of
+                [attempt.payload],
+                sent_by=attempt.sent_by,
+                record_sender=record_sender,
+                replay_of=replay_of,
             )
             attempts[attempt.index].index = attempt.index
     return attempts
@@ -239,15 +253,15 @@ def validate_event_shape(payload) -> dict:
     """
     if not isinstance(payload, dict):
         raise ValidationError({"non_field_errors": ["An event must be a JSON object."]})
-    return event_validator().run_validation(payload)
+    return plainly_valid_event(payload) or event_validator().run_validation(payload)
 
 
-def check_event_shape(attempt: Attempt, sent_by) -> None:
+def check_event_shape(attempt: Attempt) -> None:
     """Rule 1 for one attempt of a list: a malformed event is refused and stores nothing."""
     try:
         attempt.event = validate_event_shape(attempt.payload)
     except ValidationError as error:
-        logger.info("Refused a malformed event from %s: %s", sent_by, error.detail)
+        logger.info("Refused a malformed event from %s: %s", attempt.sent_by, error.detail)
         attempt.status, attempt.error = Result.FAILED, error
 
 
@@ -322,7 +336,7 @@ def _keep_resolved(attempts, results, name) -> list[Attempt]:
     return resolved
 
 
-def _new_message(attempt: Attempt, status: str, sent_by, replay_of, **fields):
+def _new_message(attempt: Attempt, status: str, replay_of, **fields):
     key = business_key_for(attempt.event_id)
     return IntegrationMessage(
         direction=IntegrationMessage.Direction.IN,
@@ -332,17 +346,17 @@ def _new_message(attempt: Attempt, status: str, sent_by, replay_of, **fields):
         dedupe_key=key,
         status=status,
         payload=attempt.payload,
-        sent_by=sent_by,
+        sent_by=attempt.sent_by,
         replay_of=replay_of,
         **fields,
     )
 
 
-def keep_failed_events(attempts: list[Attempt], sent_by, replay_of) -> None:
+def keep_failed_events(attempts: list[Attempt], replay_of) -> None:
     """Rule 9: keep refused events as FAILED messages with their code and payload."""
     for attempt in attempts:
         attempt.message = _new_message(
-            attempt, IntegrationMessage.Status.FAILED, sent_by, replay_of,
+            attempt, IntegrationMessage.Status.FAILED, replay_of,
             error_code=attempt.refusal.code, error_message=attempt.refusal.message,
         )  # fmt: skip
     insert_models([attempt.message for attempt in attempts])
@@ -405,7 +419,7 @@ def _build_values(attempt: Attempt) -> list[DataValue]:
     ]
 
 
-def write_attempts(attempts: list[Attempt], sent_by, replay_of) -> None:
+def write_attempts(attempts: list[Attempt], replay_of) -> None:
     """Rule 8: new records with their values, and a message for every accepted attempt.
 
     One transaction, a few statements whatever the number of events. Records
@@ -426,7 +440,7 @@ def write_attempts(attempts: list[Attempt], sent_by, replay_of) -> None:
             attempt.values = _build_values(attempt)
         insert_models([value for a in created for value in a.values])
         for attempt in attempts:
-            attempt.message = _message_for_accepted(attempt, sent_by, replay_of)
+            attempt.message = _message_for_accepted(attempt, replay_of)
         insert_models([attempt.message for attempt in attempts])
         if created:
             # The same events refused earlier are now written: their FAILED attempts are resolved.
@@ -447,12 +461,12 @@ def records_by_event_id(event_ids: set[str]) -> dict[str, DeviceDataRecord]:
     """Rule 2's lookup: the records already written for these eventIds."""
     if not event_ids:
         return {}
-    records = fetch_models(
-        DeviceDataRecord,
-        "SELECT * FROM integration_devicedatarecord "
-        f"WHERE event_id IN ({placeholders(len(event_ids))})",
+    rows = fetch_all(
+        f"SELECT {select_list(DeviceDataRecord, 'r')} FROM integration_devicedatarecord r "
+        f"WHERE r.event_id IN ({placeholders(len(event_ids))})",
         list(event_ids),
     )
+    records = [load_model(DeviceDataRecord, row) for row in rows]
     return {record.event_id: record for record in records}
 
 
@@ -467,10 +481,10 @@ def resolve_failed_messages(dedupe_keys: list[str], now) -> None:
     )  # fmt: skip
 
 
-def _message_for_accepted(attempt: Attempt, sent_by, replay_of) -> IntegrationMessage:
+def _message_for_accepted(attempt: Attempt, replay_of) -> IntegrationMessage:
     if attempt.status == Result.CONFLICT:
         return _new_message(
-            attempt, IntegrationMessage.Status.CONFLICT, sent_by, replay_of,
+            attempt, IntegrationMessage.Status.CONFLICT, replay_of,
             record=attempt.record, error_code=EventIdConflict.CODE,
             error_message="eventId already received with a different payload",
         )  # fmt: skip
@@ -478,7 +492,7 @@ def _message_for_accepted(attempt: Attempt, sent_by, replay_of) -> IntegrationMe
         Result.CREATED: IntegrationMessage.Status.SUCCESS,
         Result.DUPLICATE: IntegrationMessage.Status.DUPLICATE,
     }[attempt.status]
-    return _new_message(attempt, status, sent_by, replay_of, record=attempt.record)
+    return _new_message(attempt, status, replay_of, record=attempt.record)
 
 
 def _attach_original_values(attempts: list[Attempt], repeats: Counter, now) -> None:
@@ -518,3 +532,77 @@ def replay_failed_message(message: IntegrationMessage, *, replayed_by) -> Ingest
     return receive_device_event(
         message.payload, sent_by=replayed_by, record_sender=message.sent_by, replay_of=message
     )
+
+
+class _Ticket:
+    """One request's event waiting in `ConcurrentEvents`."""
+
+    def __init__(self, payload, sent_by):
+        self.payload, self.sent_by = payload, sent_by
+        self.attempt: Attempt | None = None
+        self.error: BaseException | None = None
+        self.woken = threading.Event()
+
+    @property
+    def answered(self) -> bool:
+        return self.attempt is not None or self.error is not None
+
+
+class ConcurrentEvents:
+    """Group commit: events posted at the same time to one process are received together.
+
+    The first request in leads: it takes every event queued so far (its own
+    first), runs them through `receive_device_events` as one list, where each
+    is still judged and answered on its own, wakes their requests, and hands
+    the lead to the first request queued meanwhile. Nobody waits on purpose:
+    a request alone is received alone and at once; under load, the events of
+    concurrent requests share the reads, the inserts and the commit instead
+    of queueing for the database one by one (bench/ingest.py measures it).
+    """
+
+    MAX_GROUP = 100
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._queue: list[_Ticket] = []
+        self._leading = False
+
+    def receive(self, payload, sent_by) -> Attempt:
+        ticket = _Ticket(payload, sent_by)
+        with self._lock:
+            self._queue.append(ticket)
+            leads = not self._leading
+            self._leading = True
+        if not leads:
+            ticket.woken.wait()
+        if not ticket.answered:  # first in, or handed the lead
+            self._lead()
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.attempt
+
+    def _lead(self) -> None:
+        with self._lock:
+            group = self._queue[: self.MAX_GROUP]
+            del self._queue[: self.MAX_GROUP]
+        try:
+            attempts = receive_device_events(
+                [ticket.payload for ticket in group], sent_by=[ticket.sent_by for ticket in group]
+            )
+            for ticket, attempt in zip(group, attempts, strict=True):
+                attempt.index = 0  # each request sent a list of one
+                ticket.attempt = attempt
+        except BaseException as error:  # e.g. the database is down: each request answers it
+            for ticket in group:
+                ticket.error = error
+        finally:
+            with self._lock:
+                successor = self._queue[0] if self._queue else None
+                self._leading = successor is not None
+            for ticket in group:
+                ticket.woken.set()
+            if successor is not None:
+                successor.woken.set()
+
+
+concurrent_events = ConcurrentEvents()

@@ -34,10 +34,45 @@ def execute(sql: str, params) -> int:
         return cursor.rowcount
 
 
-def fetch_models(model: type[Model], sql: str, params) -> list[Model]:
-    """Model instances from a SELECT of the model's own table (columns converted as
-    the ORM does); further columns of the SELECT arrive as attributes."""
-    return list(model.objects.raw(sql, params))
+@cache
+def _load_plan(model: type[Model]):
+    db = connections[DEFAULT_DB_ALIAS]
+    fields = model._meta.concrete_fields
+    converters = []
+    for index, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        found = db.ops.get_db_converters(column) + field.get_db_converters(db)
+        if found:
+            converters.append((index, column, found))
+    return [field.attname for field in fields], converters
+
+
+@cache
+def select_list(model: type[Model], alias: str) -> str:
+    """The model's columns, in field order, for `SELECT … FROM table alias`: the
+    row part that `load_model` turns back into an instance."""
+    return ", ".join(
+        f"{alias}.{connection.ops.quote_name(field.column)}"
+        for field in model._meta.concrete_fields
+    )
+
+
+def load_model(model: type[Model], row, start: int = 0) -> Model:
+    """An instance from `row[start:]` as `select_list` selected it, each value
+    converted as the ORM converts it (JSON, and times and booleans on SQLite).
+    A RawQuerySet does the same, but costs more to set up than the query takes."""
+    db = connections[DEFAULT_DB_ALIAS]
+    names, converters = _load_plan(model)
+    values = list(row[start : start + len(names)])
+    for index, column, functions in converters:
+        for convert in functions:
+            values[index] = convert(values[index], column, db)
+    return model.from_db(db.alias, names, values)
+
+
+def model_width(model: type[Model]) -> int:
+    """How many columns of a row `select_list` gives the model."""
+    return len(model._meta.concrete_fields)
 
 
 # Fields whose Python value is already what the database driver takes.
@@ -103,23 +138,34 @@ def insert_models(objects: list[Model]) -> None:
         obj._state.db = db.alias
 
 
-def _columns(db, fields) -> str:
-    return ", ".join(db.ops.quote_name(field.column) for field in fields)
+@cache
+def _names(model: type[Model]) -> tuple[str, str, str]:
+    """The quoted table, primary key column and list of the other columns."""
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    fields, _ = _insert_plan(model)
+    return (
+        quote(model._meta.db_table),
+        quote(model._meta.pk.column),
+        ", ".join(quote(field.column) for field in fields),
+    )
+
+
+@cache
+def _insert_statement(model: type[Model], rows: int) -> str:
+    table, pk_column, columns = _names(model)
+    fields, _ = _insert_plan(model)
+    values = ", ".join([f"({placeholders(len(fields))})"] * rows)
+    return f"INSERT INTO {table} ({columns}) VALUES {values} RETURNING {pk_column}"
 
 
 def _insert_rows(db, model, fields, rows) -> list:
-    table = db.ops.quote_name(model._meta.db_table)
-    pk_column = db.ops.quote_name(model._meta.pk.column)
-    values = f"({placeholders(len(fields))})"
     chunk = max(1, db.ops.bulk_batch_size(fields, rows))
     pks = []
     with db.cursor() as cursor:
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
             cursor.execute(
-                f"INSERT INTO {table} ({_columns(db, fields)}) "
-                f"VALUES {', '.join([values] * len(part))} RETURNING {pk_column}",
-                [value for row in part for value in row],
+                _insert_statement(model, len(part)), [value for row in part for value in row]
             )
             pks += [pk for (pk,) in cursor.fetchall()]
     return pks
@@ -128,15 +174,14 @@ def _insert_rows(db, model, fields, rows) -> list:
 def _copy_rows(db, model, fields, rows) -> list:
     """COPY with primary keys taken from the table's sequence first, since COPY
     returns nothing."""
-    table = db.ops.quote_name(model._meta.db_table)
-    pk_column = db.ops.quote_name(model._meta.pk.column)
+    table, pk_column, columns = _names(model)
     with db.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
             [model._meta.db_table, model._meta.pk.column, len(rows)],
         )
         pks = [pk for (pk,) in cursor.fetchall()]
-        sql = f"COPY {table} ({pk_column}, {_columns(db, fields)}) FROM STDIN"
+        sql = f"COPY {table} ({pk_column}, {columns}) FROM STDIN"
         # Through the driver's cursor: Django's has no COPY. Logged and with errors
         # translated as Django does for its own statements.
         logged = cursor.debug_sql(sql) if db.queries_logged else nullcontext()
