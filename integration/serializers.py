@@ -166,6 +166,12 @@ class InstantField(serializers.Field):
         return instant
 
 
+def utc_text(moment: datetime) -> str:
+    """A time as API.md answers it: ISO 8601 in UTC with "Z" (as UtcDateTimeField)."""
+    text = moment.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 class UtcDateTimeField(serializers.DateTimeField):
     """Answers are in UTC with "Z" (API.md), whatever the server's TIME_ZONE."""
 

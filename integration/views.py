@@ -1,7 +1,5 @@
 """The device-data API: thin views that validate, call the ingestion service and render."""
 
-from functools import cache
-
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
@@ -19,6 +17,8 @@ from integration.serializers import (
     RecordDetailSerializer,
     RecordSerializer,
     UtcDateTimeField,
+    id_or_none,
+    utc_text,
 )
 from mes.api.exceptions import ApiError, first_error_message
 from mes.api.permissions import ReadOrIngestPermission, has_permission
@@ -49,15 +49,34 @@ class IngestionAnswerSerializer(serializers.Serializer):
         return None if carrier_track_id is None else str(carrier_track_id)
 
 
-@cache
-def answer_serializer() -> IngestionAnswerSerializer:
-    """One answer serializer for the process: its fields are built once, not per event."""
-    return IngestionAnswerSerializer()
+def ingestion_answer(outcome) -> dict:
+    """The answer for one accepted event, as IngestionAnswerSerializer (the schema)
+    describes it. Written out: the serializer's field machinery cost a fifth of a
+    batch's time (tests check both give the same answer)."""
+    record = outcome.record
+    return {
+        "id": str(record.pk),
+        "eventId": record.event_id,
+        "trackId": id_or_none(record.track_id),
+        "carrierTrackId": id_or_none(record.carrier_track_id),
+        "dataValuesCreated": record.data_values_created,
+        "receivedAt": utc_text(record.received_at),
+        "isDuplicate": outcome.is_duplicate,
+        "values": [
+            {
+                "specId": str(value.spec_id),
+                "specName": value.spec.name,
+                "judge": value.judge,
+                "alarmed": value.alarmed,
+            }
+            for value in outcome.values
+        ],
+    }
 
 
 def ingestion_response(outcome) -> Response:
     headers = {"Idempotent-Replayed": "true"} if outcome.is_duplicate else None
-    return Response(answer_serializer().to_representation(outcome), headers=headers)
+    return Response(ingestion_answer(outcome), headers=headers)
 
 
 class DeviceDataView(JsonBodyMixin, generics.ListAPIView):
@@ -166,7 +185,7 @@ class DeviceDataBatchView(JsonBodyMixin, APIView):
             summary[attempt.status.lower()] += 1
             result = {"index": attempt.index, "eventId": attempt.event_id, "status": attempt.status}
             if attempt.status in (Result.CREATED, Result.DUPLICATE):
-                result["data"] = answer_serializer().to_representation(attempt.outcome)
+                result["data"] = ingestion_answer(attempt.outcome)
             else:
                 result["error"] = _error_of(attempt)
             results.append(result)

@@ -236,3 +236,23 @@ def test_a_duplicate_takes_fewer_statements_than_a_new_event(line, gateway):
     # Record lookup, message, duplicate count, original values.
     assert len(statements) <= 4, "\n".join(statements)
     assert DeviceDataRecord.objects.get().duplicate_count == 1
+
+
+def test_the_written_out_answer_is_the_one_the_openapi_serializer_describes(line, gateway):
+    from integration.views import IngestionAnswerSerializer, ingestion_answer
+
+    two_values = [
+        {"specName": "Peak Temperature", "valueNumber": 260},
+        {"specName": "Conveyor Speed", "valueNumber": 80},
+    ]
+    created = receive_device_event(make_event(data=two_values), sent_by=gateway)
+    duplicate = receive_device_event(make_event(data=two_values), sent_by=gateway)
+    by_track = receive_device_event(
+        make_event(eventId="evt-by-track", trackId=str(line.track.pk)), sent_by=gateway
+    )
+
+    for outcome in (created, duplicate, by_track):
+        assert ingestion_answer(outcome) == IngestionAnswerSerializer(outcome).data
+    assert ingestion_answer(created)["values"][0]["judge"] == "FAIL"
+    assert ingestion_answer(duplicate)["isDuplicate"] is True
+    assert ingestion_answer(created)["receivedAt"].endswith("Z")

@@ -137,9 +137,7 @@ def test_many_gateways_posting_at_once_have_each_event_written_once_and_answered
         client.credentials(HTTP_AUTHORIZATION=f"Token {keys[index % len(keys)]}")
         try:
             barrier.wait(timeout=30)
-            response = client.post(
-                "/api/integration/device-data", payloads[index], format="json"
-            )
+            response = client.post("/api/integration/device-data", payloads[index], format="json")
             return response.status_code, response.json()
         finally:
             connection.close()
