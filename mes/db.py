@@ -10,7 +10,7 @@ and query capture in tests work as for any ORM query.
 """
 
 from contextlib import nullcontext
-from functools import cache
+from functools import cache, partial
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import Model
@@ -88,29 +88,39 @@ PLAIN_FIELDS = (
 COPY_FROM_ROWS = 32
 
 
+def _preparer(field, db):
+    """How a field's value becomes a database parameter; None: as it is."""
+    if isinstance(field, PLAIN_FIELDS):
+        return None
+    if isinstance(field, models.DateTimeField):
+        # Ingestion writes aware times only; get_db_prep_save would only add the
+        # check for naive ones, at a third of the row's cost.
+        return db.ops.adapt_datetimefield_value
+    return partial(field.get_db_prep_save, connection=db)
+
+
 @cache
 def _insert_plan(model: type[Model]):
+    db = connections[DEFAULT_DB_ALIAS]
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    # auto_now and auto_now_add fields need pre_save to stamp the time.
-    stamped = [
-        getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+    plan = [
+        (
+            field.attname,
+            # auto_now and auto_now_add fields need pre_save to stamp the time.
+            getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False),
+            field,
+            _preparer(field, db),
+        )
         for field in fields
     ]
-    plain = [
-        isinstance(field, PLAIN_FIELDS) and not stamp
-        for field, stamp in zip(fields, stamped, strict=True)
-    ]
-    return fields, list(zip(fields, stamped, plain, strict=True))
+    return fields, plan
 
 
-def _database_row(obj: Model, plan, db) -> list:
+def _database_row(obj: Model, plan) -> list:
     row = []
-    for field, stamped, plain in plan:
-        if plain:
-            row.append(getattr(obj, field.attname))
-        else:
-            value = field.pre_save(obj, True) if stamped else getattr(obj, field.attname)
-            row.append(field.get_db_prep_save(value, db))
+    for attname, stamped, field, prepare in plan:
+        value = field.pre_save(obj, True) if stamped else getattr(obj, attname)
+        row.append(value if prepare is None else prepare(value))
     return row
 
 
@@ -127,7 +137,7 @@ def insert_models(objects: list[Model]) -> None:
     db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs a lookup per use
     model = type(objects[0])
     fields, plan = _insert_plan(model)
-    rows = [_database_row(obj, plan, db) for obj in objects]
+    rows = [_database_row(obj, plan) for obj in objects]
     if db.vendor == "postgresql" and len(rows) >= COPY_FROM_ROWS:
         pks = _copy_rows(db, model, fields, rows)
     else:
