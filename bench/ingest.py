@@ -605,10 +605,21 @@ def main():
         ),
         help="PostgreSQL URL; the database named in it is dropped and created anew",
     )
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (cores)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=8,
+        help="threads per gunicorn worker: concurrent single posts in one worker share a commit",
+    )
     parser.add_argument("--concurrency", default="1,4,8,16", help="single-POST client counts")
-    parser.add_argument("--batch-concurrency", type=int, default=2)
+    parser.add_argument(
+        "--batch-concurrency",
+        type=int,
+        help="batch clients, and COPY processes of the baseline (default: 2 per worker)",
+    )
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per figure")
     parser.add_argument("--storm", type=int, default=300, help="posts in the duplicate storm")
     parser.add_argument("--runs", type=int, default=5)
@@ -617,6 +628,7 @@ def main():
     parser.add_argument("--keep-database", action="store_true")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "ingest.json"))
     options = parser.parse_args()
+    options.batch_concurrency = options.batch_concurrency or 2 * options.workers
 
     name = options.database_url.rsplit("/", 1)[1]
     database_url = create_database(options.database_url, name)

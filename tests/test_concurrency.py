@@ -20,21 +20,24 @@ from tests.factories import gateway_with_key
 CONCURRENT_REQUESTS = 24
 
 
-def post_concurrently(payloads, key):
+def post_concurrently(payloads, keys):
+    """POST each payload from its own thread, all at once, with the gateway keys in
+    turn; returns (status, body) in payload order."""
+    keys = [keys] if isinstance(keys, str) else keys
     barrier = threading.Barrier(len(payloads))
 
-    def post(payload):
+    def post(index):
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {keys[index % len(keys)]}")
         try:
             barrier.wait(timeout=30)
-            response = client.post("/api/integration/device-data", payload, format="json")
+            response = client.post("/api/integration/device-data", payloads[index], format="json")
             return response.status_code, response.json()
         finally:
             connection.close()
 
     with ThreadPoolExecutor(max_workers=len(payloads)) as pool:
-        return list(pool.map(post, payloads))
+        return list(pool.map(post, range(len(payloads))))
 
 
 @requires_postgresql

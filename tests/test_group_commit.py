@@ -1,21 +1,20 @@
 """Group commit: single events posted at the same time are received together,
 each still judged, written and answered on its own (integration.ingestion.ConcurrentEvents)."""
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
 from rest_framework.exceptions import ValidationError
-from rest_framework.test import APIClient
 
 from execution.models import DataValue
 from integration import ingestion
 from integration.ingestion import ConcurrentEvents, EventRefused, receive_device_event
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event, requires_postgresql
-from tests.factories import gateway_with_key
+from tests.factories import TrackFactory, UnitFactory, gateway_with_key
+from tests.test_concurrency import post_concurrently
 
 
 def queue_while_a_group_is_written(groups: ConcurrentEvents, submissions):
@@ -120,8 +119,6 @@ def test_a_database_error_while_a_group_is_written_reaches_every_request_of_the_
 def test_many_gateways_posting_at_once_have_each_event_written_once_and_answered_as_its_own(
     line,
 ):
-    from tests.factories import TrackFactory, UnitFactory
-
     units = [UnitFactory(sn=f"SN-GROUP-{n:02d}", run=line.run) for n in range(12)]
     for unit in units:
         TrackFactory(unit=unit, step_no=40, station=line.station)
@@ -130,20 +127,7 @@ def test_many_gateways_posting_at_once_have_each_event_written_once_and_answered
         make_event(eventId=f"evt-group-{n:02d}", unitSn=unit.sn) for n, unit in enumerate(units)
     ]
     payloads += payloads[:4]  # retries arriving with the originals
-    barrier = threading.Barrier(len(payloads))
-
-    def post(index):
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {keys[index % len(keys)]}")
-        try:
-            barrier.wait(timeout=30)
-            response = client.post("/api/integration/device-data", payloads[index], format="json")
-            return response.status_code, response.json()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=len(payloads)) as pool:
-        results = list(pool.map(post, range(len(payloads))))
+    results = post_concurrently(payloads, keys)
 
     assert [status for status, _ in results] == [200] * len(payloads)
     for (_, body), payload in zip(results, payloads, strict=True):
