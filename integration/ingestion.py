@@ -541,50 +541,54 @@ class _Ticket:
         self.payload, self.sent_by = payload, sent_by
         self.attempt: Attempt | None = None
         self.error: BaseException | None = None
+        self.group: list[_Ticket] | None = None  # handed to this request to write
         self.woken = threading.Event()
-
-    @property
-    def answered(self) -> bool:
-        return self.attempt is not None or self.error is not None
 
 
 class ConcurrentEvents:
     """Group commit: events posted at the same time to one process are received together.
 
-    The first request in leads: it takes every event queued so far (its own
-    first), runs them through `receive_device_events` as one list, where each
-    is still judged and answered on its own, wakes their requests, and hands
-    the lead to the first request queued meanwhile. Nobody waits on purpose:
-    a request alone is received alone and at once; under load, the events of
-    concurrent requests share the reads, the inserts and the commit instead
-    of queueing for the database one by one (bench/ingest.py measures it).
+    A request that finds a writing lane free takes every event queued so far
+    (its own included) and runs them through `receive_device_events` as one
+    list, where each is still judged and answered on its own. When it is done
+    it wakes their requests and, if events queued meanwhile, hands them as the
+    next group to the first of their requests. Nobody waits on purpose: a
+    request alone is received alone and at once; under load, the events of
+    concurrent requests share the reads, the inserts and the commit instead of
+    queueing for the database one by one (bench/ingest.py measures it). Two
+    lanes let one group's database round trips overlap another's.
     """
 
     MAX_GROUP = 100
+    LANES = 2
 
-    def __init__(self):
+    def __init__(self, lanes: int = LANES):
+        self.lanes = lanes
         self._lock = threading.Lock()
         self._queue: list[_Ticket] = []
-        self._leading = False
+        self._writing = 0  # lanes in use
 
     def receive(self, payload, sent_by) -> Attempt:
         ticket = _Ticket(payload, sent_by)
         with self._lock:
             self._queue.append(ticket)
-            leads = not self._leading
-            self._leading = True
-        if not leads:
-            ticket.woken.wait()
-        if not ticket.answered:  # first in, or handed the lead
-            self._lead()
+            if self._writing < self.lanes:
+                self._writing += 1
+                ticket.group = self._take()
+        if ticket.group is None:
+            ticket.woken.wait()  # answered, or handed the next group
+        if ticket.group is not None:
+            self._write(ticket.group)
         if ticket.error is not None:
             raise ticket.error
         return ticket.attempt
 
-    def _lead(self) -> None:
-        with self._lock:
-            group = self._queue[: self.MAX_GROUP]
-            del self._queue[: self.MAX_GROUP]
+    def _take(self) -> list[_Ticket]:
+        group = self._queue[: self.MAX_GROUP]
+        del self._queue[: self.MAX_GROUP]
+        return group
+
+    def _write(self, group: list[_Ticket]) -> None:
         try:
             attempts = receive_device_events(
                 [ticket.payload for ticket in group], sent_by=[ticket.sent_by for ticket in group]
@@ -597,12 +601,16 @@ class ConcurrentEvents:
                 ticket.error = error
         finally:
             with self._lock:
-                successor = self._queue[0] if self._queue else None
-                self._leading = successor is not None
+                following = self._take()
+                if following:
+                    following[0].group = following
+                else:
+                    self._writing -= 1
             for ticket in group:
+                ticket.group = None
                 ticket.woken.set()
-            if successor is not None:
-                successor.woken.set()
+            if following:
+                following[0].woken.set()
 
 
 concurrent_events = ConcurrentEvents()

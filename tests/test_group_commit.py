@@ -18,11 +18,12 @@ from tests.test_concurrency import post_concurrently
 
 
 def queue_while_a_group_is_written(groups: ConcurrentEvents, submissions):
-    """Submit each (payload, sender) from its own thread while the lead is taken, as
-    if a request were being written, then hand the lead on; returns each answer
-    (an Attempt or the exception raised) in submission order."""
+    """Submit each (payload, sender) from its own thread while every writing lane is
+    taken, as if other requests were being written, then hand the queued events on
+    as the next group, as a finishing writer does; returns each answer (an Attempt
+    or the exception raised) in submission order."""
     with groups._lock:
-        groups._leading = True
+        groups._writing = groups.lanes
 
     def submit(payload, sender):
         try:
@@ -41,8 +42,10 @@ def queue_while_a_group_is_written(groups: ConcurrentEvents, submissions):
                 time.sleep(0.005)
         assert len(groups._queue) == len(submissions)
         with groups._lock:
-            first = groups._queue[0]
-        first.woken.set()  # the lead passes to the first request queued
+            following = groups._take()
+            following[0].group = following
+            groups._writing -= groups.lanes - 1  # the other lanes are free again
+        following[0].woken.set()
         return [future.result(timeout=30) for future in futures]
 
 
@@ -111,7 +114,7 @@ def test_a_database_error_while_a_group_is_written_reaches_every_request_of_the_
     )
 
     assert [type(answer).__name__ for answer in answers] == ["IntegrityError"] * 3
-    assert groups._leading is False and groups._queue == []
+    assert groups._writing == 0 and groups._queue == []
 
 
 @requires_postgresql
@@ -137,3 +140,17 @@ def test_many_gateways_posting_at_once_have_each_event_written_once_and_answered
     assert DataValue.objects.count() == 12
     assert IntegrationMessage.objects.filter(status="SUCCESS").count() == 12
     assert IntegrationMessage.objects.filter(status="DUPLICATE").count() == 4
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_request_finding_a_lane_free_is_written_at_once_while_another_group_is_written(line):
+    gateway, _ = gateway_with_key("gw-reflow")
+    groups = ConcurrentEvents(lanes=2)
+    with groups._lock:
+        groups._writing = 1  # another group is being written
+
+    attempt = groups.receive(make_event(eventId="evt-second-lane"), gateway)
+
+    assert attempt.status == "CREATED"
+    assert DeviceDataRecord.objects.filter(event_id="evt-second-lane").count() == 1
+    assert groups._writing == 1 and groups._queue == []
