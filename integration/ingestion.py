@@ -145,7 +145,9 @@ def receive_device_event(
     (malformed, nothing stored), EventIdConflict (409) or EventRefused (422,
     kept as a FAILED message).
     """
-    if record_sender is None and replay_of is None:
+    # Grouped only outside a caller's transaction: a group's events are written in
+    # the leader's transaction, which must be theirs alone to commit.
+    if record_sender is None and replay_of is None and not connection.in_atomic_block:
         attempt = concurrent_events.receive(payload, sent_by)
     else:
         (attempt,) = receive_device_events(
@@ -556,7 +558,8 @@ class ConcurrentEvents:
     request alone is received alone and at once; under load, the events of
     concurrent requests share the reads, the inserts and the commit instead of
     queueing for the database one by one (bench/ingest.py measures it). Two
-    lanes let one group's database round trips overlap another's.
+    lanes let one group's database round trips overlap another's. Replays and
+    calls inside a transaction are received alone (`receive_device_event`).
     """
 
     MAX_GROUP = 100

@@ -154,3 +154,17 @@ def test_a_request_finding_a_lane_free_is_written_at_once_while_another_group_is
     assert attempt.status == "CREATED"
     assert DeviceDataRecord.objects.filter(event_id="evt-second-lane").count() == 1
     assert groups._writing == 1 and groups._queue == []
+
+
+def test_an_event_received_inside_a_callers_transaction_is_never_grouped(
+    line, gateway, monkeypatch
+):
+    def grouped(payload, sent_by):
+        raise AssertionError("grouped inside a caller's transaction")
+
+    monkeypatch.setattr(ingestion.concurrent_events, "receive", grouped)
+    # pytest-django runs this test inside a transaction, as a caller's atomic block would.
+    outcome = receive_device_event(make_event(eventId="evt-in-transaction"), sent_by=gateway)
+
+    assert outcome.record.event_id == "evt-in-transaction" and not outcome.is_duplicate
+    assert DeviceDataRecord.objects.filter(event_id="evt-in-transaction").count() == 1
