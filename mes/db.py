@@ -126,9 +126,8 @@ def _database_row(obj: Model, plan) -> list:
 
 def insert_models(objects: list[Model]) -> None:
     """INSERT new instances of one model and give each its primary key, as
-    `bulk_create` does, in as few statements as the database takes: on
-    PostgreSQL INSERT … SELECT FROM unnest(…) RETURNING for a few rows and COPY
-    for many; elsewhere INSERT … VALUES … RETURNING.
+    `bulk_create` does, in as few statements as the database takes: INSERT …
+    RETURNING for a few rows, COPY for many on PostgreSQL.
 
     Values are prepared by each field (`get_db_prep_save`) where the driver
     needs it, so JSON, times and booleans are stored as the ORM stores them.
@@ -169,24 +168,7 @@ def _insert_statement(model: type[Model], rows: int) -> str:
     return f"INSERT INTO {table} ({columns}) VALUES {values} RETURNING {pk_column}"
 
 
-@cache
-def _unnest_statement(model: type[Model]) -> str:
-    """PostgreSQL: one array per column, so the statement's text and its parameter
-    count stay the same for any number of rows, and it is prepared once."""
-    db = connections[DEFAULT_DB_ALIAS]
-    table, pk_column, columns = _names(model)
-    fields, _ = _insert_plan(model)
-    arrays = ", ".join(f"%s::{field.db_type(db)}[]" for field in fields)
-    return f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) RETURNING {pk_column}"
-
-
 def _insert_rows(db, model, fields, rows) -> list:
-    if db.vendor == "postgresql":
-        with db.cursor() as cursor:
-            cursor.execute(
-                _unnest_statement(model), [list(column) for column in zip(*rows, strict=True)]
-            )
-            return [pk for (pk,) in cursor.fetchall()]
     chunk = max(1, db.ops.bulk_batch_size(fields, rows))
     pks = []
     with db.cursor() as cursor:
