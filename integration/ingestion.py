@@ -338,6 +338,12 @@ def _keep_resolved(attempts, results, name) -> list[Attempt]:
     return resolved
 
 
+def primary_key(instance):
+    """An instance's primary key, or None. Foreign keys are set by id: assigning
+    instances goes through the descriptors' checks, a fifth of a batch's time."""
+    return None if instance is None else instance.pk
+
+
 def _new_message(attempt: Attempt, status: str, replay_of, **fields):
     key = business_key_for(attempt.event_id)
     return IntegrationMessage(
@@ -348,8 +354,8 @@ def _new_message(attempt: Attempt, status: str, replay_of, **fields):
         dedupe_key=key,
         status=status,
         payload=attempt.payload,
-        sent_by=attempt.sent_by,
-        replay_of=replay_of,
+        sent_by_id=primary_key(attempt.sent_by),
+        replay_of_id=primary_key(replay_of),
         **fields,
     )
 
@@ -379,14 +385,14 @@ def build_record(attempt: Attempt, record_sender) -> DeviceDataRecord:
         step_no=track.step_no,
         track_id=track.track_id,
         carrier_track_id=track.carrier_track_id,
-        operation=attempt.items.operation,
+        operation_id=primary_key(attempt.items.operation),
         equipment_id=event.get("equipment_id") or "",
         operator_id=event.get("operator_id") or "",
         data=attempt.payload["data"],
         meta=attempt.payload.get("meta"),
         payload_hash=attempt.payload_hash,
         data_values_created=len(attempt.items.specs),
-        sent_by=record_sender,
+        sent_by_id=primary_key(record_sender),
     )
 
 
@@ -397,9 +403,9 @@ def _build_values(attempt: Attempt) -> list[DataValue]:
         "equipmentId": event.get("equipment_id"),
         "operatorId": event.get("operator_id"),
     }
-    return [
+    values = [
         DataValue(
-            spec=spec,
+            spec_id=spec.pk,
             track_id=track.track_id,
             carrier_track_id=track.carrier_track_id,
             collected_at=item.get("collected_at") or event["event_time"],
@@ -419,6 +425,9 @@ def _build_values(attempt: Attempt) -> list[DataValue]:
             strict=True,
         )
     ]
+    for value, spec in zip(values, attempt.items.specs, strict=True):
+        DataValue.spec.field.set_cached_value(value, spec)  # the answer names the spec
+    return values
 
 
 def write_attempts(attempts: list[Attempt], replay_of) -> None:
@@ -487,14 +496,14 @@ def _message_for_accepted(attempt: Attempt, replay_of) -> IntegrationMessage:
     if attempt.status == Result.CONFLICT:
         return _new_message(
             attempt, IntegrationMessage.Status.CONFLICT, replay_of,
-            record=attempt.record, error_code=EventIdConflict.CODE,
+            record_id=attempt.record.pk, error_code=EventIdConflict.CODE,
             error_message="eventId already received with a different payload",
         )  # fmt: skip
     status = {
         Result.CREATED: IntegrationMessage.Status.SUCCESS,
         Result.DUPLICATE: IntegrationMessage.Status.DUPLICATE,
     }[attempt.status]
-    return _new_message(attempt, status, replay_of, record=attempt.record)
+    return _new_message(attempt, status, replay_of, record_id=attempt.record.pk)
 
 
 def _attach_original_values(attempts: list[Attempt], repeats: Counter, now) -> None:
