@@ -188,9 +188,9 @@ def test_a_new_event_costs_a_bounded_number_of_queries(
             {"specName": "Conveyor Speed", "valueNumber": 80},
         ],
     )
-    # 2 for the key and its gateway (permissions are cached since the warm-up), 8
+    # 1 for the key with its gateway (permissions are cached since the warm-up), 8
     # for the ingestion, and a savepoint pair because the test runs in a transaction.
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(11):
         response = gateway_client.post(URL, payload, format="json")
     assert response.status_code == 200
     assert DataValue.objects.filter(source_ref="device-data:evt-cost").count() == 2
