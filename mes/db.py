@@ -1,6 +1,6 @@
 """Hand-written SQL for the ingestion's hot path, on PostgreSQL and SQLite alike.
 
-Measured (docs/DECISIONS.md, "Ingestion's SQL"): building and compiling an
+Measured (docs/DECISIONS.md, "Ingestion's speed"): building and compiling an
 ORM query costs more than running it; 2-4 ms for the track lookup on the
 benchmark machine against 0.3-0.9 ms for the same SQL written out. The
 ingestion runs a handful of fixed statements per request, so it writes them
@@ -32,6 +32,11 @@ def execute(sql: str, params) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+# The plans below are made once per process. They hold bound methods of the
+# first thread's connection wrapper; those methods use settings only, never the
+# connection itself, so every thread can use them.
 
 
 @cache
