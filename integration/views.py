@@ -41,12 +41,10 @@ class IngestionAnswerSerializer(serializers.Serializer):
     values = DataValueResultSerializer(many=True)
 
     def get_trackId(self, outcome) -> str | None:
-        track_id = outcome.record.track_id
-        return None if track_id is None else str(track_id)
+        return id_or_none(outcome.record.track_id)
 
     def get_carrierTrackId(self, outcome) -> str | None:
-        carrier_track_id = outcome.record.carrier_track_id
-        return None if carrier_track_id is None else str(carrier_track_id)
+        return id_or_none(outcome.record.carrier_track_id)
 
 
 def ingestion_answer(outcome) -> dict:
