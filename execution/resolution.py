@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from execution.models import DataSpec, Operation, Run, Station, Unit
-from mes.db import fetch_all, load_model, model_width, placeholders, select_list
+from mes.db import fetch_all, load_model, model_width, one_of, select_list
 
 VALUE_FIELD_BY_DATA_TYPE = {
     DataSpec.DataType.NUMBER: "value_number",
@@ -125,28 +125,29 @@ def resolve_tracks(lookups: list[TrackLookup]) -> list[ResolvedTrack | Resolutio
 
     tracks_by_id = {}
     if track_ids:
-        where = f"WHERE t.id IN ({placeholders(len(track_ids))})"
-        rows = fetch_all(f"{TRACK_SELECT} {where}", track_ids)
+        condition, params = one_of("t.id", track_ids, "bigint")
+        rows = fetch_all(f"{TRACK_SELECT} WHERE {condition}", params)
         tracks_by_id = {row[0]: _TrackRow(*row) for row in rows}
     carrier_tracks_by_id = {}
     if carrier_ids:
+        condition, params = one_of("c.id", carrier_ids, "bigint")
         rows = fetch_all(
             "SELECT c.id, c.step_no, s.code FROM execution_carriertrack c "
-            "LEFT JOIN execution_station s ON s.id = c.station_id "
-            f"WHERE c.id IN ({placeholders(len(carrier_ids))})",
-            carrier_ids,
+            f"LEFT JOIN execution_station s ON s.id = c.station_id WHERE {condition}",
+            params,
         )
         carrier_tracks_by_id = {row[0]: _CarrierTrackRow(*row) for row in rows}
     latest_by_codes = {}
     if by_codes:
         conditions, params = [], []
-        for column, values in (
-            ("u.sn", {lookup.unit_sn for lookup in by_codes}),
-            ("s.code", {lookup.station_code for lookup in by_codes}),
-            ("t.step_no", {lookup.step_no for lookup in by_codes}),
-            ("r.run_no", {lookup.run_no for lookup in by_codes}),
+        for column, values, sql_type in (
+            ("u.sn", {lookup.unit_sn for lookup in by_codes}, "text"),
+            ("s.code", {lookup.station_code for lookup in by_codes}, "text"),
+            ("t.step_no", {lookup.step_no for lookup in by_codes}, "integer"),
+            ("r.run_no", {lookup.run_no for lookup in by_codes}, "text"),
         ):
-            conditions.append(f"{column} IN ({placeholders(len(values))})")
+            condition, values = one_of(column, values, sql_type)
+            conditions.append(condition)
             params += values
         rows = fetch_all(
             f"{TRACK_SELECT} WHERE {' AND '.join(conditions)} ORDER BY t.in_at DESC, t.id DESC",
@@ -292,17 +293,20 @@ def resolve_operations(
     }
     steps: dict[tuple, _RouteStepInfo] = {}
     if wanted:
-        routes = {route for route, _ in wanted}
-        step_numbers = {step_no for _, step_no in wanted}
+        routes, route_params = one_of(
+            "rs.route_version_id", {route for route, _ in wanted}, "bigint"
+        )
+        step_numbers, step_params = one_of(
+            "rs.step_no", {step_no for _, step_no in wanted}, "integer"
+        )
         # One row per (step, bound spec): the steps, their operations and bindings at once.
         rows = fetch_all(
             "SELECT rs.route_version_id, rs.step_no, o.id, o.code, o.name, b.dataspec_id "
             "FROM execution_routestep rs "
             "JOIN execution_operation o ON o.id = rs.operation_id "
             "LEFT JOIN execution_routestep_data_specs b ON b.routestep_id = rs.id "
-            f"WHERE rs.route_version_id IN ({placeholders(len(routes))}) "
-            f"AND rs.step_no IN ({placeholders(len(step_numbers))})",
-            [*routes, *step_numbers],
+            f"WHERE {routes} AND {step_numbers}",
+            [*route_params, *step_params],
         )
         for route_version_id, step_no, operation_id, code, name, spec_id in rows:
             key = (route_version_id, step_no)
@@ -413,14 +417,14 @@ def _load_specs(ids: set, operation_ids: set, names: set) -> list[DataSpec]:
     names it in refusals)."""
     conditions, params = [], []
     if ids:
-        conditions.append(f"sp.id IN ({placeholders(len(ids))})")
-        params += ids
+        condition, values = one_of("sp.id", ids, "bigint")
+        conditions.append(condition)
+        params += values
     if names:
-        conditions.append(
-            f"(sp.operation_id IN ({placeholders(len(operation_ids))}) "
-            f"AND sp.name IN ({placeholders(len(names))}))"
-        )
-        params += [*operation_ids, *names]
+        by_operation, operation_params = one_of("sp.operation_id", operation_ids, "bigint")
+        by_name, name_params = one_of("sp.name", names, "text")
+        conditions.append(f"({by_operation} AND {by_name})")
+        params += [*operation_params, *name_params]
     if not conditions:
         return []
     rows = fetch_all(

@@ -35,7 +35,15 @@ from execution.resolution import (
 from integration.models import DeviceDataRecord, IntegrationMessage, business_key_for
 from integration.serializers import DeviceEventSerializer, plainly_valid_event
 from mes.api.exceptions import ApiError
-from mes.db import execute, fetch_all, insert_models, load_model, placeholders, select_list
+from mes.db import (
+    execute,
+    fetch_all,
+    insert_models,
+    load_model,
+    new_model,
+    one_of,
+    select_list,
+)
 
 logger = logging.getLogger("integration.ingestion")
 
@@ -346,7 +354,8 @@ def primary_key(instance):
 
 def _new_message(attempt: Attempt, status: str, replay_of, **fields):
     key = business_key_for(attempt.event_id)
-    return IntegrationMessage(
+    return new_model(
+        IntegrationMessage,
         direction=IntegrationMessage.Direction.IN,
         system=IntegrationMessage.System.DEVICE,
         entity_type=IntegrationMessage.EntityType.DEVICE_DATA,
@@ -375,7 +384,8 @@ def keep_failed_events(attempts: list[Attempt], replay_of) -> None:
 def build_record(attempt: Attempt, record_sender) -> DeviceDataRecord:
     """The record an accepted event will be written as (not saved yet)."""
     event, track = attempt.event, attempt.track
-    return DeviceDataRecord(
+    return new_model(
+        DeviceDataRecord,
         event_id=event["event_id"],
         event_time=event["event_time"],
         source=event["source"],
@@ -404,7 +414,8 @@ def _build_values(attempt: Attempt) -> list[DataValue]:
         "operatorId": event.get("operator_id"),
     }
     values = [
-        DataValue(
+        new_model(
+            DataValue,
             spec_id=spec.pk,
             track_id=track.track_id,
             carrier_track_id=track.carrier_track_id,
@@ -472,10 +483,11 @@ def records_by_event_id(event_ids: set[str]) -> dict[str, DeviceDataRecord]:
     """Rule 2's lookup: the records already written for these eventIds."""
     if not event_ids:
         return {}
+    condition, params = one_of("r.event_id", event_ids, "text")
     rows = fetch_all(
         f"SELECT {select_list(DeviceDataRecord, 'r')} FROM integration_devicedatarecord r "
-        f"WHERE r.event_id IN ({placeholders(len(event_ids))})",
-        list(event_ids),
+        f"WHERE {condition}",
+        params,
     )
     records = [load_model(DeviceDataRecord, row) for row in rows]
     return {record.event_id: record for record in records}
@@ -483,11 +495,11 @@ def records_by_event_id(event_ids: set[str]) -> dict[str, DeviceDataRecord]:
 
 def resolve_failed_messages(dedupe_keys: list[str], now) -> None:
     """Mark the unresolved FAILED attempts of events now written as resolved."""
+    condition, params = one_of("dedupe_key", dedupe_keys, "text")
     execute(
         "UPDATE integration_integrationmessage SET resolved_at = %s, updated_at = %s "
-        f"WHERE dedupe_key IN ({placeholders(len(dedupe_keys))}) "
-        "AND status = %s AND resolved_at IS NULL",
-        [*[connection.ops.adapt_datetimefield_value(now)] * 2, *dedupe_keys,
+        f"WHERE {condition} AND status = %s AND resolved_at IS NULL",
+        [*[connection.ops.adapt_datetimefield_value(now)] * 2, *params,
          IntegrationMessage.Status.FAILED],
     )  # fmt: skip
 

@@ -1,0 +1,103 @@
+"""mes/db.py: the ingestion's instances and inserts match what the ORM makes and stores."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db.models.signals import pre_init
+
+from execution.models import DataValue
+from integration.models import DeviceDataRecord, IntegrationMessage
+from mes.db import COPY_FROM_ROWS, insert_models, new_model
+from tests.factories import DataSpecFactory, TrackFactory
+
+COLLECTED_AT = datetime(2026, 3, 1, 8, 30, 15, 250000, tzinfo=UTC)
+
+
+def field_values(instance) -> dict:
+    return {
+        field.attname: getattr(instance, field.attname)
+        for field in type(instance)._meta.concrete_fields
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "values"),
+    [
+        (
+            DataValue,
+            {"spec_id": 7, "track_id": 9, "value_number": 241.5, "judge": "PASS"},
+        ),
+        (IntegrationMessage, {"business_key": "device-data:e-1", "status": "SUCCESS"}),
+        (DeviceDataRecord, {"event_id": "e-1", "run_no": "RUN-1", "data": [{"a": 1}]}),
+        (DataValue, {}),
+    ],
+)
+def test_new_model_gives_the_same_instance_as_the_model_constructor(model, values):
+    built, constructed = new_model(model, **values), model(**values)
+    assert field_values(built) == field_values(constructed)
+    assert built._state.adding and built._state.db is None
+
+
+def test_new_model_gives_each_instance_its_own_callable_default():
+    first, second = new_model(DataValue), new_model(DataValue)
+    assert first.limits == {} and first.limits is not second.limits
+
+
+def test_new_model_refuses_a_name_that_is_not_a_field():
+    with pytest.raises(TypeError, match="spec"):
+        new_model(DataValue, spec=object())
+
+
+def test_new_model_goes_through_the_constructor_when_init_signals_are_listened_to():
+    seen = []
+
+    def listener(sender, **kwargs):
+        seen.append(sender)
+
+    pre_init.connect(listener, sender=DataValue)
+    try:
+        value = new_model(DataValue, judge="FAIL")
+    finally:
+        pre_init.disconnect(listener, sender=DataValue)
+    assert seen == [DataValue] and value.judge == "FAIL"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rows", [1, COPY_FROM_ROWS + 3])
+def test_inserted_values_read_back_as_the_orm_stores_them(rows):
+    spec, track = DataSpecFactory(), TrackFactory()
+    values = [
+        new_model(
+            DataValue,
+            spec_id=spec.pk,
+            track_id=track.pk,
+            collected_at=COLLECTED_AT,
+            value_number=240.0 + n,
+            limits={"spec": {"min": 240, "max": 250}, "alarm": None},
+            judge="PASS",
+            alarmed=n % 2 == 1,
+            source="AUTO",
+            source_ref=f"device-data:e-{n}",
+            meta={"eventId": f"e-{n}", "operatorId": None},
+        )
+        for n in range(rows)
+    ]
+    insert_models(values)
+    by_orm = DataValue.objects.create(
+        **{**field_values(values[-1]), "id": None, "created_at": None, "source_ref": "orm"}
+    )
+
+    assert all(value.pk is not None and not value._state.adding for value in values)
+    stored = {value.pk: value for value in DataValue.objects.all()}
+    for value in values:
+        read = stored[value.pk]
+        assert field_values(read) == {**field_values(value), "created_at": read.created_at}
+        assert read.created_at is not None
+    last = stored[values[-1].pk]
+    orm = stored[by_orm.pk]
+    assert {**field_values(last), "id": 0, "created_at": 0, "source_ref": ""} == {
+        **field_values(orm),
+        "id": 0,
+        "created_at": 0,
+        "source_ref": "",
+    }
