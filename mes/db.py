@@ -103,7 +103,7 @@ def model_width(model: type[Model]) -> int:
 def _defaults(model: type[Model]):
     fixed, called = {}, []
     for field in model._meta.concrete_fields:
-        if callable(field.default):
+        if field.has_default() and callable(field.default):  # dict, now, …: one per instance
             called.append(field)
         else:
             fixed[field.attname] = field.get_default()
