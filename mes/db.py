@@ -17,6 +17,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import Model
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
+from django.utils import timezone
 
 
 def placeholders(count: int) -> str:
@@ -122,7 +123,9 @@ def new_model(model: type[Model], **values) -> Model:
     fixed, called, names = _defaults(model)
     if not values.keys() <= names:
         raise TypeError(f"{model.__name__} has no field {sorted(values.keys() - names)}")
-    if pre_init.has_listeners(model) or post_init.has_listeners(model):
+    if (pre_init.receivers or post_init.receivers) and (
+        pre_init.has_listeners(model) or post_init.has_listeners(model)
+    ):
         return model(**values)
     instance = model.__new__(model)
     instance._state = ModelState()
@@ -168,11 +171,18 @@ class _InsertPlan:
         self.values_of = (
             attrgetter(*names) if len(names) > 1 else lambda obj: (getattr(obj, names[0]),)
         )
-        # auto_now and auto_now_add fields need pre_save to stamp the time.
+        # auto_now and auto_now_add fields are stamped with the time of the insert:
+        # one time for all its rows, as PostgreSQL's now() is one per transaction.
         self.stamped = [
+            (index, field.attname)
+            for index, field in enumerate(self.fields)
+            if isinstance(field, models.DateTimeField) and (field.auto_now or field.auto_now_add)
+        ]
+        self.dated = [  # DateFields stamp their own date
             (index, field)
             for index, field in enumerate(self.fields)
-            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+            if not isinstance(field, models.DateTimeField)
+            and (getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
         ]
         self.prepared = [
             (index, prepare)
@@ -180,9 +190,11 @@ class _InsertPlan:
             if (prepare := _preparer(field, db)) is not None
         ]
 
-    def row(self, obj: Model) -> list:
+    def row(self, obj: Model, now) -> list:
+        for _, attname in self.stamped:
+            setattr(obj, attname, now)
         row = list(self.values_of(obj))
-        for index, field in self.stamped:
+        for index, field in self.dated:
             row[index] = field.pre_save(obj, True)
         for index, prepare in self.prepared:
             row[index] = prepare(row[index])
@@ -208,7 +220,8 @@ def insert_models(objects: list[Model]) -> None:
     model = type(objects[0])
     plan = _insert_plan(model)
     fields = plan.fields
-    rows = [plan.row(obj) for obj in objects]
+    now = timezone.now()
+    rows = [plan.row(obj, now) for obj in objects]
     if db.vendor == "postgresql" and len(rows) >= COPY_FROM_ROWS:
         pks = _copy_rows(db, model, fields, rows)
     else:

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db.models.signals import pre_init
+from django.utils import timezone
 
 from execution.models import DataValue
 from integration.models import DeviceDataRecord, IntegrationMessage
@@ -101,3 +102,20 @@ def test_inserted_values_read_back_as_the_orm_stores_them(rows):
         "created_at": 0,
         "source_ref": "",
     }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rows", [2, COPY_FROM_ROWS])
+def test_rows_of_one_insert_are_stamped_with_one_time_of_the_insert(rows):
+    before = timezone.now()
+    messages = [
+        new_model(IntegrationMessage, business_key=f"k-{n}", payload={"n": n}) for n in range(rows)
+    ]
+    insert_models(messages)
+    after = timezone.now()
+
+    stamps = set(IntegrationMessage.objects.values_list("created_at", "updated_at").distinct())
+    assert len(stamps) == 1
+    (created_at, updated_at), *_ = stamps
+    assert before <= created_at == updated_at <= after
+    assert {message.created_at for message in messages} == {created_at}

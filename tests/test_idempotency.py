@@ -1,5 +1,7 @@
 """Rule 2: exactly-once writes by eventId, duplicates and conflicts (DESIGN.md §4)."""
 
+import hashlib
+
 import pytest
 
 from execution.models import DataValue
@@ -109,3 +111,35 @@ def test_conflict_through_the_service_raises_and_keeps_a_conflict_message(line, 
         receive_device_event(make_event(equipmentId="EQ-99"), sent_by=gateway)
     assert IntegrationMessage.objects.filter(status="CONFLICT").count() == 1
     assert DeviceDataRecord.objects.get().equipment_id == "EQ-01"
+
+
+def test_canonical_event_text_stays_what_earlier_versions_stored():
+    # Records keep the hash of this text; if it changed, every retry of an event
+    # written before an upgrade would be answered as a conflict.
+    event = {
+        "eventId": "evt-pin-1",
+        "eventTime": "2026-01-24T11:00:00+01:00",
+        "source": "AUTO",
+        "trackId": 17,
+        "operationId": "4",
+        "equipmentId": "OVEN-7",
+        "operatorId": None,
+        "data": [
+            {"specId": 3, "valueNumber": 245.0},
+            {"specName": "Profile", "valueJson": {"zones": [1, 2.5, None, True], "b": None}},
+            {"specName": "Verdict", "valueBoolean": False, "collectedAt": None},
+        ],
+        "meta": {"ignored": True},
+    }
+    text = (
+        '{"data":[{"spec_id":"3","value_number":245},'
+        '{"spec_name":"Profile","value_json":{"zones":[1,2.5,null,true]}},'
+        '{"spec_name":"Verdict","value_boolean":false}],'
+        '"equipment_id":"OVEN-7","event_id":"evt-pin-1",'
+        '"event_time":"2026-01-24T10:00:00+00:00","operation_id":"4","source":"AUTO",'
+        '"track_id":"17"}'
+    )
+    assert (
+        canonical_event_hash(validate_event_shape(event))
+        == hashlib.sha256(text.encode()).hexdigest()
+    )
