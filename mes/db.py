@@ -9,15 +9,18 @@ through Django's cursor, so transactions, error translation (503 on outage)
 and query capture in tests work as for any ORM query.
 """
 
+import json
 from contextlib import nullcontext
 from functools import cache, partial
 from operator import attrgetter
 
+import orjson
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import Model
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 
 def placeholders(count: int) -> str:
@@ -158,7 +161,23 @@ def _preparer(field, db):
         # Ingestion writes aware times only; get_db_prep_save would only add the
         # check for naive ones, at a third of the row's cost.
         return db.ops.adapt_datetimefield_value
+    if isinstance(field, models.JSONField) and field.encoder is None and db.vendor == "postgresql":
+        return _jsonb
     return partial(field.get_db_prep_save, connection=db)
+
+
+def _jsonb(value):
+    """A JSON field's value as get_db_prep_save gives it on PostgreSQL (None is SQL
+    NULL), encoded by orjson: json.dumps was a fifth of a batch's time. jsonb keeps
+    values, not text, so the stored document is the same."""
+    return None if value is None else Jsonb(value, dumps=_dumps_json)
+
+
+def _dumps_json(value) -> bytes | str:
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # what orjson declines (integers beyond 64 bits, keys not text)
+        return json.dumps(value)
 
 
 class _InsertPlan:

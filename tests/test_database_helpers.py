@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
 from django.db.models.signals import pre_init
 from django.utils import timezone
 
@@ -119,3 +120,39 @@ def test_rows_of_one_insert_are_stamped_with_one_time_of_the_insert(rows):
     (created_at, updated_at), *_ = stamps
     assert before <= created_at == updated_at <= after
     assert {message.created_at for message in messages} == {created_at}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rows", [1, COPY_FROM_ROWS])
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"zones": [1, 2.5, -0.0, 1e300, None, True], "name": "Ofen Zone 3 – 245 °C ✓"},
+        {"beyond 64 bits": 2**70, "nested": [[[{"deep": '"quoted"\n'}]]]},
+        [],
+        "just text",
+    ],
+)
+def test_json_values_read_back_as_the_orm_stores_them(rows, document):
+    spec, track = DataSpecFactory(), TrackFactory()
+    by_orm = DataValue.objects.create(
+        spec=spec, track=track, collected_at=COLLECTED_AT, value_json=document, meta=None
+    )
+    values = [
+        new_model(
+            DataValue,
+            spec_id=spec.pk,
+            track_id=track.pk,
+            collected_at=COLLECTED_AT,
+            value_json=document,
+            meta=None,
+        )
+        for _ in range(rows)
+    ]
+    insert_models(values)
+    stored = DataValue.objects.filter(pk__in=[value.pk for value in values])
+    # jsonb keeps numbers as numeric: 1e300 reads back as an int, whoever wrote it.
+    expected = DataValue.objects.get(pk=by_orm.pk).value_json
+    assert [value.value_json for value in stored] == [expected] * rows
+    assert expected == document or connection.vendor == "postgresql"
+    assert [value.meta for value in stored] == [None] * rows
