@@ -49,6 +49,8 @@ def unstorable_text(text: str) -> str | None:
     """Why a string cannot be stored (NUL, unpaired surrogate), or None if it can."""
     if "\x00" in text:
         return "contains a NUL character (\\u0000)"
+    if text.isascii():  # the usual case, and no surrogate is ASCII
+        return None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
