@@ -36,9 +36,12 @@ def one_of(column: str, values, sql_type: str) -> tuple[str, list]:
     parsed, planned and prepared once, where an IN list of 500 placeholders is a
     new statement for every length (and costs the driver as much to convert).
     `sql_type` is the column's type (`bigint`, `integer`, `text`), so the array
-    compares as the column does and its index serves.
+    compares as the column does and its index serves. One value, a single post's
+    lookup, is `column = %s`: a scalar costs the driver less to send than an array.
     """
     values = list(values)
+    if len(values) == 1:  # a single event's lookups: a scalar is cheaper to send than an array
+        return f"{column} = %s", values
     if connection.vendor == "postgresql":
         return f"{column} = ANY(%s::{sql_type}[])", [values]
     return f"{column} IN ({placeholders(len(values))})", values
@@ -103,6 +106,15 @@ def model_width(model: type[Model]) -> int:
     return len(model._meta.concrete_fields)
 
 
+def _plainly_built(model: type[Model]) -> bool:
+    """Whether nothing listens to the model's init signals, so its instances can be
+    built without Model.__init__."""
+    return not (
+        (pre_init.receivers or post_init.receivers)
+        and (pre_init.has_listeners(model) or post_init.has_listeners(model))
+    )
+
+
 @cache
 def _defaults(model: type[Model]):
     fixed, called = {}, []
@@ -126,9 +138,7 @@ def new_model(model: type[Model], **values) -> Model:
     fixed, called, names = _defaults(model)
     if not values.keys() <= names:
         raise TypeError(f"{model.__name__} has no field {sorted(values.keys() - names)}")
-    if (pre_init.receivers or post_init.receivers) and (
-        pre_init.has_listeners(model) or post_init.has_listeners(model)
-    ):
+    if not _plainly_built(model):
         return model(**values)
     instance = model.__new__(model)
     instance._state = ModelState()
