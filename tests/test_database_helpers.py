@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import pre_init
 from django.utils import timezone
 
@@ -65,7 +65,7 @@ def test_new_model_goes_through_the_constructor_when_init_signals_are_listened_t
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("rows", [1, COPY_FROM_ROWS + 3])
+@pytest.mark.parametrize("rows", [1, 5, COPY_FROM_ROWS + 3])
 def test_inserted_values_read_back_as_the_orm_stores_them(rows):
     spec, track = DataSpecFactory(), TrackFactory()
     values = [
@@ -156,3 +156,24 @@ def test_json_values_read_back_as_the_orm_stores_them(rows, document):
     assert [value.value_json for value in stored] == [expected] * rows
     assert expected == document or connection.vendor == "postgresql"
     assert [value.meta for value in stored] == [None] * rows
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rows", [1, 3, COPY_FROM_ROWS])
+def test_a_refused_insert_raises_djangos_integrity_error_and_writes_nothing(rows):
+    DeviceDataRecord.objects.create(
+        event_id="e-taken", event_time=COLLECTED_AT, data=[], payload_hash="0" * 64
+    )
+    records = [
+        new_model(
+            DeviceDataRecord,
+            event_id="e-taken" if n == rows - 1 else f"e-{n}",
+            event_time=COLLECTED_AT,
+            data=[],
+            payload_hash="0" * 64,
+        )
+        for n in range(rows)
+    ]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_models(records)
+    assert list(DeviceDataRecord.objects.values_list("event_id", flat=True)) == ["e-taken"]
