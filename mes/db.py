@@ -40,7 +40,7 @@ def one_of(column: str, values, sql_type: str) -> tuple[str, list]:
     lookup, is `column = %s`: a scalar costs the driver less to send than an array.
     """
     values = list(values)
-    if len(values) == 1:  # a single event's lookups: a scalar is cheaper to send than an array
+    if len(values) == 1:
         return f"{column} = %s", values
     if connection.vendor == "postgresql":
         return f"{column} = ANY(%s::{sql_type}[])", [values]

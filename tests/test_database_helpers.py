@@ -64,26 +64,38 @@ def test_new_model_goes_through_the_constructor_when_init_signals_are_listened_t
     assert seen == [DataValue] and value.judge == "FAIL"
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize("rows", [1, 5, COPY_FROM_ROWS + 3])
-def test_inserted_values_read_back_as_the_orm_stores_them(rows):
-    spec, track = DataSpecFactory(), TrackFactory()
-    values = [
+def unsaved_values(spec, track, count: int, fields_of_row) -> list[DataValue]:
+    """`count` new values of one spec and track; `fields_of_row(n)` gives the rest."""
+    return [
         new_model(
             DataValue,
             spec_id=spec.pk,
             track_id=track.pk,
             collected_at=COLLECTED_AT,
-            value_number=240.0 + n,
-            limits={"spec": {"min": 240, "max": 250}, "alarm": None},
-            judge="PASS",
-            alarmed=n % 2 == 1,
-            source="AUTO",
-            source_ref=f"device-data:e-{n}",
-            meta={"eventId": f"e-{n}", "operatorId": None},
+            **fields_of_row(n),
         )
-        for n in range(rows)
+        for n in range(count)
     ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rows", [1, 5, COPY_FROM_ROWS + 3])
+def test_inserted_values_read_back_as_the_orm_stores_them(rows):
+    spec, track = DataSpecFactory(), TrackFactory()
+    values = unsaved_values(
+        spec,
+        track,
+        rows,
+        lambda n: {
+            "value_number": 240.0 + n,
+            "limits": {"spec": {"min": 240, "max": 250}, "alarm": None},
+            "judge": "PASS",
+            "alarmed": n % 2 == 1,
+            "source": "AUTO",
+            "source_ref": f"device-data:e-{n}",
+            "meta": {"eventId": f"e-{n}", "operatorId": None},
+        },
+    )
     insert_models(values)
     by_orm = DataValue.objects.create(
         **{**field_values(values[-1]), "id": None, "created_at": None, "source_ref": "orm"}
@@ -138,17 +150,7 @@ def test_json_values_read_back_as_the_orm_stores_them(rows, document):
     by_orm = DataValue.objects.create(
         spec=spec, track=track, collected_at=COLLECTED_AT, value_json=document, meta=None
     )
-    values = [
-        new_model(
-            DataValue,
-            spec_id=spec.pk,
-            track_id=track.pk,
-            collected_at=COLLECTED_AT,
-            value_json=document,
-            meta=None,
-        )
-        for _ in range(rows)
-    ]
+    values = unsaved_values(spec, track, rows, lambda n: {"value_json": document, "meta": None})
     insert_models(values)
     stored = DataValue.objects.filter(pk__in=[value.pk for value in values])
     # jsonb keeps numbers as numeric: 1e300 reads back as an int, whoever wrote it.
