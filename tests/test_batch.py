@@ -259,3 +259,27 @@ def test_batch_and_single_posts_of_the_same_events_interleaved_write_each_once(l
     sent = 120 * 2 + len(events[::2]) + len(events[::3])
     record_total = sum(DeviceDataRecord.objects.values_list("duplicate_count", flat=True))
     assert record_total == sent - 120
+
+
+@requires_postgresql
+def test_batches_of_any_size_read_with_the_same_statements(line, gateway_client):
+    # One statement text per lookup, whatever the batch size, so PostgreSQL parses and
+    # plans it once (prepared) instead of once per number of events.
+    events = five_hundred_events(line, prefix="evt-sizes")
+    post_batch(gateway_client, events[:2])  # warms the permission cache
+
+    def reads_of(batch):
+        statements = []
+
+        def record(execute, sql, params, many, context):
+            statements.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(record):
+            assert post_batch(gateway_client, batch).status_code == 200
+        # (the ids for COPY come from the sequences: not a lookup)
+        return [sql for sql in statements if sql.startswith("SELECT") and "nextval" not in sql]
+
+    reads_of_three, reads_of_forty = reads_of(events[2:5]), reads_of(events[5:45])
+    assert len(reads_of_three) >= 4
+    assert reads_of_three == reads_of_forty
