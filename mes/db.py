@@ -241,7 +241,9 @@ def insert_models(objects: list[Model]) -> None:
     RETURNING for a few rows, COPY for many on PostgreSQL.
 
     Values are prepared by each field (`get_db_prep_save`) where the driver
-    needs it, so JSON, times and booleans are stored as the ORM stores them.
+    needs it, so JSON, times and booleans are stored as the ORM stores them (JSON
+    on PostgreSQL encoded by orjson, see `_jsonb`). `auto_now` and `auto_now_add`
+    times are the one time the insert starts.
     """
     if not objects:
         return
