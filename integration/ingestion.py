@@ -276,13 +276,6 @@ def check_event_shape(attempt: Attempt) -> None:
 
 
 def _canonical(value, key: str | None = None):
-    kind = type(value)  # the common cases first, by exact type: this runs for every field
-    if kind is str or kind is bool:
-        return value
-    if kind is dict:
-        return {k: _canonical(v, k) for k, v in value.items() if v is not None}
-    if kind is list:
-        return [_canonical(item) for item in value]
     if value is None:
         return None
     if key in ID_FIELDS:
