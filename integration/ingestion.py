@@ -8,16 +8,13 @@ API views, the admin's replay action and management commands all call these;
 nothing else writes device data.
 """
 
-import hashlib
-import json
 import logging
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cache
 
-from django.db import IntegrityError, connection, transaction
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -32,9 +29,20 @@ from execution.resolution import (
     resolve_operations,
     resolve_tracks,
 )
+from integration.event_hash import CURRENT_VERSION, canonical_event_hash
+from integration.group_commit import GroupCommit
 from integration.models import DeviceDataRecord, IntegrationMessage, business_key_for
 from integration.serializers import DeviceEventSerializer, plainly_valid_event
-from mes.api.exceptions import ApiError
+from mes.api.exceptions import DATABASE_RETRY_AFTER_SECONDS, ApiError
+from mes.database_errors import (
+    PASSING,
+    WORTH_RETRYING,
+    Cause,
+    CommitUncertain,
+    bounded_transaction,
+    cause_of,
+    make_ready_for_retry,
+)
 from mes.db import (
     execute,
     fetch_all,
@@ -46,8 +54,6 @@ from mes.db import (
 )
 
 logger = logging.getLogger("integration.ingestion")
-
-ID_FIELDS = {"spec_id", "track_id", "carrier_track_id", "operation_id"}
 
 
 @dataclass
@@ -92,6 +98,52 @@ class EventIdConflict(ApiError):
         self.conflict_message = message
 
 
+class EventNotWritten(ApiError):
+    """The database could not take this event now (503, with Retry-After).
+
+    The message says what is known: nothing of the event was written, or, when
+    the connection was lost during the commit, that it may have been. Either
+    way a re-send with the same eventId is safe.
+    """
+
+    CODE = "SERVICE_UNAVAILABLE"
+    retry_after = DATABASE_RETRY_AFTER_SECONDS
+
+    def __init__(self, cause: Cause, *, maybe_written: bool = False):
+        if maybe_written:
+            what = (
+                "The database connection was lost while this event was being committed: "
+                "it may or may not have been written. Send it again with the same eventId: "
+                "if it was written, the answer is its duplicate."
+            )
+        else:
+            what = f"Nothing of this event was written ({_WHY[cause]}); send it again."
+        written = "unknown" if maybe_written else "nothing"
+        super().__init__(self.CODE, what, 503, {"cause": cause.value, "written": written})
+        self.cause = cause
+
+
+_WHY = {
+    Cause.LOCK_TIMEOUT: "a row it needs stayed locked by another session past the lock timeout",
+    Cause.STATEMENT_TIMEOUT: "the database took longer than the statement timeout",
+    Cause.CANCELED: "the database canceled its statement",
+    Cause.TRANSACTION_CONFLICT: "the database chose it to give way to another transaction",
+    Cause.STALE_STATEMENT: "the database schema changed while it was written",
+    Cause.CONNECTION_LOST: "the database connection was lost before the commit",
+}
+
+
+class EventWriteError(ApiError):
+    """An unexpected database error for this event alone (500); logged, nothing written."""
+
+    def __init__(self):
+        super().__init__(
+            "INTERNAL_ERROR",
+            "An unexpected database error; it has been logged. Nothing of this event was written.",
+            500,
+        )
+
+
 class MessageNotReplayable(Exception):
     """Only FAILED messages can be replayed."""
 
@@ -118,6 +170,7 @@ class Attempt:
     error: Exception | None = None
     refusal: ResolutionError | None = None
     track: object = None
+    operation: object = None
     items: object = None
     judgements: list = field(default_factory=list)
     record: DeviceDataRecord | None = None
@@ -130,6 +183,31 @@ class Attempt:
             return self.event["event_id"]
         event_id = self.payload.get("eventId") if isinstance(self.payload, dict) else None
         return event_id if isinstance(event_id, str) else None
+
+    def is_same_event_as(self, record: DeviceDataRecord) -> bool:
+        """Rule 2: whether this event is the one the record was written from, by the
+        hash of the rules the record was hashed with."""
+        version = record.payload_hash_version
+        if version == CURRENT_VERSION:
+            return self.payload_hash == record.payload_hash
+        return canonical_event_hash(self.event, version) == record.payload_hash
+
+    def start_again(self) -> None:
+        """Forget a try that the database rolled back; the validated event stays."""
+        fresh = Attempt(self.index, self.payload, self.sent_by, self.event, self.payload_hash)
+        self.__dict__.update(fresh.__dict__)
+
+    def not_written(self, error: DatabaseError) -> None:
+        """The database could not take the event: it is answered, and nothing of it is kept."""
+        maybe_written = isinstance(error, CommitUncertain)
+        cause = cause_of(error.error if maybe_written else error)
+        self.status, self.record, self.values, self.message = Result.FAILED, None, [], None
+        if maybe_written or cause in PASSING:
+            logger.warning("Event %r not written: %s (%s)", self.event_id, cause, error)
+            self.error = EventNotWritten(cause, maybe_written=maybe_written)
+        else:
+            logger.error("Event %r not written", self.event_id, exc_info=error)
+            self.error = EventWriteError()
 
     @property
     def outcome(self) -> IngestionOutcome | None:
@@ -150,13 +228,19 @@ def receive_device_event(
     names `record_sender` when given (the original gateway on a replay).
 
     Returns the outcome for a new or duplicate event. Raises ValidationError
-    (malformed, nothing stored), EventIdConflict (409) or EventRefused (422,
-    kept as a FAILED message).
+    (malformed, nothing stored), EventIdConflict (409), EventRefused (422,
+    kept as a FAILED message) or EventNotWritten (503: the database could not
+    take it now).
     """
-    # Grouped only outside a caller's transaction: a group's events are written in
-    # the leader's transaction, which must be theirs alone to commit.
-    if record_sender is None and replay_of is None and not connection.in_atomic_block:
-        attempt = concurrent_events.receive(payload, sent_by)
+    # Grouped only for callers in autocommit outside any transaction: a group is
+    # committed by whichever request writes it, so no caller's rollback may reach it.
+    if (
+        record_sender is None
+        and replay_of is None
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+    ):
+        attempt = group_commit.receive(payload, sent_by)
     else:
         (attempt,) = receive_device_events(
             [payload], sent_by=sent_by, record_sender=record_sender, replay_of=replay_of
@@ -175,36 +259,150 @@ def receive_device_events(
     status (CREATED, DUPLICATE, CONFLICT, FAILED) and error. An event repeating
     an earlier event's eventId in the list is answered as its duplicate or
     conflict, as if the two had been posted one after the other. `sent_by` is
-    one sender for the whole list, or a list of one per event (events of
-    several requests received together, see `ConcurrentEvents`).
+    one sender for the whole list, or a list of one per event.
+
+    The list is written in one transaction. If the database fails it (a lock
+    or statement timeout, a race for an eventId, a deadlock, a schema change,
+    a lost connection), nothing of it was written, and each event is taken
+    again in a transaction of its own, so one event's trouble stays its own;
+    an event the database still cannot take is FAILED with EventNotWritten.
     """
+    attempts = shaped_attempts(payloads, sent_by)
+    well_formed = [attempt for attempt in attempts if attempt.event is not None]
+    try:
+        receive_together(well_formed, record_sender, replay_of)
+    except CommitUncertain as failure:
+        for attempt in well_formed:
+            attempt.not_written(failure)
+    except DatabaseError as error:
+        make_ready_for_retry(cause_of(error))
+        if len(well_formed) == 1:
+            if _worth_retrying(error):
+                receive_alone(well_formed[0], record_sender, replay_of, tries=1)
+            else:
+                well_formed[0].not_written(error)
+        else:
+            receive_each_alone(well_formed, record_sender, replay_of)
+    return attempts
+
+
+def shaped_attempts(payloads: list, sent_by) -> list[Attempt]:
+    """Rule 1 for each event of a list: its attempt, with the validated event or its error."""
     senders = sent_by if isinstance(sent_by, list) else [sent_by] * len(payloads)
     attempts = [
         Attempt(index, payload, sender)
         for index, (payload, sender) in enumerate(zip(payloads, senders, strict=True))
     ]
-
-    # 1. Shape: a malformed event is refused and stores nothing.
     for attempt in attempts:
         check_event_shape(attempt)
-    well_formed = [attempt for attempt in attempts if attempt.event is not None]
+        if attempt.event is not None:
+            attempt.payload_hash = canonical_event_hash(attempt.event)
+    return attempts
 
+
+def receive_together(attempts: list[Attempt], record_sender, replay_of) -> None:
+    """Rules 2–9 for well-formed events, in one transaction with bounded waits.
+
+    Raises DatabaseError if the database fails it (nothing written), or
+    CommitUncertain if the commit itself failed. A transaction of several events
+    gives up on a lock sooner than one of a single event: its events can still
+    be taken one by one.
+    """
+    if not attempts:
+        return
+    lock_timeout = (
+        settings.INGEST_GROUP_LOCK_TIMEOUT_MS
+        if len(attempts) > 1
+        else settings.INGEST_LOCK_TIMEOUT_MS
+    )
+    with bounded_transaction(
+        lock_timeout_ms=lock_timeout, statement_timeout_ms=settings.INGEST_STATEMENT_TIMEOUT_MS
+    ):
+        apply_rules(attempts, record_sender, replay_of)
+
+
+def _worth_retrying(error: DatabaseError) -> bool:
+    # A unique eventId another request wrote first: taken again, the event is its duplicate.
+    return isinstance(error, IntegrityError) or cause_of(error) in WORTH_RETRYING
+
+
+def receive_alone(attempt: Attempt, record_sender, replay_of, tries: int = 2) -> None:
+    """One event in a transaction of its own, tried again once where that can help."""
+    for _ in range(tries):
+        attempt.start_again()
+        try:
+            receive_together([attempt], record_sender, replay_of)
+            return
+        except CommitUncertain as failure:
+            attempt.not_written(failure)
+            return
+        except DatabaseError as error:
+            last_error = error
+            make_ready_for_retry(cause_of(error))
+            if not _worth_retrying(error):
+                break
+    attempt.not_written(last_error)
+
+
+def receive_each_alone(attempts: list[Attempt], record_sender, replay_of) -> None:
+    """After a list's transaction failed: each event alone, in list order. Once the
+    database cannot be reached, the events left are answered without trying."""
+    unreachable = None
+    for attempt in attempts:
+        if unreachable is not None:
+            attempt.start_again()
+            attempt.not_written(unreachable)
+            continue
+        receive_alone(attempt, record_sender, replay_of)
+        error = attempt.error
+        if isinstance(error, EventNotWritten) and error.cause is Cause.CONNECTION_LOST:
+            unreachable = _LostConnection()
+
+
+class _LostConnection(DatabaseError):
+    """Stands for the connection error of an earlier event of the list."""
+
+    def __init__(self):
+        super().__init__("the database connection was lost and could not be opened again")
+
+
+def _receive_group(payloads: list, senders: list) -> list[Attempt]:
+    """A group commit's write: the events of concurrent requests in one transaction.
+    A database error is raised for each request to take its event again alone."""
+    attempts = shaped_attempts(payloads, senders)
+    well_formed = [attempt for attempt in attempts if attempt.event is not None]
+    try:
+        receive_together(well_formed, None, None)
+    except CommitUncertain as failure:
+        for attempt in well_formed:
+            attempt.not_written(failure)
+    except DatabaseError as error:
+        make_ready_for_retry(cause_of(error))
+        raise
+    return attempts
+
+
+def _receive_one(payload, sent_by) -> Attempt:
+    (attempt,) = receive_device_events([payload], sent_by=sent_by)
+    return attempt
+
+
+def apply_rules(attempts: list[Attempt], record_sender, replay_of) -> None:
+    """Rules 2–9 for well-formed events, inside the caller's transaction."""
     # 2. Idempotency, against what is already written.
-    for attempt in well_formed:
-        attempt.payload_hash = canonical_event_hash(attempt.event)
-    written = records_by_event_id({attempt.event_id for attempt in well_formed})
-    new = [attempt for attempt in well_formed if attempt.event_id not in written]
+    written = records_by_event_id({attempt.event_id for attempt in attempts})
+    new = [attempt for attempt in attempts if attempt.event_id not in written]
 
     # 3–6. Track, operation and bound specs, specs and values, for all new events at once.
     resolve_attempts(new)
 
     # 2, in list order: a repeat of an eventId claimed earlier is its duplicate or conflict.
     claimed = dict(written)
-    for attempt in well_formed:
+    for attempt in attempts:
         original = claimed.get(attempt.event_id)
         if original is not None:
             attempt.record = original
-            same = attempt.payload_hash == original.payload_hash
+            same = attempt.is_same_event_as(original)
             attempt.status = Result.DUPLICATE if same else Result.CONFLICT
         elif attempt.refusal is not None:
             attempt.status = Result.FAILED
@@ -213,40 +411,22 @@ def receive_device_events(
             attempt.record = build_record(attempt, record_sender or attempt.sent_by)
             claimed[attempt.event_id] = attempt.record
 
-    # 9. Failure capture, outside the write's transaction, without using up the eventId.
-    keep_failed_events(
-        [attempt for attempt in well_formed if attempt.status == Result.FAILED], replay_of
-    )
+    # 9. Failure capture: refused events are kept, without using up their eventId.
+    refused = [attempt for attempt in attempts if attempt.status == Result.FAILED]
+    keep_failed_events(refused, replay_of)
 
     # 7. Judge.
-    for attempt in well_formed:
+    for attempt in attempts:
         if attempt.status == Result.CREATED:
             attempt.judgements = [
                 judge_value(spec, value)
                 for spec, value in zip(attempt.items.specs, attempt.items.values, strict=True)
             ]
 
-    # 8. Write, all or nothing per event. The unique eventId is the final arbiter:
-    # if a concurrent request wrote one of these eventIds first, the list is
-    # taken again one event at a time, and the losers answer as duplicates.
-    accepted = [attempt for attempt in well_formed if attempt.status != Result.FAILED]
-    try:
-        write_attempts(accepted, replay_of)
-    except IntegrityError:
-        if (
-            len(payloads) == 1
-            and not DeviceDataRecord.objects.filter(event_id=accepted[0].event_id).exists()
-        ):
-            raise
-        for attempt in accepted:
-            (attempts[attempt.index],) = receive_device_events(
-                [attempt.payload],
-                sent_by=attempt.sent_by,
-                record_sender=record_sender,
-                replay_of=replay_of,
-            )
-            attempts[attempt.index].index = attempt.index
-    return attempts
+    # 8. Write. The unique eventId is the final arbiter: if a concurrent request
+    # wrote one of these eventIds first, the insert fails, the transaction rolls
+    # back, and the events are taken again (the losers then answer as duplicates).
+    write_attempts([attempt for attempt in attempts if attempt.status != Result.FAILED], replay_of)
 
 
 @cache
@@ -273,36 +453,6 @@ def check_event_shape(attempt: Attempt) -> None:
     except ValidationError as error:
         logger.info("Refused a malformed event from %s: %s", attempt.sent_by, error.detail)
         attempt.status, attempt.error = Result.FAILED, error
-
-
-def _canonical(value, key: str | None = None):
-    if value is None:
-        return None
-    if key in ID_FIELDS:
-        return str(value)
-    if isinstance(value, bool | str):
-        return value
-    if isinstance(value, int | float):
-        # 245 and 245.0 are the same reading.
-        return int(value) if float(value).is_integer() else float(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _canonical(v, k) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_canonical(item) for item in value]
-    return value
-
-
-def canonical_event_hash(event: dict) -> str:
-    """SHA-256 of the validated event without `meta`, in a canonical JSON form.
-
-    Optional fields absent or null alike, ids as strings, numbers by value,
-    times as UTC instants, sorted keys and no whitespace.
-    """
-    canonical = _canonical({key: value for key, value in event.items() if key != "meta"})
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def resolve_attempts(attempts: list[Attempt]) -> None:
@@ -444,38 +594,40 @@ def _build_values(attempt: Attempt) -> list[DataValue]:
 def write_attempts(attempts: list[Attempt], replay_of) -> None:
     """Rule 8: new records with their values, and a message for every accepted attempt.
 
-    One transaction, a few statements whatever the number of events. Records
-    are inserted in eventId order so concurrent lists claim eventIds in the
-    same order and wait for each other instead of deadlocking.
+    A few statements whatever the number of events, in the caller's transaction
+    (`receive_together`). Records are inserted in eventId order so concurrent
+    lists claim eventIds in the same order and wait for each other instead of
+    deadlocking.
     """
     created = [attempt for attempt in attempts if attempt.status == Result.CREATED]
     now = timezone.now()
-    with transaction.atomic():
-        insert_models(
-            sorted((attempt.record for attempt in created), key=lambda record: record.event_id)
+    insert_models(
+        sorted((attempt.record for attempt in created), key=lambda record: record.event_id)
+    )
+    # Counted after the insert: a repeat within the list points at a record just written.
+    repeats = Counter(
+        attempt.record.pk for attempt in attempts if attempt.status == Result.DUPLICATE
+    )
+    for attempt in created:
+        attempt.values = _build_values(attempt)
+    insert_models([value for a in created for value in a.values])
+    for attempt in attempts:
+        attempt.message = _message_for_accepted(attempt, replay_of)
+    insert_models([attempt.message for attempt in attempts])
+    if created:
+        # The same events refused earlier are now written: their FAILED attempts are resolved.
+        resolve_failed_messages([business_key_for(a.event_id) for a in created], now)
+    if repeats:
+        DeviceDataRecord.objects.filter(pk__in=repeats).update(
+            duplicate_count=F("duplicate_count")
+            + Case(*(When(pk=pk, then=Value(n)) for pk, n in repeats.items()), default=0),
+            last_duplicate_at=now,
         )
-        # Counted after the insert: a repeat within the list points at a record just written.
-        repeats = Counter(
-            attempt.record.pk for attempt in attempts if attempt.status == Result.DUPLICATE
-        )
-        for attempt in created:
-            attempt.values = _build_values(attempt)
-        insert_models([value for a in created for value in a.values])
-        for attempt in attempts:
-            attempt.message = _message_for_accepted(attempt, replay_of)
-        insert_models([attempt.message for attempt in attempts])
-        if created:
-            # The same events refused earlier are now written: their FAILED attempts are resolved.
-            resolve_failed_messages([business_key_for(a.event_id) for a in created], now)
-        if repeats:
-            DeviceDataRecord.objects.filter(pk__in=repeats).update(
-                duplicate_count=F("duplicate_count")
-                + Case(*(When(pk=pk, then=Value(n)) for pk, n in repeats.items()), default=0),
-                last_duplicate_at=now,
-            )
     for attempt in attempts:
         if attempt.status == Result.CONFLICT:
             attempt.error = EventIdConflict(attempt.record, attempt.message)
+    # Before the commit, like every statement of the list: after it, a failure
+    # could no longer be answered with "nothing was written".
     _attach_original_values(attempts, repeats, now)
 
 
@@ -557,88 +709,5 @@ def replay_failed_message(message: IntegrationMessage, *, replayed_by) -> Ingest
     )
 
 
-class _Ticket:
-    """One request's event waiting in `ConcurrentEvents`."""
-
-    def __init__(self, payload, sent_by):
-        self.payload, self.sent_by = payload, sent_by
-        self.attempt: Attempt | None = None
-        self.error: BaseException | None = None
-        self.group: list[_Ticket] | None = None  # handed to this request to write
-        self.woken = threading.Event()
-
-
-class ConcurrentEvents:
-    """Group commit: events posted at the same time to one process are received together.
-
-    A request that finds a writing lane free takes every event queued so far
-    (its own included) and runs them through `receive_device_events` as one
-    list, where each is still judged and answered on its own. When it is done
-    it wakes their requests and, if events queued meanwhile, hands them as the
-    next group to the first of their requests. Nobody waits on purpose: a
-    request alone is received alone and at once; under load, the events of
-    concurrent requests share the reads, the inserts and the commit instead of
-    queueing for the database one by one (bench/ingest.py measures it).
-    Replays and calls inside a transaction are received alone
-    (`receive_device_event`).
-
-    More lanes let groups' round trips overlap; measured with two, throughput
-    fell (groups are smaller) and latency at half load did not improve, so
-    one lane per process it is.
-    """
-
-    MAX_GROUP = 100
-    LANES = 1
-
-    def __init__(self, lanes: int = LANES):
-        self.lanes = lanes
-        self._lock = threading.Lock()
-        self._queue: list[_Ticket] = []
-        self._writing = 0  # lanes in use
-
-    def receive(self, payload, sent_by) -> Attempt:
-        ticket = _Ticket(payload, sent_by)
-        with self._lock:
-            self._queue.append(ticket)
-            if self._writing < self.lanes:
-                self._writing += 1
-                ticket.group = self._take()
-        if ticket.group is None:
-            ticket.woken.wait()  # answered, or handed the next group
-        if ticket.group is not None:
-            self._write(ticket.group)
-        if ticket.error is not None:
-            raise ticket.error
-        return ticket.attempt
-
-    def _take(self) -> list[_Ticket]:
-        group = self._queue[: self.MAX_GROUP]
-        del self._queue[: self.MAX_GROUP]
-        return group
-
-    def _write(self, group: list[_Ticket]) -> None:
-        try:
-            attempts = receive_device_events(
-                [ticket.payload for ticket in group], sent_by=[ticket.sent_by for ticket in group]
-            )
-            for ticket, attempt in zip(group, attempts, strict=True):
-                attempt.index = 0  # each request sent a list of one
-                ticket.attempt = attempt
-        except BaseException as error:  # e.g. the database is down: each request answers it
-            for ticket in group:
-                ticket.error = error
-        finally:
-            with self._lock:
-                following = self._take()
-                if following:
-                    following[0].group = following
-                else:
-                    self._writing -= 1
-            for ticket in group:
-                ticket.group = None
-                ticket.woken.set()
-            if following:
-                following[0].woken.set()
-
-
-concurrent_events = ConcurrentEvents()
+# One per process: the threads of a gunicorn worker share it (docs/ingestion.md).
+group_commit = GroupCommit(_receive_group, _receive_one)

@@ -7,6 +7,7 @@ from django.contrib.auth.models import UserManager
 from django.db import models
 
 from execution.models import CarrierTrack, Operation, Track
+from integration.event_hash import CURRENT_VERSION as CURRENT_HASH_VERSION
 
 
 class DeviceDataRecord(models.Model):
@@ -45,6 +46,9 @@ class DeviceDataRecord(models.Model):
     data = models.JSONField()
     meta = models.JSONField(null=True, blank=True)
     payload_hash = models.CharField(max_length=64)
+    # The rules the hash was made with (integration/event_hash.py). The database's
+    # default is 1: rows written by code from before the column are version 1.
+    payload_hash_version = models.SmallIntegerField(default=CURRENT_HASH_VERSION, db_default=1)
     data_values_created = models.PositiveIntegerField(default=0)
     duplicate_count = models.PositiveIntegerField(default=0)
     last_duplicate_at = models.DateTimeField(null=True, blank=True)

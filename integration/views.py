@@ -8,7 +8,12 @@ from rest_framework.views import APIView
 
 from execution.models import DataValue
 from integration.filtersets import DeviceDataRecordFilterSet, IntegrationMessageFilterSet
-from integration.ingestion import Result, receive_device_event, receive_device_events
+from integration.ingestion import (
+    EventNotWritten,
+    Result,
+    receive_device_event,
+    receive_device_events,
+)
 from integration.models import DeviceDataRecord, GatewayKey, IntegrationMessage
 from integration.serializers import (
     DataValueResultSerializer,
@@ -96,6 +101,10 @@ class DeviceDataView(JsonBodyMixin, generics.ListAPIView):
             400: OpenApiResponse(description="VALIDATION_ERROR"),
             409: OpenApiResponse(description="EVENT_ID_CONFLICT"),
             422: OpenApiResponse(description="Kept as a FAILED message"),
+            503: OpenApiResponse(
+                description="SERVICE_UNAVAILABLE: not written (or, details.written "
+                "'unknown', maybe written); send again after Retry-After"
+            ),
         },
     )
     def post(self, request):
@@ -185,6 +194,11 @@ class DeviceDataBatchView(JsonBodyMixin, APIView):
         envelope = BatchEnvelopeSerializer(data=request.data)
         envelope.is_valid(raise_exception=True)
         attempts = receive_device_events(request.data["events"], sent_by=request.user)
+        unavailable = [a for a in attempts if isinstance(a.error, EventNotWritten)]
+        if unavailable and all(
+            isinstance(a.error, EventNotWritten | serializers.ValidationError) for a in attempts
+        ):
+            raise BatchNotWritten(unavailable)
         summary = {"created": 0, "duplicate": 0, "conflict": 0, "failed": 0}
         results = []
         for attempt in attempts:
@@ -195,7 +209,28 @@ class DeviceDataBatchView(JsonBodyMixin, APIView):
             else:
                 result["error"] = _error_of(attempt)
             results.append(result)
-        return Response({"summary": summary, "results": results})
+        response = Response({"summary": summary, "results": results})
+        if unavailable:  # those events are to be sent again
+            response["Retry-After"] = str(EventNotWritten.retry_after)
+        return response
+
+
+class BatchNotWritten(ApiError):
+    """No event of a batch was written or kept: the database could not take them (503)."""
+
+    retry_after = EventNotWritten.retry_after
+
+    def __init__(self, unavailable: list):
+        first = unavailable[0].error
+        if first.details["written"] == "unknown":
+            message = (
+                "The database connection was lost while the batch was being committed: its "
+                "events may or may not have been written. Send the batch again: events "
+                "written are answered as duplicates."
+            )
+        else:
+            message = f"Nothing of this batch was written ({first.cause}); send it again."
+        super().__init__(EventNotWritten.CODE, message, 503, first.details)
 
 
 class DeviceDataDetailView(generics.RetrieveAPIView):

@@ -185,6 +185,16 @@ INGEST_MAX_BATCH_BODY_BYTES = env_int("INGEST_MAX_BATCH_BODY_BYTES", 16 * 1024 *
 INGEST_MAX_JSON_DEPTH = env_int("INGEST_MAX_JSON_DEPTH", 64)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES, INGEST_MAX_BATCH_BODY_BYTES)
 
+# Bounded waits of the ingestion (docs/ingestion.md, "When the database fails"):
+# an event alone waits at most this long for a row lock, then answers 503;
+# a transaction of several events gives up sooner and takes them one by one;
+# no statement runs longer than the statement timeout; a single post waits at
+# most INGEST_GROUP_WAIT_MS for a group writer before it writes its event alone.
+INGEST_LOCK_TIMEOUT_MS = env_int("INGEST_LOCK_TIMEOUT_MS", 2000)
+INGEST_GROUP_LOCK_TIMEOUT_MS = env_int("INGEST_GROUP_LOCK_TIMEOUT_MS", 200)
+INGEST_STATEMENT_TIMEOUT_MS = env_int("INGEST_STATEMENT_TIMEOUT_MS", 5000)
+INGEST_GROUP_WAIT_MS = env_int("INGEST_GROUP_WAIT_MS", 500)
+
 # Requests per gateway key: "<count>/<s|sec|min|hour|day>" (API.md: 429 THROTTLED).
 GATEWAY_THROTTLE_RATE = os.environ.get("GATEWAY_THROTTLE_RATE", "").strip() or "60000/min"
 if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", GATEWAY_THROTTLE_RATE):

@@ -1,29 +1,42 @@
-"""Group commit: single events posted at the same time are received together,
-each still judged, written and answered on its own (integration.ingestion.ConcurrentEvents)."""
+"""Group commit: single events posted at the same time are received together, each
+still judged, written and answered on its own, and one event's trouble with the
+database stays its own (integration/group_commit.py).
 
+The faults are real: a row lock held by a second session, a statement timeout,
+a connection terminated by the server. They need PostgreSQL.
+"""
+
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.exceptions import ValidationError
+from rest_framework.test import APIClient
 
 from execution.models import DataValue
 from integration import ingestion
-from integration.ingestion import ConcurrentEvents, EventRefused, receive_device_event
+from integration.group_commit import GroupCommit
+from integration.ingestion import EventNotWritten, EventRefused, receive_device_event
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event, requires_postgresql
 from tests.factories import TrackFactory, UnitFactory, gateway_with_key
+from tests.postgres import backends_waiting_on_a_lock, row_locked
 from tests.test_concurrency import post_concurrently
 
+URL = "/api/integration/device-data"
+RECORDS = "integration_devicedatarecord"
+live_database = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
-def queue_while_a_group_is_written(groups: ConcurrentEvents, submissions):
-    """Submit each (payload, sender) from its own thread while every writing lane is
-    taken, as if other requests were being written, then hand the queued events on
-    as the next group, as a finishing writer does; returns each answer (an Attempt
-    or the exception raised) in submission order."""
+
+def queue_while_a_group_is_written(groups: GroupCommit, submissions):
+    """Submit each (payload, sender) from its own thread while the writer is busy,
+    as if another group were being written, then hand the queued events on as the
+    next group, as a finishing writer does; returns each answer (an Attempt or the
+    exception raised) in submission order."""
     with groups._lock:
-        groups._writing = groups.lanes
+        groups._writing = True
 
     def submit(payload, sender):
         try:
@@ -44,29 +57,37 @@ def queue_while_a_group_is_written(groups: ConcurrentEvents, submissions):
         with groups._lock:
             following = groups._take()
             following[0].group = following
-            groups._writing -= groups.lanes - 1  # the other lanes are free again
         following[0].woken.set()
         return [future.result(timeout=30) for future in futures]
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.fixture
+def patient_groups(settings):
+    """Queued events wait for their group as long as a test needs to line them up."""
+    settings.INGEST_GROUP_WAIT_MS = 30_000
+
+
+def counted_groups():
+    sizes = []
+
+    def receive_group(payloads, senders):
+        sizes.append(len(payloads))
+        return ingestion._receive_group(payloads, senders)
+
+    return GroupCommit(receive_group, ingestion._receive_one), sizes
+
+
+@live_database
 def test_events_queued_during_a_write_are_received_as_one_list_each_with_its_own_answer(
-    line, monkeypatch
+    line, patient_groups
 ):
     reflow, _ = gateway_with_key("gw-reflow")
     oven, _ = gateway_with_key("gw-oven")
     receive_device_event(make_event(eventId="evt-earlier"), sent_by=reflow)
-    lists = []
-    real = ingestion.receive_device_events
-
-    def spy(payloads, **kwargs):
-        lists.append(len(payloads))
-        return real(payloads, **kwargs)
-
-    monkeypatch.setattr(ingestion, "receive_device_events", spy)
+    groups, sizes = counted_groups()
 
     answers = queue_while_a_group_is_written(
-        ConcurrentEvents(),
+        groups,
         [
             (make_event(eventId="evt-new"), reflow),
             (make_event(eventId="evt-earlier"), oven),
@@ -76,7 +97,7 @@ def test_events_queued_during_a_write_are_received_as_one_list_each_with_its_own
         ],
     )
 
-    assert lists == [5]
+    assert sizes == [5]
     new, earlier, lost, malformed, repeat = answers
     assert (new.status, new.record.event_id, new.index) == ("CREATED", "evt-new", 0)
     assert (earlier.status, earlier.record.event_id) == ("DUPLICATE", "evt-earlier")
@@ -98,27 +119,189 @@ def test_events_queued_during_a_write_are_received_as_one_list_each_with_its_own
     assert senders[("device-data:evt-lost", "FAILED")] == "gw-reflow"
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_database_error_while_a_group_is_written_reaches_every_request_of_the_group(
-    line, monkeypatch
+@requires_postgresql
+@live_database
+def test_an_event_waiting_on_a_locked_row_fails_alone_and_the_rest_of_its_group_is_written(
+    line, patient_groups, settings
 ):
+    settings.INGEST_GROUP_LOCK_TIMEOUT_MS = 100
+    settings.INGEST_LOCK_TIMEOUT_MS = 300
     gateway, _ = gateway_with_key("gw-reflow")
+    locked = receive_device_event(make_event(eventId="evt-locked"), sent_by=gateway).record
+    groups, sizes = counted_groups()
 
-    def database_down(payloads, **kwargs):
-        raise ingestion.IntegrityError("simulated")
+    with row_locked(RECORDS, locked.pk):
+        answers = queue_while_a_group_is_written(
+            groups,
+            [
+                (make_event(eventId="evt-new-1"), gateway),
+                (make_event(eventId="evt-locked"), gateway),  # a re-send: its count is locked
+                (make_event(eventId="evt-lost", unitSn="SN-UNKNOWN"), gateway),
+                (make_event(eventId="evt-new-2"), gateway),
+            ],
+        )
 
-    monkeypatch.setattr(ingestion, "receive_device_events", database_down)
-    groups = ConcurrentEvents()
-    answers = queue_while_a_group_is_written(
-        groups, [(make_event(eventId=f"evt-{n}"), gateway) for n in range(3)]
-    )
+    assert sizes == [4]  # one group; then each event alone, in its own request's thread
+    new_1, resend, lost, new_2 = answers
+    assert (new_1.status, new_2.status) == ("CREATED", "CREATED")
+    assert isinstance(lost.error, EventRefused)
+    error = resend.error
+    assert isinstance(error, EventNotWritten) and error.status_code == 503
+    assert error.details == {"cause": "lock timeout", "written": "nothing"}
+    assert "Nothing of this event was written" in error.message
+    # Written: the new events and the refused one's FAILED message, once each;
+    # nothing of the re-send: no DUPLICATE message, its count unchanged.
+    assert set(DeviceDataRecord.objects.values_list("event_id", flat=True)) == {
+        "evt-locked",
+        "evt-new-1",
+        "evt-new-2",
+    }
+    assert DeviceDataRecord.objects.get(event_id="evt-locked").duplicate_count == 0
+    statuses = sorted(IntegrationMessage.objects.values_list("business_key", "status"))
+    assert statuses == [
+        ("device-data:evt-locked", "SUCCESS"),
+        ("device-data:evt-lost", "FAILED"),
+        ("device-data:evt-new-1", "SUCCESS"),
+        ("device-data:evt-new-2", "SUCCESS"),
+    ]
 
-    assert [type(answer).__name__ for answer in answers] == ["IntegrityError"] * 3
-    assert groups._writing == 0 and groups._queue == []
+
+def post_in_background(key: str, payload: dict):
+    """POST from another thread; returns the thread and a dict that gets the answer
+    and the seconds it took."""
+    result = {}
+
+    def post():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        started = time.monotonic()
+        try:
+            result["response"] = client.post(URL, payload, format="json")
+        finally:
+            result["seconds"] = time.monotonic() - started
+            connection.close()
+
+    thread = threading.Thread(target=post)
+    thread.start()
+    return thread, result
 
 
 @requires_postgresql
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@live_database
+def test_a_post_waiting_on_a_locked_row_answers_503_with_retry_after_and_says_nothing_was_written(
+    line, settings
+):
+    settings.INGEST_LOCK_TIMEOUT_MS = 300
+    gateway, key = gateway_with_key("gw-reflow")
+    locked = receive_device_event(make_event(eventId="evt-locked"), sent_by=gateway).record
+
+    with row_locked(RECORDS, locked.pk):
+        results = post_concurrently(
+            [make_event(eventId="evt-locked"), make_event(eventId="evt-free")], key
+        )
+
+    (locked_status, locked_body), (free_status, free_body) = results
+    assert free_status == 200 and free_body["data"]["isDuplicate"] is False
+    assert locked_status == 503
+    error = locked_body["error"]
+    assert error["code"] == "SERVICE_UNAVAILABLE"
+    assert error["details"] == {"cause": "lock timeout", "written": "nothing"}
+    assert "Nothing of this event was written" in error["message"]
+    assert DeviceDataRecord.objects.get(event_id="evt-locked").duplicate_count == 0
+    assert not IntegrationMessage.objects.filter(status="DUPLICATE").exists()
+
+
+@requires_postgresql
+@live_database
+def test_a_statement_that_runs_past_the_statement_timeout_answers_503_for_its_event(
+    line, gateway_client, settings
+):
+    settings.INGEST_LOCK_TIMEOUT_MS = settings.INGEST_GROUP_LOCK_TIMEOUT_MS = 10_000
+    settings.INGEST_STATEMENT_TIMEOUT_MS = 300
+    locked = gateway_client.post(URL, make_event(eventId="evt-slow"), format="json")
+
+    with row_locked(RECORDS, int(locked.json()["data"]["id"])):
+        started = time.monotonic()
+        answer = gateway_client.post(URL, make_event(eventId="evt-slow"), format="json")
+        seconds = time.monotonic() - started
+
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert answer.json()["error"]["details"] == {"cause": "statement timeout", "written": "nothing"}
+    assert seconds < 5
+    assert DeviceDataRecord.objects.get().duplicate_count == 0
+
+
+@requires_postgresql
+@live_database
+def test_a_post_queued_behind_a_stuck_group_is_written_alone_after_the_group_wait(line, settings):
+    settings.INGEST_LOCK_TIMEOUT_MS = settings.INGEST_GROUP_LOCK_TIMEOUT_MS = 3000
+    settings.INGEST_GROUP_WAIT_MS = 200
+    gateway, key = gateway_with_key("gw-reflow")
+    locked = receive_device_event(make_event(eventId="evt-locked"), sent_by=gateway).record
+
+    with row_locked(RECORDS, locked.pk):
+        stuck, stuck_result = post_in_background(key, make_event(eventId="evt-locked"))
+        backends_waiting_on_a_lock()  # the writer is stuck on the lock
+        queued, queued_result = post_in_background(key, make_event(eventId="evt-queued"))
+        queued.join(timeout=10)
+        assert stuck.is_alive()  # still waiting for the lock
+    stuck.join(timeout=10)
+
+    assert queued_result["response"].status_code == 200
+    assert queued_result["seconds"] < 1.5
+    assert stuck_result["response"].status_code == 200  # the lock went in time
+    assert stuck_result["response"].json()["data"]["isDuplicate"] is True
+    assert DeviceDataRecord.objects.get(event_id="evt-locked").duplicate_count == 1
+
+
+@requires_postgresql
+@live_database
+def test_a_post_whose_connection_is_cut_while_it_writes_is_written_on_a_new_connection(line):
+    gateway, key = gateway_with_key("gw-reflow")
+    locked = receive_device_event(make_event(eventId="evt-cut"), sent_by=gateway).record
+
+    with row_locked(RECORDS, locked.pk) as session:
+        thread, result = post_in_background(key, make_event(eventId="evt-cut"))
+        (writer,) = backends_waiting_on_a_lock()
+        session.execute("SELECT pg_terminate_backend(%s)", [writer])
+        time.sleep(0.2)
+    thread.join(timeout=10)
+
+    assert result["response"].status_code == 200, result["response"].content[:500]
+    assert result["response"].json()["data"]["isDuplicate"] is True
+    assert DeviceDataRecord.objects.get().duplicate_count == 1
+    assert IntegrationMessage.objects.filter(status="DUPLICATE").count() == 1
+
+
+@requires_postgresql
+@live_database
+def test_a_batch_answers_an_event_waiting_on_a_locked_row_on_its_own(
+    line, gateway_client, settings
+):
+    settings.INGEST_LOCK_TIMEOUT_MS = 300
+    first = gateway_client.post(URL, make_event(eventId="evt-locked"), format="json")
+    events = [make_event(eventId=e) for e in ("evt-new-1", "evt-locked", "evt-new-2")]
+
+    with row_locked(RECORDS, int(first.json()["data"]["id"])):
+        answer = gateway_client.post(f"{URL}/batch", {"events": events}, format="json")
+        alone = gateway_client.post(
+            f"{URL}/batch", {"events": [make_event(eventId="evt-locked")]}, format="json"
+        )
+
+    assert answer.status_code == 200 and answer.headers["Retry-After"] == "5"
+    results = answer.json()["data"]["results"]
+    assert [result["status"] for result in results] == ["CREATED", "FAILED", "CREATED"]
+    assert results[1]["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert results[1]["error"]["details"] == {"cause": "lock timeout", "written": "nothing"}
+    # A batch none of whose events could be written is a 503 as a whole.
+    assert alone.status_code == 503 and alone.headers["Retry-After"] == "5"
+    assert "Nothing of this batch was written" in alone.json()["error"]["message"]
+    assert DeviceDataRecord.objects.count() == 3
+    assert DeviceDataRecord.objects.get(event_id="evt-locked").duplicate_count == 0
+
+
+@requires_postgresql
+@live_database
 def test_many_gateways_posting_at_once_have_each_event_written_once_and_answered_as_its_own(
     line,
 ):
@@ -142,29 +325,77 @@ def test_many_gateways_posting_at_once_have_each_event_written_once_and_answered
     assert IntegrationMessage.objects.filter(status="DUPLICATE").count() == 4
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_request_finding_a_lane_free_is_written_at_once_while_another_group_is_written(line):
-    gateway, _ = gateway_with_key("gw-reflow")
-    groups = ConcurrentEvents(lanes=2)
-    with groups._lock:
-        groups._writing = 1  # another group is being written
-
-    attempt = groups.receive(make_event(eventId="evt-second-lane"), gateway)
-
-    assert attempt.status == "CREATED"
-    assert DeviceDataRecord.objects.filter(event_id="evt-second-lane").count() == 1
-    assert groups._writing == 1 and groups._queue == []
-
-
-def test_an_event_received_inside_a_callers_transaction_is_never_grouped(
-    line, gateway, monkeypatch
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite commits a savepoint released outside a transaction, so with autocommit "
+    "off Django's atomic() commits there whoever calls it",
+)
+@live_database
+def test_an_event_of_a_caller_with_autocommit_off_is_not_grouped_and_goes_with_its_rollback(
+    line, patient_groups
 ):
-    def grouped(payload, sent_by):
-        raise AssertionError("grouped inside a caller's transaction")
+    gateway, _ = gateway_with_key("gw-reflow")
+    groups = ingestion.group_commit
+    with groups._lock:
+        groups._writing = True  # another request's group is being written
+    transaction.set_autocommit(False)
+    try:
+        answered = {}
+        caller = threading.Thread(
+            target=lambda: answered.update(
+                outcome=receive_device_event(make_event(eventId="evt-caller"), sent_by=gateway)
+            )
+        )
+        # Run here, on this thread's connection: the thread only bounds the wait.
+        caller.run()
+        assert answered["outcome"].record.event_id == "evt-caller"
+        transaction.rollback()
+    finally:
+        transaction.set_autocommit(True)
+        with groups._lock:
+            groups._writing = False
 
-    monkeypatch.setattr(ingestion.concurrent_events, "receive", grouped)
-    # pytest-django runs this test inside a transaction, as a caller's atomic block would.
-    outcome = receive_device_event(make_event(eventId="evt-in-transaction"), sent_by=gateway)
+    assert groups._queue == []
+    assert not DeviceDataRecord.objects.filter(event_id="evt-caller").exists()
+
+
+def test_an_event_received_inside_a_callers_transaction_is_never_grouped(line, gateway):
+    groups = ingestion.group_commit
+    with groups._lock:
+        groups._writing = True  # a grouped event would now wait in the queue
+    try:
+        # pytest-django runs this test inside a transaction, as a caller's atomic block would.
+        outcome = receive_device_event(make_event(eventId="evt-in-transaction"), sent_by=gateway)
+    finally:
+        with groups._lock:
+            groups._writing = False
 
     assert outcome.record.event_id == "evt-in-transaction" and not outcome.is_duplicate
+    assert groups._queue == []
     assert DeviceDataRecord.objects.filter(event_id="evt-in-transaction").count() == 1
+
+
+@requires_postgresql
+@live_database
+def test_ingestion_transactions_carry_the_configured_timeouts(line, gateway, settings):
+    settings.INGEST_LOCK_TIMEOUT_MS = 1234
+    settings.INGEST_STATEMENT_TIMEOUT_MS = 4321
+    seen = {}
+
+    def look(execute, sql, params, many, context):
+        if "integration_devicedatarecord" in sql and "SELECT" in sql and not seen:
+            cursor = context["cursor"]
+            cursor.execute(
+                "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
+            )
+            seen["inside"] = cursor.fetchone()
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(look):
+        receive_device_event(make_event(eventId="evt-timeouts"), sent_by=gateway)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        (after,) = cursor.fetchone()
+
+    assert seen["inside"] == ("1234ms", "4321ms")
+    assert after == "0"  # SET LOCAL: the connection's other work keeps no timeout

@@ -3,8 +3,11 @@
 import hashlib
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 
 from execution.models import DataValue
+from integration.event_hash import CURRENT_VERSION
 from integration.ingestion import (
     EventIdConflict,
     canonical_event_hash,
@@ -13,6 +16,7 @@ from integration.ingestion import (
 )
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event
+from tests.factories import DataSpecFactory
 
 URL = "/api/integration/device-data"
 
@@ -113,24 +117,26 @@ def test_conflict_through_the_service_raises_and_keeps_a_conflict_message(line, 
     assert DeviceDataRecord.objects.get().equipment_id == "EQ-01"
 
 
-def test_canonical_event_text_stays_what_earlier_versions_stored():
+PINNED_EVENT = {
+    "eventId": "evt-pin-1",
+    "eventTime": "2026-01-24T11:00:00+01:00",
+    "source": "AUTO",
+    "trackId": 17,
+    "operationId": "4",
+    "equipmentId": "OVEN-7",
+    "operatorId": None,
+    "data": [
+        {"specId": 3, "valueNumber": 245.0},
+        {"specName": "Profile", "valueJson": {"zones": [1, 2.5, None, True], "b": None}},
+        {"specName": "Verdict", "valueBoolean": False, "collectedAt": None},
+    ],
+    "meta": {"ignored": True},
+}
+
+
+def test_canonical_event_text_of_version_1_stays_what_records_of_version_1_stored():
     # Records keep the hash of this text; if it changed, every retry of an event
     # written before an upgrade would be answered as a conflict.
-    event = {
-        "eventId": "evt-pin-1",
-        "eventTime": "2026-01-24T11:00:00+01:00",
-        "source": "AUTO",
-        "trackId": 17,
-        "operationId": "4",
-        "equipmentId": "OVEN-7",
-        "operatorId": None,
-        "data": [
-            {"specId": 3, "valueNumber": 245.0},
-            {"specName": "Profile", "valueJson": {"zones": [1, 2.5, None, True], "b": None}},
-            {"specName": "Verdict", "valueBoolean": False, "collectedAt": None},
-        ],
-        "meta": {"ignored": True},
-    }
     text = (
         '{"data":[{"spec_id":"3","value_number":245},'
         '{"spec_name":"Profile","value_json":{"zones":[1,2.5,null,true]}},'
@@ -140,6 +146,120 @@ def test_canonical_event_text_stays_what_earlier_versions_stored():
         '"track_id":"17"}'
     )
     assert (
-        canonical_event_hash(validate_event_shape(event))
+        canonical_event_hash(validate_event_shape(PINNED_EVENT), version=1)
         == hashlib.sha256(text.encode()).hexdigest()
     )
+
+
+def test_canonical_event_text_of_version_2_keeps_value_json_as_sent():
+    text = (
+        '{"data":[{"spec_id":"3","value_number":245},'
+        '{"spec_name":"Profile","value_json":{"b":null,"zones":[1,2.5,null,true]}},'
+        '{"spec_name":"Verdict","value_boolean":false}],'
+        '"equipment_id":"OVEN-7","event_id":"evt-pin-1",'
+        '"event_time":"2026-01-24T10:00:00+00:00","operation_id":"4","source":"AUTO",'
+        '"track_id":"17"}'
+    )
+    assert (
+        canonical_event_hash(validate_event_shape(PINNED_EVENT))
+        == hashlib.sha256(text.encode()).hexdigest()
+    )
+
+
+def profile_event(value_json, **overrides) -> dict:
+    return make_event(data=[{"specName": "Profile", "valueJson": value_json}], **overrides)
+
+
+@pytest.fixture
+def profile(line):
+    spec = DataSpecFactory(operation=line.operation, name="Profile", data_type="JSON", spec=None)
+    line.step.data_specs.add(spec)
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({"zone": 3, "alarm": None}, {"zone": 3}),
+        ({"track_id": 7}, {"track_id": "7"}),
+        ({"readings": [1, None]}, {"readings": [1]}),
+        ({"spec_id": "12"}, {"spec_id": 12}),
+        ({"flag": True}, {"flag": 1}),
+    ],
+)
+def test_a_resend_with_other_data_inside_value_json_is_a_conflict(profile, gateway, first, second):
+    receive_device_event(profile_event(first), sent_by=gateway)
+
+    with pytest.raises(EventIdConflict):
+        receive_device_event(profile_event(second), sent_by=gateway)
+    assert DeviceDataRecord.objects.get().duplicate_count == 0
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({"zone": 3, "alarm": None}, {"alarm": None, "zone": 3}),
+        (
+            {"outer": {"a": 1, "b": [2, {"c": None, "d": "x"}]}},
+            {"outer": {"b": [2, {"d": "x", "c": None}], "a": 1}},
+        ),
+        ({"temperature": 245}, {"temperature": 245.0}),
+    ],
+)
+def test_key_order_and_the_form_of_a_number_inside_value_json_do_not_make_a_conflict(
+    profile, gateway, first, second
+):
+    receive_device_event(profile_event(first), sent_by=gateway)
+
+    assert receive_device_event(profile_event(second), sent_by=gateway).is_duplicate
+
+
+def written_as_before_hash_versions(record: DeviceDataRecord, event: dict) -> None:
+    """Make a record what the code before versioned hashes wrote: the version-1 hash,
+    and version 1, the column's database default (next test)."""
+    DeviceDataRecord.objects.filter(pk=record.pk).update(
+        payload_hash=canonical_event_hash(validate_event_shape(event), version=1),
+        payload_hash_version=1,
+    )
+
+
+def test_a_record_inserted_by_code_that_knows_no_hash_version_is_version_1(line):
+    # What the code before this column does while a deploy rolls out: it names
+    # every column but this one.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO integration_devicedatarecord (event_id, event_time, source, run_no, "
+            "unit_sn, station_code, equipment_id, operator_id, data, payload_hash, "
+            "data_values_created, duplicate_count, received_at) "
+            "VALUES ('evt-old-code', %s, 'AUTO', '', '', '', '', '', '[]', %s, 0, 0, %s)",
+            [timezone.now(), "0" * 64, timezone.now()],
+        )
+    assert DeviceDataRecord.objects.get(event_id="evt-old-code").payload_hash_version == 1
+
+
+def test_an_unchanged_resend_of_a_record_stored_before_versioned_hashes_is_a_duplicate(
+    profile, gateway
+):
+    event = profile_event({"zone": 3, "alarm": None, "track_id": 7}, eventId="evt-old")
+    outcome = receive_device_event(event, sent_by=gateway)
+    written_as_before_hash_versions(outcome.record, event)
+    assert DeviceDataRecord.objects.get().payload_hash_version == 1
+
+    again = receive_device_event(event, sent_by=gateway)
+
+    assert again.is_duplicate and again.record.pk == outcome.record.pk
+    assert DeviceDataRecord.objects.get().duplicate_count == 1
+
+
+def test_a_record_stored_before_versioned_hashes_still_tells_another_event_apart(profile, gateway):
+    event = profile_event({"zone": 3}, eventId="evt-old-2")
+    outcome = receive_device_event(event, sent_by=gateway)
+    written_as_before_hash_versions(outcome.record, event)
+
+    with pytest.raises(EventIdConflict):
+        receive_device_event(profile_event({"zone": 4}, eventId="evt-old-2"), sent_by=gateway)
+
+
+def test_new_records_keep_the_current_hash_version(profile, gateway):
+    receive_device_event(profile_event({"zone": 3}), sent_by=gateway)
+    assert DeviceDataRecord.objects.get().payload_hash_version == CURRENT_VERSION

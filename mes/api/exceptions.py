@@ -87,6 +87,8 @@ def envelope_exception_handler(exc, context):
 
     if isinstance(exc, ApiError):
         response = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+        if getattr(exc, "retry_after", None):
+            headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, exceptions.APIException):
         code = next((code for kind, code in CODE_BY_EXCEPTION if isinstance(exc, kind)), None)
         code = code or str(getattr(exc, "default_code", "error")).upper()
@@ -104,10 +106,9 @@ def envelope_exception_handler(exc, context):
     elif isinstance(exc, OperationalError | InterfaceError) or _is_connection_error(exc):
         logger.warning("Database unavailable: %s", exc)
         response = Response(
-            error_body(
-                "SERVICE_UNAVAILABLE",
-                "The database is unavailable; retry later. Nothing was written.",
-            ),
+            # Ingestion answers its own 503s, saying what was written; what reaches
+            # here failed before any write (authentication, a read, a session).
+            error_body("SERVICE_UNAVAILABLE", "The database is unavailable; retry later."),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
         headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)

@@ -1,0 +1,104 @@
+"""What a database error means for the request that met it: worth a second try, or an answer.
+
+The ingestion writes each event in a transaction with a lock timeout and a
+statement timeout (`bounded_transaction`). When one fails, the error's cause
+decides what follows (docs/ingestion.md, "When the database fails"): a lost
+race, a refused cached plan or a deadlock succeed when tried again; a lock or
+statement timeout would only wait again, so it is answered (503) at once; a
+lost connection is dropped, so the next try opens a new one.
+"""
+
+import enum
+from contextlib import contextmanager
+
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+
+
+class Cause(enum.StrEnum):
+    LOCK_TIMEOUT = "lock timeout"
+    STATEMENT_TIMEOUT = "statement timeout"
+    CANCELED = "statement canceled"
+    TRANSACTION_CONFLICT = "deadlock or serialization failure"
+    STALE_STATEMENT = "prepared statement made before a schema change"
+    CONNECTION_LOST = "connection lost"
+    OTHER = "database error"
+
+
+# Worth a second try: the cause is gone once the transaction has rolled back
+# (psycopg deallocates its prepared statements on rollback) or the connection
+# is new.
+WORTH_RETRYING = {Cause.TRANSACTION_CONFLICT, Cause.STALE_STATEMENT, Cause.CONNECTION_LOST}
+# Passing: the database is there, but busy or blocked; answered 503 with Retry-After.
+PASSING = WORTH_RETRYING | {Cause.LOCK_TIMEOUT, Cause.STATEMENT_TIMEOUT, Cause.CANCELED}
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    return getattr(error.__cause__, "sqlstate", None) or getattr(error, "sqlstate", None)
+
+
+def cause_of(error: DatabaseError) -> Cause:
+    """Why a statement failed, from PostgreSQL's SQLSTATE (SQLite has fewer causes)."""
+    state = _sqlstate(error) or ""
+    text = str(error).lower()
+    if state == "55P03":
+        return Cause.LOCK_TIMEOUT
+    if state == "57014":
+        return Cause.STATEMENT_TIMEOUT if "statement timeout" in text else Cause.CANCELED
+    if state in ("40P01", "40001"):
+        return Cause.TRANSACTION_CONFLICT
+    # 0A000 "cached plan must not change result type" after an ALTER … TYPE elsewhere;
+    # 26000 a prepared statement the server no longer has (DISCARD ALL by a pooler).
+    if (state == "0A000" and "cached plan" in text) or state == "26000":
+        return Cause.STALE_STATEMENT
+    if state.startswith("08") or state in ("57P01", "57P02", "57P03"):
+        return Cause.CONNECTION_LOST
+    if isinstance(error, InterfaceError) or (isinstance(error, OperationalError) and not state):
+        # The driver's own errors: the connection closed, reset or unreachable.
+        if "database is locked" not in text:  # SQLite's busy timeout is a lock timeout
+            return Cause.CONNECTION_LOST
+        return Cause.LOCK_TIMEOUT
+    return Cause.OTHER
+
+
+def make_ready_for_retry(cause: Cause) -> None:
+    """After a failed transaction, outside any other: drop a lost connection, so the
+    next statement opens a new one (Django reconnects only between requests)."""
+    if cause is Cause.CONNECTION_LOST and not connection.in_atomic_block:
+        connection.close()
+
+
+class CommitUncertain(DatabaseError):
+    """The COMMIT itself failed: the transaction may or may not have been written."""
+
+    def __init__(self, error: DatabaseError):
+        super().__init__(str(error))
+        self.error = error
+
+
+@contextmanager
+def bounded_transaction(*, lock_timeout_ms: int, statement_timeout_ms: int):
+    """`transaction.atomic()` in which no lock is waited for longer than
+    `lock_timeout_ms` and no statement runs longer than `statement_timeout_ms`
+    (PostgreSQL; `SET LOCAL`, so they end with the transaction).
+
+    Inside a caller's transaction it is a savepoint and leaves the caller's
+    timeouts alone. A failed COMMIT raises CommitUncertain: every error before
+    it means nothing was written.
+    """
+    outermost = not connection.in_atomic_block and connection.get_autocommit()
+    committing = False
+    try:
+        with transaction.atomic():
+            if outermost and connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT set_config('lock_timeout', %s, true), "
+                        "set_config('statement_timeout', %s, true)",
+                        [f"{lock_timeout_ms}ms", f"{statement_timeout_ms}ms"],
+                    )
+            yield
+            committing = outermost
+    except DatabaseError as error:
+        if committing:
+            raise CommitUncertain(error) from error
+        raise

@@ -1,0 +1,97 @@
+"""A migration changes a column's type while traffic flows: no request answers an error.
+
+Statements prepared on a pooled connection before the change are refused by
+PostgreSQL afterwards (mes/prepared_statements.py). Each test makes its
+statements prepared on this thread's connection, changes the column's type
+from a second session, then sends the same requests again.
+"""
+
+import pytest
+from django.conf import settings
+
+from integration.models import DeviceDataRecord
+from tests.conftest import make_event, requires_postgresql
+from tests.postgres import second_session
+
+pytestmark = [
+    requires_postgresql,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+URL = "/api/integration/device-data"
+PREPARED_AFTER = 5  # settings: prepare_threshold
+
+
+@pytest.fixture
+def longer_equipment_id():
+    """Changes `equipment_id`'s type as a migration would, then puts it back."""
+
+    def alter(length: int):
+        with second_session() as session:
+            session.execute(
+                "ALTER TABLE integration_devicedatarecord "
+                f"ALTER COLUMN equipment_id TYPE varchar({length})"
+            )
+
+    yield lambda: alter(150)
+    alter(100)
+
+
+def test_statements_are_prepared_in_these_tests():
+    options = settings.DATABASES["default"]["OPTIONS"]
+    assert options.get("server_side_binding") and options.get("prepare_threshold")
+
+
+def test_posts_after_a_column_type_change_are_written(line, gateway_client, longer_equipment_id):
+    for n in range(PREPARED_AFTER + 2):
+        assert (
+            gateway_client.post(
+                URL, make_event(eventId=f"evt-before-{n}"), format="json"
+            ).status_code
+            == 200
+        )
+    gateway_client.post(URL, make_event(eventId="evt-before-0"), format="json")  # a duplicate too
+
+    longer_equipment_id()
+    answers = [
+        gateway_client.post(URL, make_event(eventId=event_id), format="json")
+        for event_id in ("evt-after-1", "evt-before-1", "evt-after-2")
+    ]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert [answer.json()["data"]["isDuplicate"] for answer in answers] == [False, True, False]
+    assert DeviceDataRecord.objects.count() == PREPARED_AFTER + 4
+    assert DeviceDataRecord.objects.get(event_id="evt-before-1").duplicate_count == 1
+
+
+def test_a_batch_of_one_event_after_a_column_type_change_is_written(
+    line, gateway_client, longer_equipment_id
+):
+    # Not grouped, so no group's failure makes it try alone: its own retry does.
+    def batch(event_id):
+        body = {"events": [make_event(eventId=event_id)]}
+        return gateway_client.post(f"{URL}/batch", body, format="json")
+
+    for n in range(PREPARED_AFTER + 2):
+        assert batch(f"evt-before-{n}").status_code == 200
+
+    longer_equipment_id()
+    answer = batch("evt-after")
+
+    assert answer.status_code == 200
+    assert answer.json()["data"]["results"][0]["status"] == "CREATED"
+    assert DeviceDataRecord.objects.filter(event_id="evt-after").exists()
+
+
+def test_reads_after_a_column_type_change_answer(
+    line, gateway_client, quality_client, longer_equipment_id
+):
+    gateway_client.post(URL, make_event(), format="json")
+    for _ in range(PREPARED_AFTER + 2):
+        assert quality_client.get(URL, {"stationCode": "REFLOW-01"}).status_code == 200
+
+    longer_equipment_id()
+    answer = quality_client.get(URL, {"stationCode": "REFLOW-01"})
+
+    assert answer.status_code == 200, answer.content[:500]
+    assert answer.json()["data"]["items"][0]["equipmentId"] == "EQ-01"
