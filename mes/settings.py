@@ -32,13 +32,29 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()] if value else default
 
 
+def read_local_env(path: Path) -> None:
+    """Fill the environment from `local.env`, which `make run` writes (DEBUG=1 and a
+    generated SECRET_KEY), so a command in a second terminal runs as the demo
+    server does. Only when SECRET_KEY is not set: an environment that is
+    configured (a server, the tests) is never mixed with it."""
+    if os.environ.get("SECRET_KEY") or not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            os.environ.setdefault(name.strip(), value.strip())
+
+
+read_local_env(BASE_DIR / "local.env")
+
 DEBUG = env_bool("DEBUG")
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set SECRET_KEY in the environment, or DEBUG=1 for development."
+            "SECRET_KEY is not set. Set SECRET_KEY in the environment, or DEBUG=1 for "
+            "development (`make run` writes both to local.env, read when SECRET_KEY is unset)."
         )
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
 

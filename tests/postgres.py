@@ -5,8 +5,17 @@ import contextlib
 import time
 
 import psycopg
+import pytest
 from django.conf import settings
 from django.db import connection
+
+
+def needs_postgresql(why: str):
+    """Skip on SQLite, saying why the test needs PostgreSQL."""
+    return pytest.mark.skipif(
+        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+        reason=f"needs PostgreSQL: {why}",
+    )
 
 
 def second_session(dbname: str | None = None) -> psycopg.Connection:

@@ -22,12 +22,16 @@ from integration.ingestion import EventNotWritten, EventRefused, receive_device_
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event, requires_postgresql
 from tests.factories import TrackFactory, UnitFactory, gateway_with_key
-from tests.postgres import backends_waiting_on_a_lock, row_locked
+from tests.postgres import backends_waiting_on_a_lock, needs_postgresql, row_locked
 from tests.test_concurrency import post_concurrently
 
 URL = "/api/integration/device-data"
 RECORDS = "integration_devicedatarecord"
 live_database = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+real_faults = needs_postgresql(
+    "real faults (a row lock held by a second session, lock and statement timeouts, "
+    "a connection terminated by the server)"
+)
 
 
 def queue_while_a_group_is_written(groups: GroupCommit, submissions):
@@ -119,7 +123,7 @@ def test_events_queued_during_a_write_are_received_as_one_list_each_with_its_own
     assert senders[("device-data:evt-lost", "FAILED")] == "gw-reflow"
 
 
-@requires_postgresql
+@real_faults
 @live_database
 def test_an_event_waiting_on_a_locked_row_fails_alone_and_the_rest_of_its_group_is_written(
     line, patient_groups, settings
@@ -186,7 +190,7 @@ def post_in_background(key: str, payload: dict):
     return thread, result
 
 
-@requires_postgresql
+@real_faults
 @live_database
 def test_a_post_waiting_on_a_locked_row_answers_503_with_retry_after_and_says_nothing_was_written(
     line, settings
@@ -211,7 +215,7 @@ def test_a_post_waiting_on_a_locked_row_answers_503_with_retry_after_and_says_no
     assert not IntegrationMessage.objects.filter(status="DUPLICATE").exists()
 
 
-@requires_postgresql
+@real_faults
 @live_database
 def test_a_statement_that_runs_past_the_statement_timeout_answers_503_for_its_event(
     line, gateway_client, settings
@@ -231,7 +235,7 @@ def test_a_statement_that_runs_past_the_statement_timeout_answers_503_for_its_ev
     assert DeviceDataRecord.objects.get().duplicate_count == 0
 
 
-@requires_postgresql
+@real_faults
 @live_database
 def test_a_post_queued_behind_a_stuck_group_is_written_alone_after_the_group_wait(line, settings):
     settings.INGEST_LOCK_TIMEOUT_MS = settings.INGEST_GROUP_LOCK_TIMEOUT_MS = 3000
@@ -254,7 +258,7 @@ def test_a_post_queued_behind_a_stuck_group_is_written_alone_after_the_group_wai
     assert DeviceDataRecord.objects.get(event_id="evt-locked").duplicate_count == 1
 
 
-@requires_postgresql
+@real_faults
 @live_database
 def test_a_post_whose_connection_is_cut_while_it_writes_is_written_on_a_new_connection(line):
     gateway, key = gateway_with_key("gw-reflow")
@@ -273,7 +277,7 @@ def test_a_post_whose_connection_is_cut_while_it_writes_is_written_on_a_new_conn
     assert IntegrationMessage.objects.filter(status="DUPLICATE").count() == 1
 
 
-@requires_postgresql
+@real_faults
 @live_database
 def test_a_batch_answers_an_event_waiting_on_a_locked_row_on_its_own(
     line, gateway_client, settings
@@ -375,7 +379,7 @@ def test_an_event_received_inside_a_callers_transaction_is_never_grouped(line, g
     assert DeviceDataRecord.objects.filter(event_id="evt-in-transaction").count() == 1
 
 
-@requires_postgresql
+@real_faults
 @live_database
 def test_ingestion_transactions_carry_the_configured_timeouts(line, gateway, settings):
     settings.INGEST_LOCK_TIMEOUT_MS = 1234

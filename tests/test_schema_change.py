@@ -10,11 +10,11 @@ import pytest
 from django.conf import settings
 
 from integration.models import DeviceDataRecord
-from tests.conftest import make_event, requires_postgresql
-from tests.postgres import second_session
+from tests.conftest import make_event
+from tests.postgres import needs_postgresql, second_session
 
 pytestmark = [
-    requires_postgresql,
+    needs_postgresql("prepared statements, and a column type changed by a second session"),
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 

@@ -1,0 +1,81 @@
+"""Commands in a second terminal run as the demo server does (README: Set-up).
+
+`make run` writes local.env (DEBUG=1 and a generated SECRET_KEY); the settings
+read it when SECRET_KEY is not in the environment, so a newcomer's
+`.venv/bin/python manage.py …` in a new terminal needs no variable.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+from mes.settings import read_local_env
+
+VARIABLES = ("SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "DATABASE_URL")
+
+
+def make_local_env(folder):
+    shutil.copy(settings.BASE_DIR / "Makefile", folder / "Makefile")
+    subprocess.run(["make", "-s", "local.env", f"PYTHON={sys.executable}"], cwd=folder, check=True)
+    return (folder / "local.env").read_text()
+
+
+def test_make_writes_debug_and_a_generated_secret_key_once(tmp_path):
+    first = make_local_env(tmp_path)
+    again = make_local_env(tmp_path)
+
+    assert "DEBUG=1" in first.splitlines()
+    (key,) = re.findall(r"^SECRET_KEY=(\S+)$", first, re.MULTILINE)
+    assert len(key) >= 50
+    assert again == first  # kept: sessions signed with it stay valid
+
+
+def test_local_env_fills_only_an_environment_without_a_secret_key(tmp_path, monkeypatch):
+    path = tmp_path / "local.env"
+    path.write_text("# comment\nDEBUG=1\nSECRET_KEY=from-the-file\n")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DEBUG", raising=False)
+    read_local_env(path)
+    assert (os.environ["SECRET_KEY"], os.environ["DEBUG"]) == ("from-the-file", "1")
+
+    monkeypatch.setenv("SECRET_KEY", "configured")
+    monkeypatch.delenv("DEBUG")
+    read_local_env(path)
+    assert os.environ["SECRET_KEY"] == "configured" and "DEBUG" not in os.environ
+
+
+@pytest.fixture
+def checkout_local_env():
+    """The checkout's local.env as `make run` leaves it (made here if it is not there)."""
+    path = settings.BASE_DIR / "local.env"
+    if path.exists():
+        yield path
+        return
+    subprocess.run(
+        ["make", "-s", "local.env", f"PYTHON={sys.executable}"], cwd=settings.BASE_DIR, check=True
+    )
+    try:
+        yield path
+    finally:
+        path.unlink()
+
+
+@pytest.mark.parametrize(
+    "command", [["check"], ["simulate_gateway", "--help"], ["create_gateway", "--help"]]
+)
+def test_a_command_in_a_new_terminal_runs_without_any_variable(checkout_local_env, command):
+    env = {name: value for name, value in os.environ.items() if name not in VARIABLES}
+    result = subprocess.run(
+        [sys.executable, "manage.py", *command],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
