@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv lint format bench
+.PHONY: run test venv lint format bench faults
 
 venv: $(VENV)/.installed
 
@@ -43,3 +43,7 @@ format: venv
 # Ingestion throughput against PostgreSQL's own limit (README: Benchmark).
 bench: venv
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
+
+# Ingestion under the production configuration with real faults (bench/faults.py).
+faults: venv
+	$(BIN)/python bench/faults.py $(FAULTS_ARGS)

@@ -206,7 +206,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES, INGEST_MAX_BATCH_BODY_B
 # a transaction of several events gives up sooner and takes them one by one;
 # no statement runs longer than the statement timeout; a single post waits at
 # most INGEST_GROUP_WAIT_MS for a group writer before it writes its event alone.
-INGEST_LOCK_TIMEOUT_MS = env_int("INGEST_LOCK_TIMEOUT_MS", 2000)
+INGEST_LOCK_TIMEOUT_MS = env_int("INGEST_LOCK_TIMEOUT_MS", 1000)
 INGEST_GROUP_LOCK_TIMEOUT_MS = env_int("INGEST_GROUP_LOCK_TIMEOUT_MS", 200)
 INGEST_STATEMENT_TIMEOUT_MS = env_int("INGEST_STATEMENT_TIMEOUT_MS", 5000)
 INGEST_GROUP_WAIT_MS = env_int("INGEST_GROUP_WAIT_MS", 500)
