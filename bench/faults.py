@@ -85,6 +85,8 @@ class Ledger:
     def __init__(self):
         self.lock = threading.Lock()
         self.events: dict[str, Sent] = {}
+        self.valid: list[dict] = []  # payloads of events that are not refused, as sent
+        self.written: list[dict] = []  # and of those answered as created
         self.statuses = Counter()
         self.bad = []  # answers no check allows: 5xx but 503, a 503 without Retry-After, …
 
@@ -97,6 +99,8 @@ class Ledger:
                 sent.uncertain_conflicts += 1
             elif answer == "created":
                 sent.created += 1
+                if sent.created == 1:
+                    self.written.append(sent.payload)
             elif answer == "duplicate":
                 sent.duplicates += 1
             elif answer == "conflict":
@@ -228,15 +232,15 @@ class Traffic:
         event = make_event(event_id, "SN-NOT-BUILT" if refused else unit_sn, run_no, n)
         with self.ledger.lock:
             self.ledger.events[event_id] = Sent(event, refused)
+            if not refused:
+                self.ledger.valid.append(event)
         return event
 
     def earlier(self, rng: random.Random, *, written: bool) -> dict | None:
+        """An event sent before (answered as created, if `written`), to send again."""
         with self.ledger.lock:
-            candidates = [
-                sent for sent in self.ledger.events.values()
-                if not sent.refused and (sent.created > 0 or not written)
-            ]  # fmt: skip
-        return rng.choice(candidates).payload if candidates else None
+            candidates = self.ledger.written if written else self.ledger.valid
+            return rng.choice(candidates) if candidates else None
 
     def run_gateway(self, client: int) -> None:
         rng = random.Random(self.seed * 1000 + client)
@@ -319,21 +323,24 @@ def hold_a_row_lock(database_url, port, ledger: Ledger, key: str) -> dict:
     import psycopg
 
     with ledger.lock:
-        written = [s for s in ledger.events.values() if s.created and not s.refused]
-    target = written[0].payload
-    probes, resends = [], Counter()
+        target = ledger.written[0]
+    probes, resends = [], []
     with psycopg.connect(database_url) as session:
         session.execute(
             "SELECT 1 FROM integration_devicedatarecord WHERE event_id = %s FOR UPDATE",
             [target["eventId"]],
         )
         gateway = Gateway(port, key, ledger)
-        until = time.monotonic() + LOCK_SECONDS
-        next_resend = time.monotonic()
+        locked_at = time.monotonic()
+        until = locked_at + LOCK_SECONDS
+        next_resend = locked_at
         while time.monotonic() < until:
             if time.monotonic() >= next_resend:
                 threading.Thread(
-                    target=lambda: resends.update([resend(gateway, target)]), daemon=True
+                    target=lambda at=next_resend - locked_at: resends.append(
+                        (round(at, 1), *resend(gateway, target))
+                    ),
+                    daemon=True,
                 ).start()
                 next_resend += 0.5
             probes.append(probe_health(port))
@@ -342,11 +349,13 @@ def hold_a_row_lock(database_url, port, ledger: Ledger, key: str) -> dict:
     return {"event_id": target["eventId"], "probes": probes, "resends": resends}
 
 
-def resend(gateway: Gateway, event: dict) -> str:
+def resend(gateway: Gateway, event: dict) -> tuple[int, str, float]:
+    """One re-send on a connection of its own: (status, answer, seconds)."""
+    started = time.monotonic()
     status, _headers, answer = Gateway(gateway.port, gateway.key, gateway.ledger).post(URL, event)
     result = single_answer(status, answer)
     gateway.ledger.note(event["eventId"], result)
-    return f"{status} {result}"
+    return status, result, round(time.monotonic() - started, 2)
 
 
 def probe_health(port: int) -> tuple[int, float]:
@@ -514,7 +523,7 @@ def main() -> int:
         "http_statuses": {str(k): v for k, v in sorted(ledger.statuses.items())},
         "answers": dict(sorted(answers.items())),
         "faults": faults,
-        "lock_resends": dict(lock["resends"]),
+        "lock_resends": sorted(lock["resends"]),  # (seconds into the lock, status, answer, took)
         "health_probes": len(probes),
         "slowest_health_probe_ms": round(slowest * 1000, 1),
         "settle_rounds": rounds,
