@@ -181,6 +181,9 @@ class Gateway:
         status, _headers, answer = self.post(URL + "/batch", {"events": events})
         if status == 200:
             for event, result in zip(events, answer["data"]["results"], strict=True):
+                if result.get("error", {}).get("code") == "INTERNAL_ERROR":
+                    with self.ledger.lock:
+                        self.ledger.bad.append(f"batch event answered 500: {result}")
                 self.ledger.note(event["eventId"], batch_answer(result))
         else:
             for event in events:
@@ -204,9 +207,10 @@ def batch_answer(result: dict) -> str:
     status = result["status"]
     if status in ("CREATED", "DUPLICATE", "CONFLICT"):
         return {"CREATED": "created", "DUPLICATE": "duplicate", "CONFLICT": "conflict"}[status]
-    if result["error"]["code"] == "SERVICE_UNAVAILABLE":
+    code = result["error"]["code"]
+    if code == "SERVICE_UNAVAILABLE":
         return _unavailable({"error": result["error"]})
-    return "kept"
+    return "uncertain" if code == "INTERNAL_ERROR" else "kept"
 
 
 # --- the traffic ----------------------------------------------------------------------

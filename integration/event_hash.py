@@ -21,6 +21,7 @@ import json
 from datetime import datetime
 
 CURRENT_VERSION = 2
+KNOWN_VERSIONS = {1, 2}
 
 ID_FIELDS = {"spec_id", "track_id", "carrier_track_id", "operation_id"}
 DATA_FIELD = "value_json"  # the item field that holds a gateway's own JSON

@@ -9,6 +9,7 @@ nothing else writes device data.
 """
 
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,7 +30,7 @@ from execution.resolution import (
     resolve_operations,
     resolve_tracks,
 )
-from integration.event_hash import CURRENT_VERSION, canonical_event_hash
+from integration.event_hash import CURRENT_VERSION, KNOWN_VERSIONS, canonical_event_hash
 from integration.group_commit import GroupCommit
 from integration.models import DeviceDataRecord, IntegrationMessage, business_key_for
 from integration.serializers import DeviceEventSerializer, plainly_valid_event
@@ -39,6 +40,7 @@ from mes.database_errors import (
     WORTH_RETRYING,
     Cause,
     CommitUncertain,
+    GaveUp,
     bounded_transaction,
     cause_of,
     make_ready_for_retry,
@@ -130,6 +132,7 @@ _WHY = {
     Cause.TRANSACTION_CONFLICT: "the database chose it to give way to another transaction",
     Cause.STALE_STATEMENT: "the database schema changed while it was written",
     Cause.CONNECTION_LOST: "the database connection was lost before the commit",
+    Cause.OUT_OF_TIME: "the database was too slow to take the rest of the list in time",
 }
 
 
@@ -190,6 +193,9 @@ class Attempt:
         version = record.payload_hash_version
         if version == CURRENT_VERSION:
             return self.payload_hash == record.payload_hash
+        if version not in KNOWN_VERSIONS:  # written by a newer release: cannot tell
+            logger.warning("Record %s has hash version %s, unknown here", record.pk, version)
+            return False
         return canonical_event_hash(self.event, version) == record.payload_hash
 
     def start_again(self) -> None:
@@ -268,22 +274,36 @@ def receive_device_events(
     an event the database still cannot take is FAILED with EventNotWritten.
     """
     attempts = shaped_attempts(payloads, sent_by)
-    well_formed = [attempt for attempt in attempts if attempt.event is not None]
+    write_well_formed(
+        [attempt for attempt in attempts if attempt.event is not None], record_sender, replay_of
+    )
+    return attempts
+
+
+def write_well_formed(
+    attempts: list[Attempt], record_sender, replay_of, *, alone_elsewhere: bool = False
+) -> None:
+    """Write well-formed events together; after a database failure, each alone.
+
+    With `alone_elsewhere` (a group commit's list of several events) the failure is
+    raised instead, for each request to take its own event again in its own thread.
+    """
     try:
-        receive_together(well_formed, record_sender, replay_of)
+        receive_together(attempts, record_sender, replay_of)
     except CommitUncertain as failure:
-        for attempt in well_formed:
+        for attempt in attempts:
             attempt.not_written(failure)
     except DatabaseError as error:
         make_ready_for_retry(cause_of(error))
-        if len(well_formed) == 1:
+        if len(attempts) == 1:
             if _worth_retrying(error):
-                receive_alone(well_formed[0], record_sender, replay_of, tries=1)
+                receive_alone(attempts[0], record_sender, replay_of, tries=1)
             else:
-                well_formed[0].not_written(error)
+                attempts[0].not_written(error)
+        elif alone_elsewhere:
+            raise
         else:
-            receive_each_alone(well_formed, record_sender, replay_of)
-    return attempts
+            receive_each_alone(attempts, record_sender, replay_of)
 
 
 def shaped_attempts(payloads: list, sent_by) -> list[Attempt]:
@@ -322,8 +342,11 @@ def receive_together(attempts: list[Attempt], record_sender, replay_of) -> None:
 
 
 def _worth_retrying(error: DatabaseError) -> bool:
+    cause = cause_of(error)
+    if connection.in_atomic_block and (cause is Cause.CONNECTION_LOST or connection.needs_rollback):
+        return False  # a caller's transaction that is broken: only the caller can end it
     # A unique eventId another request wrote first: taken again, the event is its duplicate.
-    return isinstance(error, IntegrityError) or cause_of(error) in WORTH_RETRYING
+    return isinstance(error, IntegrityError) or cause in WORTH_RETRYING
 
 
 def receive_alone(attempt: Attempt, record_sender, replay_of, tries: int = 2) -> None:
@@ -345,40 +368,38 @@ def receive_alone(attempt: Attempt, record_sender, replay_of, tries: int = 2) ->
 
 
 def receive_each_alone(attempts: list[Attempt], record_sender, replay_of) -> None:
-    """After a list's transaction failed: each event alone, in list order. Once the
-    database cannot be reached, the events left are answered without trying."""
-    unreachable = None
+    """After a list's transaction failed: each event alone, in list order.
+
+    Bounded: once the database cannot be reached, or when the retries have taken
+    longer than the statement timeout (a table locked by a migration would make
+    every event wait its lock timeout), the events left are answered 503 without
+    trying them; nothing of them is written."""
+    deadline = time.monotonic() + settings.INGEST_STATEMENT_TIMEOUT_MS / 1000
+    given_up = None
     for attempt in attempts:
-        if unreachable is not None:
+        if given_up is not None:
             attempt.start_again()
-            attempt.not_written(unreachable)
+            attempt.not_written(given_up)
             continue
         receive_alone(attempt, record_sender, replay_of)
         error = attempt.error
-        if isinstance(error, EventNotWritten) and error.cause is Cause.CONNECTION_LOST:
-            unreachable = _LostConnection()
-
-
-class _LostConnection(DatabaseError):
-    """Stands for the connection error of an earlier event of the list."""
-
-    def __init__(self):
-        super().__init__("the database connection was lost and could not be opened again")
+        if (
+            isinstance(error, EventNotWritten)
+            and error.cause is Cause.CONNECTION_LOST
+            and error.details["written"] == "nothing"
+        ):
+            given_up = GaveUp(Cause.CONNECTION_LOST)
+        elif time.monotonic() > deadline:
+            given_up = GaveUp(Cause.OUT_OF_TIME)
 
 
 def _receive_group(payloads: list, senders: list) -> list[Attempt]:
     """A group commit's write: the events of concurrent requests in one transaction.
-    A database error is raised for each request to take its event again alone."""
+    If the database fails a group of several events, the error is raised for each
+    request to take its own event again alone; a group of one is answered as alone."""
     attempts = shaped_attempts(payloads, senders)
     well_formed = [attempt for attempt in attempts if attempt.event is not None]
-    try:
-        receive_together(well_formed, None, None)
-    except CommitUncertain as failure:
-        for attempt in well_formed:
-            attempt.not_written(failure)
-    except DatabaseError as error:
-        make_ready_for_retry(cause_of(error))
-        raise
+    write_well_formed(well_formed, None, None, alone_elsewhere=True)
     return attempts
 
 

@@ -101,10 +101,6 @@ class DeviceDataView(JsonBodyMixin, generics.ListAPIView):
             400: OpenApiResponse(description="VALIDATION_ERROR"),
             409: OpenApiResponse(description="EVENT_ID_CONFLICT"),
             422: OpenApiResponse(description="Kept as a FAILED message"),
-            503: OpenApiResponse(
-                description="SERVICE_UNAVAILABLE: not written (or, details.written "
-                "'unknown', maybe written); send again after Retry-After"
-            ),
         },
     )
     def post(self, request):
@@ -221,8 +217,9 @@ class BatchNotWritten(ApiError):
     retry_after = EventNotWritten.retry_after
 
     def __init__(self, unavailable: list):
-        first = unavailable[0].error
-        if first.details["written"] == "unknown":
+        unknown = [a.error for a in unavailable if a.error.details["written"] == "unknown"]
+        first = unknown[0] if unknown else unavailable[0].error
+        if unknown:
             message = (
                 "The database connection was lost while the batch was being committed: its "
                 "events may or may not have been written. Send the batch again: events "

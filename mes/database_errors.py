@@ -21,6 +21,7 @@ class Cause(enum.StrEnum):
     TRANSACTION_CONFLICT = "deadlock or serialization failure"
     STALE_STATEMENT = "prepared statement made before a schema change"
     CONNECTION_LOST = "connection lost"
+    OUT_OF_TIME = "time limit of the request"
     OTHER = "database error"
 
 
@@ -29,7 +30,24 @@ class Cause(enum.StrEnum):
 # is new.
 WORTH_RETRYING = {Cause.TRANSACTION_CONFLICT, Cause.STALE_STATEMENT, Cause.CONNECTION_LOST}
 # Passing: the database is there, but busy or blocked; answered 503 with Retry-After.
-PASSING = WORTH_RETRYING | {Cause.LOCK_TIMEOUT, Cause.STATEMENT_TIMEOUT, Cause.CANCELED}
+PASSING = WORTH_RETRYING | {
+    Cause.LOCK_TIMEOUT,
+    Cause.STATEMENT_TIMEOUT,
+    Cause.CANCELED,
+    Cause.OUT_OF_TIME,
+}
+# The server ends or refuses the session: admin_shutdown, crash_shutdown, cannot_connect_now,
+# idle_session_timeout, idle_in_transaction_session_timeout, and read_only_sql_transaction
+# (a standby after a failover: a new connection finds the new primary).
+SESSION_ENDED = {"57P01", "57P02", "57P03", "57P05", "25P03", "25006"}
+
+
+class GaveUp(OperationalError):
+    """Stands for an earlier failure of the same list: the events left are not tried."""
+
+    def __init__(self, cause: Cause):
+        super().__init__(cause.value)
+        self.cause = cause
 
 
 def _sqlstate(error: BaseException) -> str | None:
@@ -37,7 +55,16 @@ def _sqlstate(error: BaseException) -> str | None:
 
 
 def cause_of(error: DatabaseError) -> Cause:
-    """Why a statement failed, from PostgreSQL's SQLSTATE (SQLite has fewer causes)."""
+    """Why a statement failed, from PostgreSQL's SQLSTATE or SQLite's error name."""
+    if isinstance(error, GaveUp):
+        return error.cause
+    if isinstance(error, CommitUncertain):
+        return cause_of(error.error)
+    sqlite_name = getattr(error.__cause__, "sqlite_errorname", None)
+    if sqlite_name:
+        if sqlite_name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return Cause.LOCK_TIMEOUT  # the busy timeout ran out
+        return Cause.OTHER
     state = _sqlstate(error) or ""
     text = str(error).lower()
     if state == "55P03":
@@ -46,18 +73,21 @@ def cause_of(error: DatabaseError) -> Cause:
         return Cause.STATEMENT_TIMEOUT if "statement timeout" in text else Cause.CANCELED
     if state in ("40P01", "40001"):
         return Cause.TRANSACTION_CONFLICT
-    # 0A000 "cached plan must not change result type" after an ALTER … TYPE elsewhere;
+    # 0A000 "cached plan must not change result type" after an ALTER … TYPE elsewhere
+    # (told by the server function that raises it, whatever the server's language);
     # 26000 a prepared statement the server no longer has (DISCARD ALL by a pooler).
-    if (state == "0A000" and "cached plan" in text) or state == "26000":
+    if (state == "0A000" and _raised_by(error) == "RevalidateCachedQuery") or state == "26000":
         return Cause.STALE_STATEMENT
-    if state.startswith("08") or state in ("57P01", "57P02", "57P03"):
+    if state.startswith("08") or state in SESSION_ENDED:
         return Cause.CONNECTION_LOST
     if isinstance(error, InterfaceError) or (isinstance(error, OperationalError) and not state):
-        # The driver's own errors: the connection closed, reset or unreachable.
-        if "database is locked" not in text:  # SQLite's busy timeout is a lock timeout
-            return Cause.CONNECTION_LOST
-        return Cause.LOCK_TIMEOUT
+        return Cause.CONNECTION_LOST  # the driver's own: closed, reset or unreachable
     return Cause.OTHER
+
+
+def _raised_by(error: BaseException) -> str | None:
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "source_function", None)
 
 
 def make_ready_for_retry(cause: Cause) -> None:
@@ -68,7 +98,9 @@ def make_ready_for_retry(cause: Cause) -> None:
 
 
 class CommitUncertain(DatabaseError):
-    """The COMMIT itself failed: the transaction may or may not have been written."""
+    """The connection was lost during the COMMIT: the transaction may or may not have
+    been written. (An error the server reports for the commit, such as a deferred
+    foreign key, means it was rolled back, and is raised as it is.)"""
 
     def __init__(self, error: DatabaseError):
         super().__init__(str(error))
@@ -99,6 +131,6 @@ def bounded_transaction(*, lock_timeout_ms: int, statement_timeout_ms: int):
             yield
             committing = outermost
     except DatabaseError as error:
-        if committing:
+        if committing and cause_of(error) is Cause.CONNECTION_LOST:
             raise CommitUncertain(error) from error
         raise

@@ -14,7 +14,7 @@ import sys
 import pytest
 from django.conf import settings
 
-from mes.settings import read_local_env
+from mes.local_env import read_local_env
 
 VARIABLES = ("SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "DATABASE_URL")
 
@@ -79,3 +79,19 @@ def test_a_command_in_a_new_terminal_runs_without_any_variable(checkout_local_en
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_web_server_never_reads_local_env(checkout_local_env):
+    # A server started without SECRET_KEY refuses to start, even in a checkout where
+    # `make run` once ran: it must never come up in DEBUG with the development key.
+    env = {name: value for name, value in os.environ.items() if name not in VARIABLES}
+    result = subprocess.run(
+        [sys.executable, "-c", "import mes.wsgi"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr

@@ -16,7 +16,9 @@ from execution.admin import ReadOnlyAdmin, admin_link, badge, pretty_json
 from execution.admin_filters import date_range_filter, input_filter
 from integration.ingestion import (
     EventIdConflict,
+    EventNotWritten,
     EventRefused,
+    EventWriteError,
     MessageNotReplayable,
     replay_failed_message,
 )
@@ -286,6 +288,15 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
                     link,
                     record_link(conflict.record),
                     message_link(conflict.conflict_message),
+                ),
+                messages.ERROR,
+            )
+        except (EventNotWritten, EventWriteError) as error:
+            return (
+                format_html(
+                    "Message {} not replayed now: {} (Replay it again to send it again.)",
+                    link,
+                    error.message,
                 ),
                 messages.ERROR,
             )

@@ -49,7 +49,10 @@ ERRORS = {
     "422": "The event is well-formed but cannot be written (TRACK_NOT_FOUND, RUN_NOT_FOUND, "
     "SPEC_NOT_FOUND, VALUE_TYPE_MISMATCH, …); it is kept as a FAILED message.",
     "429": "THROTTLED: over the gateway key's rate.",
-    "503": "SERVICE_UNAVAILABLE: the database cannot be reached; nothing was written.",
+    "503": "SERVICE_UNAVAILABLE: the database cannot take the request now (unreachable, or a "
+    "lock or statement timeout while an event was written). An ingestion answer says what was "
+    "written in details.written: 'nothing', or 'unknown' when the connection was lost during "
+    "the commit. Send again after Retry-After: a re-sent event is written once.",
 }
 RETRY_AFTER = {
     "Retry-After": {
