@@ -7,6 +7,7 @@ through the admin's action, which calls `replay_failed_message`.
 import re
 from datetime import timedelta
 
+import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
@@ -15,6 +16,7 @@ from django.utils.html import strip_tags
 from execution.models import DataValue
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.factories import TrackFactory, UnitFactory, person_in_role
+from tests.postgres import needs_postgresql, row_locked
 
 LIST_URL = reverse("admin:integration_integrationmessage_changelist")
 
@@ -247,3 +249,22 @@ def test_replay_is_written_to_the_admin_history(integration, traffic, line):
     entry = LogEntry.objects.get(object_id=str(traffic.failed.pk))
     assert entry.user.username == "integration-admin"
     assert "Replayed as message" in entry.get_change_message()
+
+
+@needs_postgresql("a row lock held by a second session, and the lock timeout")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_replay_the_database_cannot_take_now_is_reported_and_stores_nothing(
+    integration, traffic, line, settings
+):
+    settings.INGEST_LOCK_TIMEOUT_MS = 200
+    create_late_unit(line)
+    # Writing the event resolves the FAILED message: its row is locked elsewhere.
+    with row_locked("integration_integrationmessage", traffic.failed.pk):
+        response = replay(integration, traffic.failed)
+
+    assert response.status_code == 200
+    [(level, text)] = reported(response)
+    assert level == "error"
+    assert "not replayed now" in text and "Nothing of this event was written" in text
+    assert not DeviceDataRecord.objects.filter(event_id="evt-late-unit").exists()
+    assert not IntegrationMessage.objects.filter(replay_of=traffic.failed).exists()

@@ -95,9 +95,13 @@ def free_port() -> int:
 
 
 def reset(sock: socket.socket) -> None:
-    """Close with a TCP reset, as a dying server's kernel does."""
+    """Close as a dying server's kernel does. Shut down first: a close alone does not
+    reach the peer while a pump thread is blocked reading the socket, and a client
+    waiting for an answer (a statement waiting on a lock) would never learn of it."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         sock.close()
 
@@ -428,3 +432,43 @@ def test_a_database_that_does_not_answer_is_a_503_within_the_connect_timeout(
     status, _headers, content, _seconds = request(port, "POST", URL, event("evt-hang"), key)
     assert status == 200, content
     assert records(outage_database, "evt-hang") == (1, ["SUCCESS"])
+
+
+def test_a_batch_whose_database_goes_away_mid_way_answers_503_and_writes_nothing(
+    server, proxy, outage_database
+):
+    """The batch waits on a locked row when the database goes away: its events are
+    answered 503 (the rest without trying each), never a 500 per event."""
+    port, key = server["port"], server["key"]
+    assert request(port, "POST", URL, event("evt-locked"), key)[0] == 200
+    batch = {"events": [event("evt-locked"), event("evt-batch-1"), event("evt-batch-2")]}
+    answers = []
+
+    with admin_connection(outage_database["name"]) as lock:
+        lock.execute("BEGIN")
+        lock.execute(
+            "SELECT 1 FROM integration_devicedatarecord WHERE event_id = 'evt-locked' FOR UPDATE"
+        )
+        poster = threading.Thread(
+            target=lambda: answers.append(request(port, "POST", URL + "/batch", batch, key))
+        )
+        poster.start()
+        with admin_connection(outage_database["name"]) as watch:
+            deadline = time.monotonic() + 10
+            while not watch.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            ).fetchone()[0]:
+                assert time.monotonic() < deadline, "the batch never waited on the lock"
+                time.sleep(0.01)
+        proxy.down()
+        poster.join(timeout=30)
+        lock.execute("ROLLBACK")
+
+    assert_unavailable(answers[0], within=10)
+    body = json.loads(answers[0][2])
+    assert "Nothing of this batch was written" in body["error"]["message"]
+    assert body["error"]["details"] == {"cause": "connection lost", "written": "nothing"}
+    proxy.up()
+    assert records(outage_database, "evt-batch-1") == (0, [])
+    assert records(outage_database, "evt-locked") == (1, ["SUCCESS"])

@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from rest_framework.exceptions import ValidationError
 from rest_framework.test import APIClient
 
@@ -20,9 +20,10 @@ from integration import ingestion
 from integration.group_commit import GroupCommit
 from integration.ingestion import EventNotWritten, EventRefused, receive_device_event
 from integration.models import DeviceDataRecord, IntegrationMessage
+from mes.database_errors import CommitUncertain, bounded_transaction
 from tests.conftest import make_event, requires_postgresql
 from tests.factories import TrackFactory, UnitFactory, gateway_with_key
-from tests.postgres import backends_waiting_on_a_lock, needs_postgresql, row_locked
+from tests.postgres import backends_waiting_on_a_lock, needs_postgresql, row_locked, second_session
 from tests.test_concurrency import post_concurrently
 
 URL = "/api/integration/device-data"
@@ -403,3 +404,63 @@ def test_ingestion_transactions_carry_the_configured_timeouts(line, gateway, set
 
     assert seen["inside"] == ("1234ms", "4321ms")
     assert after == "0"  # SET LOCAL: the connection's other work keeps no timeout
+
+
+@real_faults
+@live_database
+def test_a_lone_post_that_meets_a_locked_row_waits_one_lock_timeout_not_two(
+    line, gateway_client, settings
+):
+    settings.INGEST_LOCK_TIMEOUT_MS = 600
+    first = gateway_client.post(URL, make_event(eventId="evt-lone"), format="json")
+
+    with row_locked(RECORDS, int(first.json()["data"]["id"])):
+        started = time.monotonic()
+        answer = gateway_client.post(URL, make_event(eventId="evt-lone"), format="json")
+        seconds = time.monotonic() - started
+
+    assert answer.status_code == 503
+    assert 0.6 <= seconds < 1.1  # its group of one is its try alone
+
+
+@real_faults
+@live_database
+def test_a_batch_whose_table_stays_locked_gives_up_after_the_statement_timeout(
+    line, gateway_client, settings
+):
+    settings.INGEST_LOCK_TIMEOUT_MS = 300
+    settings.INGEST_STATEMENT_TIMEOUT_MS = 1000
+    events = [make_event(eventId=f"evt-batch-{n:02d}") for n in range(20)]
+
+    with second_session() as session:  # a migration's lock, held while the batch arrives
+        session.execute("BEGIN")
+        session.execute(f"LOCK TABLE {RECORDS} IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        answer = gateway_client.post(f"{URL}/batch", {"events": events}, format="json")
+        seconds = time.monotonic() - started
+        session.execute("ROLLBACK")
+
+    # 20 events × 300 ms one by one would be 6 s; the retries stop after about 1 s.
+    assert seconds < 3
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert "Nothing of this batch was written" in answer.json()["error"]["message"]
+    assert DeviceDataRecord.objects.count() == 0
+
+
+@real_faults
+@live_database
+def test_a_foreign_key_refused_at_the_commit_is_an_error_not_an_uncertain_commit(line):
+    # Django's foreign keys are checked at the commit (DEFERRABLE INITIALLY DEFERRED): the
+    # server refused the commit, so the transaction was rolled back, which is certain.
+    with (
+        pytest.raises(IntegrityError) as refused,
+        bounded_transaction(lock_timeout_ms=1000, statement_timeout_ms=1000),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "UPDATE execution_track SET unit_id = %s WHERE id = %s", [10**9, line.track.pk]
+        )
+
+    assert not isinstance(refused.value, CommitUncertain)
+    line.track.refresh_from_db()
+    assert line.track.unit_id == line.unit.pk
