@@ -263,3 +263,15 @@ def test_a_record_stored_before_versioned_hashes_still_tells_another_event_apart
 def test_new_records_keep_the_current_hash_version(profile, gateway):
     receive_device_event(profile_event({"zone": 3}), sent_by=gateway)
     assert DeviceDataRecord.objects.get().payload_hash_version == CURRENT_VERSION
+
+
+def test_a_record_of_a_hash_version_this_release_does_not_know_answers_a_conflict(profile, gateway):
+    # Written by a newer release, then the code was rolled back: the re-send cannot be
+    # compared, so it is refused as a conflict (and kept) rather than failing the request.
+    event = profile_event({"zone": 3}, eventId="evt-future")
+    outcome = receive_device_event(event, sent_by=gateway)
+    DeviceDataRecord.objects.filter(pk=outcome.record.pk).update(payload_hash_version=99)
+
+    with pytest.raises(EventIdConflict):
+        receive_device_event(event, sent_by=gateway)
+    assert IntegrationMessage.objects.filter(status="CONFLICT").count() == 1
