@@ -44,10 +44,12 @@ from bench.ingest import (  # noqa: E402  (after the path is set)
     SPEC_NAMES,
     STATION,
     STEP_NO,
+    Client,
     create_database,
     drop_database,
     free_port,
     seed,
+    server_arguments,
     server_environment,
     start_server,
     stop_server,
@@ -134,28 +136,18 @@ def make_event(event_id: str, unit_sn: str, run_no: str, n: int) -> dict:
 # --- HTTP ------------------------------------------------------------------------------
 
 
-class Gateway:
+class Gateway(Client):
     """One gateway: its key, a keep-alive connection, and never a silent retry."""
 
     def __init__(self, port: int, key: str, ledger: Ledger):
-        self.port, self.key, self.ledger = port, key, ledger
-        self.connection = None
+        super().__init__(port, key)
+        self.ledger = ledger
 
     def post(self, path: str, body: dict) -> tuple[int, dict, dict]:
         """(status, headers, body); status 0 when the connection broke without an answer."""
         try:
-            if self.connection is None:
-                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-            self.connection.request(
-                "POST",
-                path,
-                body=json.dumps(body).encode(),
-                headers={"Content-Type": "application/json", "Authorization": f"Token {self.key}"},
-            )
-            response = self.connection.getresponse()
-            raw = response.read()
+            response, raw = self.exchange(path, json.dumps(body).encode())
         except (OSError, http.client.HTTPException):
-            self.connection = None
             return 0, {}, {}
         headers = {name.lower(): value for name, value in response.getheaders()}
         try:
@@ -458,19 +450,11 @@ def check_database(database_url: str, ledger: Ledger) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "FAULTS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mes_faults"
-        ),
-        help="PostgreSQL URL; the database named is created afresh and dropped afterwards",
-    )
+    # The README's production configuration: 2 workers × 8 threads.
+    server_arguments(parser, "FAULTS_DATABASE_URL", "mes_faults", workers=2)
     parser.add_argument("--duration", type=float, default=40.0, help="seconds of traffic")
     parser.add_argument("--clients", type=int, default=6, help="gateways sending at once")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--keep-database", action="store_true")
     parser.add_argument("--output", help="write the figures as JSON here too")
     args = parser.parse_args()
 

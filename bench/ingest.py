@@ -107,6 +107,24 @@ print(json.dumps(seed_bench_line({runs}, {units_per_run}, {gateways})))
     return json.loads(output.strip().splitlines()[-1])
 
 
+def server_arguments(parser, url_variable: str, database: str, *, workers: int) -> None:
+    """The options of a run against its own database and gunicorn: where, how many
+    workers and threads, and whether to keep the database afterwards."""
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(url_variable, f"postgres://postgres@127.0.0.1:5432/{database}"),
+        help="PostgreSQL URL; the database named in it is dropped and created anew",
+    )
+    parser.add_argument("--workers", type=int, default=workers, help="gunicorn workers")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=8,
+        help="threads per gunicorn worker: concurrent single posts in one worker share a commit",
+    )
+    parser.add_argument("--keep-database", action="store_true")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -187,27 +205,31 @@ class Client:
         self.port, self.key = port, key
         self.connection = None
 
+    def exchange(self, path: str, body: bytes):
+        """One POST on the keep-alive connection: (response, body read). A broken
+        connection is dropped (the next request opens another) and its error raised."""
+        try:
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self.connection.request(
+                "POST",
+                path,
+                body=body,
+                headers={"Content-Type": "application/json", "Authorization": f"Token {self.key}"},
+            )
+            response = self.connection.getresponse()
+            return response, response.read()
+        except (ConnectionError, http.client.HTTPException, OSError):
+            self.connection = None
+            raise
+
     def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        for attempt in (1, 2):
-            try:
-                if self.connection is None:
-                    self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                self.connection.request(
-                    "POST",
-                    path,
-                    body=body,
-                    headers={
-                        "Content-Type": "application/json",
-                        "Authorization": f"Token {self.key}",
-                    },
-                )
-                response = self.connection.getresponse()
-                return response.status, response.read()
-            except (ConnectionError, http.client.HTTPException, OSError):
-                self.connection = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        """POST, once more on a new connection if the kept-alive one was closed."""
+        try:
+            response, raw = self.exchange(path, body)
+        except (ConnectionError, http.client.HTTPException, OSError):
+            response, raw = self.exchange(path, body)
+        return response.status, raw
 
 
 def _closed_loop_worker(args):
@@ -623,22 +645,7 @@ def report(results: dict) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mes_bench"
-        ),
-        help="PostgreSQL URL; the database named in it is dropped and created anew",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (cores)"
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=8,
-        help="threads per gunicorn worker: concurrent single posts in one worker share a commit",
-    )
+    server_arguments(parser, "BENCH_DATABASE_URL", "mes_bench", workers=os.cpu_count() or 2)
     parser.add_argument("--concurrency", default="1,4,8,16", help="single-POST client counts")
     parser.add_argument(
         "--batch-concurrency",
@@ -650,7 +657,6 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--units-per-run", type=int, default=1000)
     parser.add_argument("--gateways", type=int, default=4)
-    parser.add_argument("--keep-database", action="store_true")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "ingest.json"))
     options = parser.parse_args()
     options.batch_concurrency = options.batch_concurrency or 2 * options.workers
