@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv lint format bench faults
+.PHONY: run test venv lint format bench bench-growth faults
 
 venv: $(VENV)/.installed
 
@@ -43,6 +43,10 @@ format: venv
 # Ingestion throughput against PostgreSQL's own limit (README: Benchmark).
 bench: venv
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
+
+# The back office, the read API and ingestion with a plant's worth of data (bench/growth.py).
+bench-growth: venv
+	$(BIN)/python bench/growth.py $(GROWTH_ARGS)
 
 # Ingestion under the production configuration with real faults (bench/faults.py).
 faults: venv

@@ -71,11 +71,15 @@ def drop_database(base_url: str, name: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# One per run: sessions made by a seeding process must be valid for the server.
+SECRET_KEY = "bench-" + uuid.uuid4().hex
+
+
 def server_environment(database_url: str) -> dict:
     return {
         **os.environ,
         "DATABASE_URL": database_url,
-        "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+        "SECRET_KEY": SECRET_KEY,
         "DEBUG": "0",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "GATEWAY_THROTTLE_RATE": "100000000/min",  # raised: the bench measures ingestion

@@ -1,0 +1,358 @@
+"""Growth benchmark: the back office, the read API and ingestion with a plant's worth of data.
+
+    .venv/bin/python bench/growth.py [--records 20000] [--repeat 5]
+
+Creates a fresh PostgreSQL database, seeds a line (runs, units, tracks at five
+route steps), serves the app with gunicorn (2 workers × 8 threads) and measures
+single-post ingestion on the empty database. Then it fills the database with SQL
+(not HTTP, so millions take minutes): `--records` device events spread over 30
+days and over every unit of the line, two values each (some out of spec or
+alarmed), a SUCCESS message each, DUPLICATE messages for 3% of them, CONFLICTs
+for 0.1%, and unresolved FAILED messages for 0.5% more eventIds. It measures
+ingestion again, then every back-office page and API list of issue 12 as a
+signed-in quality staff user over HTTP (median and worst of `--repeat`
+requests after one warm-up), and the bytes per event of each table and index.
+Prints a table and writes the same as JSON. Only 127.0.0.1 is contacted;
+every loop is bounded in time.
+"""
+
+import http.client
+import json
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.ingest import (  # noqa: E402  (after the path is set)
+    create_database,
+    drop_database,
+    free_port,
+    run_load,
+    seed,
+    server_arguments,
+    server_environment,
+    start_server,
+    stop_server,
+)
+
+DAYS = 30
+START = datetime(2026, 10, 1, tzinfo=UTC)
+CHUNK = 200_000  # records per INSERT … SELECT: a few seconds each
+TABLES = ["integration_devicedatarecord", "execution_datavalue", "integration_integrationmessage"]
+
+QUALITY_SESSION = """
+import django
+django.setup()
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import Group, User
+from django.contrib.sessions.backends.db import SessionStore
+person = User.objects.create_user("quality-growth", password="not-used-x1", is_staff=True)
+person.groups.add(Group.objects.get(name="Quality staff"))
+session = SessionStore()
+session[SESSION_KEY] = str(person.pk)
+session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[HASH_SESSION_KEY] = person.get_session_auth_hash()
+session.save()
+print(session.session_key)
+"""
+
+
+# --- filling ----------------------------------------------------------------------------
+
+FILL = [
+    # The reflow step's tracks, numbered, so event n lands on track n mod count.
+    """CREATE TEMP TABLE g_track AS
+       SELECT row_number() OVER (ORDER BY t.id) AS k, t.id AS track_id, u.sn, r.run_no,
+              s.code AS station_code
+       FROM execution_track t JOIN execution_unit u ON u.id = t.unit_id
+       JOIN execution_run r ON r.id = u.run_id JOIN execution_station s ON s.id = t.station_id
+       WHERE t.step_no = 40""",
+    """CREATE TEMP TABLE g_spec AS
+       SELECT (SELECT id FROM execution_dataspec WHERE name = 'Peak Temperature') AS peak,
+              (SELECT id FROM execution_dataspec WHERE name = 'Conveyor Speed') AS speed,
+              (SELECT id FROM execution_operation WHERE code = 'OP-B-REFLOW') AS operation,
+              (SELECT id FROM auth_user WHERE username = 'gw-bench-0') AS gateway,
+              (SELECT count(*) FROM g_track) AS tracks""",
+]
+
+RECORDS = """
+WITH written AS (
+INSERT INTO integration_devicedatarecord (event_id, event_time, source, run_no, unit_sn,
+  station_code, step_no, track_id, carrier_track_id, operation_id, equipment_id, operator_id,
+  data, meta, payload_hash, payload_hash_version, data_values_created, duplicate_count,
+  last_duplicate_at, received_at, sent_by_id)
+SELECT 'g-' || n, %(start)s::timestamptz + (n * %(span)s / %(total)s) * interval '1 second',
+  'AUTO', t.run_no, t.sn, t.station_code, 40, t.track_id, NULL, s.operation, 'OVEN-' || n %% 7,
+  '', jsonb_build_array(
+    jsonb_build_object('specName', 'Peak Temperature', 'valueNumber', 238 + n %% 19),
+    jsonb_build_object('specName', 'Conveyor Speed', 'valueNumber', 70 + n %% 25)),
+  jsonb_build_object('line', 'SMT-1', 'gateway', 'gw-bench-0'),
+  md5('g-' || n) || md5('h-' || n), 2, 2,
+  CASE WHEN n %% 33 = 0 THEN 1 ELSE 0 END,
+  CASE WHEN n %% 33 = 0 THEN %(start)s::timestamptz + (n * %(span)s / %(total)s + 60)
+       * interval '1 second' END,
+  %(start)s::timestamptz + (n * %(span)s / %(total)s + 1) * interval '1 second', s.gateway
+FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS n
+CROSS JOIN g_spec s JOIN g_track t ON t.k = n %% s.tracks + 1
+RETURNING id)
+SELECT min(id), max(id) FROM written
+"""
+
+VALUES = """
+INSERT INTO execution_datavalue (spec_id, track_id, carrier_track_id, collected_at,
+  value_number, value_text, value_boolean, value_json, limits, judge, alarmed, source,
+  source_ref, meta, created_at)
+SELECT CASE WHEN i = 0 THEN s.peak ELSE s.speed END, r.track_id, NULL, r.event_time, v.x, NULL,
+  NULL, NULL,
+  CASE WHEN i = 0 THEN '{"spec": {"min": 240, "max": 250}}'::jsonb ELSE '{"spec": {"min": 0}}' END,
+  CASE WHEN i = 0 AND (v.x < 240 OR v.x > 250) THEN 'FAIL' ELSE 'PASS' END,
+  i = 0 AND v.x > 255, 'AUTO', 'device-data:' || r.event_id,
+  jsonb_build_object('eventId', r.event_id, 'equipmentId', r.equipment_id, 'operatorId', NULL),
+  r.received_at
+FROM integration_devicedatarecord r CROSS JOIN g_spec s CROSS JOIN (VALUES (0), (1)) AS i(i)
+CROSS JOIN LATERAL (SELECT (r.data -> i.i ->> 'valueNumber')::float AS x) v
+WHERE r.id BETWEEN %(first)s AND %(last)s
+ORDER BY r.id, i.i
+"""
+
+MESSAGES = """
+INSERT INTO integration_integrationmessage (direction, system, entity_type, business_key,
+  dedupe_key, status, payload, error_code, error_message, record_id, replay_of_id, resolved_at,
+  sent_by_id, created_at, updated_at)
+SELECT 'IN', 'DEVICE', 'DEVICE_DATA', 'device-data:' || r.event_id, 'device-data:' || r.event_id,
+  m.status,
+  jsonb_build_object('eventId', r.event_id, 'eventTime', r.event_time, 'source', 'AUTO',
+    'runNo', r.run_no, 'unitSn', r.unit_sn, 'stationCode', r.station_code, 'stepNo', 40,
+    'equipmentId', r.equipment_id, 'data', r.data, 'meta', r.meta),
+  CASE WHEN m.status = 'CONFLICT' THEN 'EVENT_ID_CONFLICT' ELSE '' END,
+  CASE WHEN m.status = 'CONFLICT' THEN 'eventId already received with a different payload'
+       ELSE '' END,
+  r.id, NULL, NULL, r.sent_by_id, r.received_at + m.later, r.received_at + m.later
+FROM integration_devicedatarecord r
+CROSS JOIN LATERAL (
+  SELECT 'SUCCESS' AS status, interval '0' AS later
+  UNION ALL SELECT 'DUPLICATE', interval '60 seconds' WHERE r.duplicate_count > 0
+  UNION ALL SELECT 'CONFLICT', interval '90 seconds' WHERE r.id %% 1000 = 0
+) m
+WHERE r.id BETWEEN %(first)s AND %(last)s
+ORDER BY r.id
+"""
+
+FAILED = """
+INSERT INTO integration_integrationmessage (direction, system, entity_type, business_key,
+  dedupe_key, status, payload, error_code, error_message, record_id, replay_of_id, resolved_at,
+  sent_by_id, created_at, updated_at)
+SELECT 'IN', 'DEVICE', 'DEVICE_DATA', 'device-data:gf-' || n, 'device-data:gf-' || n, 'FAILED',
+  jsonb_build_object('eventId', 'gf-' || n, 'unitSn', 'SN-NOT-BUILT', 'stationCode',
+    'BENCH-REFLOW', 'stepNo', 40, 'data', jsonb_build_array(
+      jsonb_build_object('specName', 'Peak Temperature', 'valueNumber', 245))),
+  'UNIT_NOT_FOUND', 'Unit ''SN-NOT-BUILT'' not found.', NULL, NULL, NULL, s.gateway,
+  %(start)s::timestamptz + (n * %(span)s / %(total)s) * interval '1 second',
+  %(start)s::timestamptz + (n * %(span)s / %(total)s) * interval '1 second'
+FROM generate_series(1, %(total)s::bigint) AS n CROSS JOIN g_spec s
+WHERE n %% 200 = 0
+"""
+
+
+def fill(database_url: str, total: int) -> float:
+    """Write `total` events with their values and messages; returns the seconds taken."""
+    import psycopg
+
+    started = time.monotonic()
+    span = DAYS * 24 * 3600
+    with psycopg.connect(database_url, autocommit=True) as session:
+        for statement in FILL:
+            session.execute(statement)
+        for first in range(1, total + 1, CHUNK):
+            last = min(total, first + CHUNK - 1)
+            times = {"start": START, "span": span, "total": total}
+            low, high = session.execute(RECORDS, {**times, "first": first, "last": last}).fetchone()
+            ids = {"first": low, "last": high}
+            session.execute(VALUES, ids)
+            session.execute(MESSAGES, ids)
+            print(f"  {last:,} of {total:,} events", flush=True)
+        session.execute(FAILED, {"start": START, "span": span, "total": total})
+        for table in TABLES:
+            session.execute(f"VACUUM ANALYZE {table}")
+    return time.monotonic() - started
+
+
+def bytes_per_event(database_url: str, total: int) -> dict:
+    """Each table's heap (with TOAST) and each index, in bytes per event."""
+    import psycopg
+
+    sizes = {}
+    with psycopg.connect(database_url, autocommit=True) as session:
+        for table in TABLES:
+            heap = session.execute("SELECT pg_table_size(%s::regclass)", [table]).fetchone()[0]
+            sizes[table] = round(heap / total)
+            for index, size in session.execute(
+                "SELECT indexrelid::regclass::text, pg_relation_size(indexrelid) "
+                "FROM pg_index WHERE indrelid = %s::regclass ORDER BY 2 DESC",
+                [table],
+            ):
+                sizes[f"  {index}"] = round(size / total)
+    sizes["total"] = sum(v for k, v in sizes.items() if not k.startswith("  ")) + sum(
+        v for k, v in sizes.items() if k.startswith("  ")
+    )
+    return sizes
+
+
+# --- pages ------------------------------------------------------------------------------
+
+
+def pages(total: int, sample_sn: str, sample_run: str) -> list[tuple[str, str]]:
+    day = (START + timedelta(days=DAYS // 2)).date().isoformat()
+    record_pages = max(1, total // 100)
+    api_pages = max(1, total // 30)
+    values = "/admin/execution/datavalue/"
+    records = "/admin/integration/devicedatarecord/"
+    messages = "/admin/integration/integrationmessage/"
+    return [
+        ("data values list, unfiltered", values),
+        ("data values, search a unit serial", values + "?" + urlencode({"q": sample_sn})),
+        ("data values by station", values + "?station=BENCH-REFLOW"),
+        (
+            "data values, one day",
+            values + "?" + urlencode({"collectedFrom": day, "collectedTo": day}),
+        ),
+        ("records, search an eventId", records + "?" + urlencode({"q": f"g-{total // 2}"})),
+        ("records, search a unit serial", records + "?" + urlencode({"q": sample_sn})),
+        ("records, by run number", records + "?" + urlencode({"runNo": sample_run})),
+        ("messages, search an eventId", messages + "?" + urlencode({"q": f"g-{total // 2}"})),
+        ("messages, FAILED", messages + "?status__exact=FAILED"),
+        ("admin index (dashboard)", "/admin/"),
+        (f"records list page {min(2000, record_pages)}", records + f"?p={min(2000, record_pages)}"),
+        ("API device-data (no filter)", "/api/integration/device-data"),
+        (
+            f"API device-data?page={min(2000, api_pages)}",
+            f"/api/integration/device-data?page={min(2000, api_pages)}",
+        ),
+        ("API messages (no filter)", "/api/integration/messages"),
+    ]
+
+
+def time_page(port: int, session_key: str, path: str, repeat: int) -> dict:
+    seconds, status = [], None
+    for attempt in range(repeat + 1):  # the first warms caches and is not counted
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        started = time.monotonic()
+        connection.request("GET", path, headers={"Cookie": f"sessionid={session_key}"})
+        response = connection.getresponse()
+        response.read()
+        status = response.status
+        connection.close()
+        if attempt:
+            seconds.append(time.monotonic() - started)
+    return {
+        "status": status,
+        "median_ms": round(statistics.median(seconds) * 1000, 1),
+        "worst_ms": round(max(seconds) * 1000, 1),
+    }
+
+
+def ingestion_rate(port, seeded, phase: str, seconds: float) -> float:
+    result = run_load(
+        port, seeded["keys"], seeded["units"], phase=phase, concurrency=8, duration=seconds
+    )
+    return result["events_per_second"]
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    server_arguments(parser, "GROWTH_DATABASE_URL", "mes_growth", workers=2)
+    parser.add_argument("--records", type=int, default=20_000, help="device events to fill")
+    parser.add_argument("--repeat", type=int, default=5, help="timed requests per page")
+    parser.add_argument("--ingest-seconds", type=float, default=6.0)
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "growth.json"))
+    options = parser.parse_args()
+
+    name = options.database_url.rsplit("/", 1)[1]
+    database_url = create_database(options.database_url, name)
+    server = None
+    try:
+        units_per_run = 1000
+        runs = max(5, min(200, options.records // 20_000))
+        print(f"Seeding {runs} runs × {units_per_run} units into {name} …", flush=True)
+        seeded = seed(database_url, runs, units_per_run, 4)
+        session_key = subprocess.run(
+            [sys.executable, "-c", QUALITY_SESSION],
+            env={**server_environment(database_url), "DJANGO_SETTINGS_MODULE": "mes.settings"},
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()[-1]
+        port = free_port()
+        server = start_server(database_url, options.workers, options.threads, port)
+        print("ingestion on the empty database …", flush=True)
+        empty_rate = ingestion_rate(port, seeded, "empty", options.ingest_seconds)
+        print(f"Filling {options.records:,} events …", flush=True)
+        fill_seconds = fill(database_url, options.records)
+        print("ingestion with the data …", flush=True)
+        full_rate = ingestion_rate(port, seeded, "full", options.ingest_seconds)
+        sample_sn, sample_run = seeded["units"][len(seeded["units"]) // 2]
+        timings = {}
+        for label, path in pages(options.records, sample_sn, sample_run):
+            timings[label] = {"path": path, **time_page(port, session_key, path, options.repeat)}
+            print(f"  {label}: {timings[label]['median_ms']} ms", flush=True)
+        sizes = bytes_per_event(database_url, options.records)
+    finally:
+        if server is not None:
+            stop_server(server)
+        if not options.keep_database:
+            drop_database(options.database_url, name)
+
+    results = {
+        "records": options.records,
+        "fill_seconds": round(fill_seconds, 1),
+        "ingestion": {
+            "empty_events_per_second": empty_rate,
+            "full_events_per_second": full_rate,
+            "ratio": round(full_rate / empty_rate, 3) if empty_rate else None,
+        },
+        "pages": timings,
+        "bytes_per_event": sizes,
+    }
+    print(report(results))
+    Path(options.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(options.output).write_text(json.dumps(results, indent=2))
+    print(f"JSON: {options.output}")
+
+
+def report(results: dict) -> str:
+    lines = [
+        f"{results['records']:,} events (filled in {results['fill_seconds']} s)",
+        "",
+        f"{'page':52} {'median ms':>10} {'worst ms':>10} {'status':>7}",
+    ]
+    for label, timing in results["pages"].items():
+        lines.append(
+            f"{label:52} {timing['median_ms']:>10} {timing['worst_ms']:>10} {timing['status']:>7}"
+        )
+    ingestion = results["ingestion"]
+    lines += [
+        "",
+        f"single posts (concurrency 8): {ingestion['empty_events_per_second']} events/s empty, "
+        f"{ingestion['full_events_per_second']} with the data = {ingestion['ratio']:.0%}",
+        "",
+        "bytes per event (heap with TOAST, then each index):",
+    ]
+    for name, size in results["bytes_per_event"].items():
+        lines.append(f"  {name:60} {size:>8,}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
