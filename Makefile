@@ -14,12 +14,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
-# The development settings of this checkout (README: Set-up): manage.py reads them when
-# SECRET_KEY is not in the environment, so commands in another terminal work.
+# The development settings of this checkout (README: Set-up, mes/local_env.py): manage.py
+# reads them when SECRET_KEY is not in the environment, so commands in another terminal work.
 local.env:
-	@printf '%s\n' '# Written by `make run`: development settings of this checkout. Never on a server.' \
-	  '# manage.py reads this file when SECRET_KEY is not set in the environment (mes/local_env.py).' \
-	  'DEBUG=1' "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
+	$(PYTHON) -c 'import sys; sys.path.insert(0, "."); from mes.local_env import write_local_env; write_local_env()'
 
 # Migrated SQLite database, demo data, server on 127.0.0.1:8000.
 run: venv local.env

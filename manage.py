@@ -9,7 +9,7 @@ def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes.settings")
     from mes.local_env import read_local_env
 
-    read_local_env()  # what `make run` wrote, for commands in another terminal
+    read_local_env()  # development settings when nothing is configured (mes/local_env.py)
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -313,7 +313,7 @@ class DataSpecAdmin(admin.ModelAdmin):
             "Limits",
             {
                 "fields": ["spec", "alarm"],
-                "description": "Checked when saved (DESIGN.md §5). Values already received "
+                "description": "Checked when saved (docs/ingestion.md). Values already received "
                 "keep the limits they were judged against.",
             },
         ),

@@ -1,4 +1,4 @@
-"""Limit validation and judging of collected values (DESIGN.md §5).
+"""Limit validation and judging of collected values (docs/ingestion.md: limits and judging).
 
 One judging function serves ingestion, the admin and anything else that needs
 to know whether a value met its spec: `judge_value`.
@@ -102,7 +102,7 @@ def _alarm_errors(data_type: str, alarm) -> list[str]:
 
 
 def validate_limits(data_type: str, spec, alarm) -> None:
-    """Refuse limits that could not be judged as written (DESIGN.md §5).
+    """Refuse limits that could not be judged as written (docs/ingestion.md: limits and judging).
 
     Raises ValidationError keyed by field ('spec', 'alarm') so forms show the
     message beside the field.

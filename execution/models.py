@@ -1,6 +1,7 @@
 """Production execution and data collection: where a unit is and what was measured on it.
 
-Names are the contract of DESIGN.md §3: the API, the admin and outside tests use them.
+Names are the contract of docs/ingestion.md (what is stored): the API, the admin and
+outside tests use them.
 """
 
 from django.core.exceptions import ValidationError
@@ -88,7 +89,7 @@ class DataSpec(models.Model):
         max_length=12, choices=TriggerType.choices, default=TriggerType.EACH_UNIT
     )
     trigger_rule = models.JSONField(null=True, blank=True)
-    spec = models.JSONField(null=True, blank=True, help_text="Limits, see DESIGN.md §5.")
+    spec = models.JSONField(null=True, blank=True, help_text="Limits, see docs/ingestion.md.")
     alarm = models.JSONField(null=True, blank=True, help_text="Alarm limits and action.")
     is_required = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
@@ -107,7 +108,7 @@ class DataSpec(models.Model):
 
     def save(self, *args, **kwargs):
         # Limits are checked on every save, not only through forms, so a typo
-        # such as "Max" can never be judged NA silently (DESIGN.md §5).
+        # such as "Max" can never be judged NA silently (docs/ingestion.md: limits and judging).
         validate_limits(self.data_type, self.spec, self.alarm)
         super().save(*args, **kwargs)
 

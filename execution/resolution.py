@@ -1,4 +1,4 @@
-"""Resolving events' production context: track, operation and specs (DESIGN.md §4, rules 3–6).
+"""Resolving events' production context: track, operation and specs (docs/ingestion.md, rules 3–6).
 
 Every function works on a list of events at once, so a batch of 500 costs the
 same few queries as a single event; a single event is a list of one. They read

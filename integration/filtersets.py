@@ -1,4 +1,4 @@
-"""Filters of the read API (API.md); a value that cannot be parsed is a 400."""
+"""Filters of the read API (docs/api.md); a value that cannot be parsed is a 400."""
 
 from django import forms
 from django_filters import rest_framework as filters

@@ -1,4 +1,4 @@
-"""The ingestion service: device events applied rule by rule (DESIGN.md §4).
+"""The ingestion service: device events applied rule by rule (docs/ingestion.md).
 
 `receive_device_events` reads top to bottom as the rules do: shape,
 idempotency, track, operation and bound specs, specs, values, judge, write,
@@ -152,7 +152,7 @@ class MessageNotReplayable(Exception):
 
 
 class Result:
-    """What happened to one event of a list (API.md batch `status`)."""
+    """What happened to one event of a list (docs/api.md batch `status`)."""
 
     CREATED = "CREATED"
     DUPLICATE = "DUPLICATE"

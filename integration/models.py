@@ -154,7 +154,7 @@ class GatewayKey(models.Model):
 
     Keys are long random secrets, so a fast digest protects them fully; a
     password hasher would cost a large fraction of a second on every request
-    (DESIGN.md §6).
+    (docs/operations.md: permissions).
     """
 
     user = models.OneToOneField(
@@ -197,7 +197,7 @@ class Gateway(get_user_model()):
     """A gateway service account, as integration admins manage it in the back office.
 
     A proxy of the user model whose manager sees only gateways, so the admin
-    built on it cannot reach other users or staff/superuser flags (DESIGN.md §6).
+    built on it cannot reach other users or staff/superuser flags (docs/operations.md: permissions).
     """
 
     objects = GatewayManager()

@@ -1,4 +1,4 @@
-"""Request shapes (DESIGN.md §4 rule 1) and response shapes of the device-data API.
+"""Request shapes (docs/ingestion.md, rule 1) and response shapes of the device-data API.
 
 Fields are strict: a JSON string is not a number, `1` is not `true`, and times
 need an offset. Validated events come out in snake_case for the service.
@@ -97,7 +97,7 @@ class StrictIntegerField(serializers.IntegerField):
     }
 )
 class DatabaseIdField(serializers.Field):
-    """A primary key, as a JSON number or a string of digits (API.md)."""
+    """A primary key, as a JSON number or a string of digits (docs/api.md)."""
 
     default_error_messages = {"invalid": "Must be a positive integer id, as a number or digits."}
 
@@ -167,13 +167,13 @@ class InstantField(serializers.Field):
 
 
 def utc_text(moment: datetime) -> str:
-    """A time as API.md answers it: ISO 8601 in UTC with "Z" (as UtcDateTimeField)."""
+    """A time as docs/api.md answers it: ISO 8601 in UTC with "Z" (as UtcDateTimeField)."""
     text = moment.astimezone(UTC).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class UtcDateTimeField(serializers.DateTimeField):
-    """Answers are in UTC with "Z" (API.md), whatever the server's TIME_ZONE."""
+    """Answers are in UTC with "Z" (docs/api.md), whatever the server's TIME_ZONE."""
 
     def __init__(self, **kwargs):
         super().__init__(default_timezone=UTC, **kwargs)
@@ -205,7 +205,7 @@ class DataItemSerializer(serializers.Serializer):
 @extend_schema_serializer(
     examples=[
         OpenApiExample(
-            "An AUTO event by codes (API.md)",
+            "An AUTO event by codes (docs/api.md)",
             request_only=True,
             value={
                 "eventId": "evt_20250101_001",

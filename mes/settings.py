@@ -2,7 +2,7 @@
 
 DEBUG is off unless the environment turns it on; with only SECRET_KEY set the
 product runs on SQLite over plain HTTP. HTTPS-only settings have their own
-switches, never tied to DEBUG (DESIGN.md §2).
+switches, never tied to DEBUG (README, "Configuration").
 """
 
 import os
@@ -106,7 +106,7 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite must survive a simulator and a person in the admin writing at once:
     # WAL, a busy timeout and IMMEDIATE write transactions make a busy database
-    # delay a request instead of failing it (DESIGN.md §2).
+    # delay a request instead of failing it (README, "Configuration").
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
@@ -190,7 +190,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Request bodies: the ingestion views read the raw body themselves and apply
-# these limits (API.md: 1 MiB single, 16 MiB batch).
+# these limits (docs/api.md: 1 MiB single, 16 MiB batch).
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 1024 * 1024)
 INGEST_MAX_BATCH_BODY_BYTES = env_int("INGEST_MAX_BATCH_BODY_BYTES", 16 * 1024 * 1024)
 INGEST_MAX_JSON_DEPTH = env_int("INGEST_MAX_JSON_DEPTH", 64)
@@ -206,7 +206,7 @@ INGEST_GROUP_LOCK_TIMEOUT_MS = env_int("INGEST_GROUP_LOCK_TIMEOUT_MS", 200)
 INGEST_STATEMENT_TIMEOUT_MS = env_int("INGEST_STATEMENT_TIMEOUT_MS", 5000)
 INGEST_GROUP_WAIT_MS = env_int("INGEST_GROUP_WAIT_MS", 500)
 
-# Requests per gateway key: "<count>/<s|sec|min|hour|day>" (API.md: 429 THROTTLED).
+# Requests per gateway key: "<count>/<s|sec|min|hour|day>" (docs/api.md: 429 THROTTLED).
 GATEWAY_THROTTLE_RATE = os.environ.get("GATEWAY_THROTTLE_RATE", "").strip() or "60000/min"
 if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", GATEWAY_THROTTLE_RATE):
     raise ImproperlyConfigured(
@@ -242,7 +242,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "mes.api.schema.envelope_responses",  # the envelope and API.md's error statuses
+        "mes.api.schema.envelope_responses",  # the envelope and docs/api.md's error statuses
     ],
 }
 

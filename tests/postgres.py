@@ -2,6 +2,9 @@
 schema or cut a connection while the app's own connections are in use."""
 
 import contextlib
+import os
+import subprocess
+import sys
 import time
 
 import psycopg
@@ -29,6 +32,27 @@ def second_session(dbname: str | None = None) -> psycopg.Connection:
         dbname=dbname or connection.settings_dict["NAME"],
         autocommit=True,
         connect_timeout=10,
+    )
+
+
+def url_of_database(name: str) -> str:
+    """A URL to database `name` on the test server, for a process of its own (a
+    benchmark that creates and drops that database)."""
+    database = settings.DATABASES["default"]
+    password = f":{database['PASSWORD']}" if database["PASSWORD"] else ""
+    host, port = database["HOST"] or "127.0.0.1", database["PORT"] or 5432
+    return f"postgres://{database['USER']}{password}@{host}:{port}/{name}"
+
+
+def run_bench(script: str, *arguments: str) -> subprocess.CompletedProcess:
+    """Run a bench/ script as `make` would, outside pytest's environment."""
+    return subprocess.run(
+        [sys.executable, script, *arguments],
+        cwd=settings.BASE_DIR,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))},
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 

@@ -4,7 +4,7 @@ Every page the back office adds is requested by each role: superuser, Quality
 staff, Integration admins, a gateway and an anonymous visitor. A role that
 may see a page gets 200 with the page's data; any other gets 403, or the
 login page when it is not staff at all. The role groups' permissions come
-from the data migrations (DESIGN.md §6, issue 4).
+from the data migrations (docs/operations.md: permissions, issue 4).
 """
 
 import pytest

@@ -1,4 +1,4 @@
-"""Gateways managed in the back office by integration admins (issue 4: Gateways; DESIGN.md §6).
+"""Gateways managed in the back office by integration admins (docs/operations.md: permissions).
 
 A key made here must authenticate against the API exactly as one from
 `create_gateway`; re-key and revoke must take effect at once; and the page

@@ -7,13 +7,10 @@ quality staff user with data in the database.
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings
 
-from tests.postgres import needs_postgresql
+from tests.postgres import needs_postgresql, run_bench, url_of_database
 
 pytestmark = [
     pytest.mark.slow,
@@ -22,21 +19,11 @@ pytestmark = [
 
 
 def test_a_tiny_growth_run_times_every_page_and_each_answers(tmp_path):
-    database = settings.DATABASES["default"]
-    password = f":{database['PASSWORD']}" if database["PASSWORD"] else ""
-    url = (
-        f"postgres://{database['USER']}{password}@{database['HOST'] or '127.0.0.1'}:"
-        f"{database['PORT'] or 5432}/mes_growth_{os.getpid()}"
-    )
     output = tmp_path / "growth.json"
-    result = subprocess.run(
-        [sys.executable, "bench/growth.py", "--records", "2000", "--repeat", "1",
-         "--ingest-seconds", "1", "--database-url", url, "--output", str(output)],
-        cwd=settings.BASE_DIR,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))},
-        capture_output=True,
-        text=True,
-        timeout=600,
+    url = url_of_database(f"mes_growth_{os.getpid()}")
+    result = run_bench(
+        "bench/growth.py", "--records", "2000", "--repeat", "1", "--ingest-seconds", "1",
+        "--database-url", url, "--output", str(output),
     )  # fmt: skip
 
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])

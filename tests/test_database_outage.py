@@ -1,4 +1,4 @@
-"""The database goes away under a running server, for real (API.md: 503 SERVICE_UNAVAILABLE).
+"""The database goes away under a running server, for real (docs/api.md: 503 SERVICE_UNAVAILABLE).
 
 A dedicated PostgreSQL database is created and migrated; the app runs as a
 separate gunicorn process whose DATABASE_URL points through a small TCP proxy

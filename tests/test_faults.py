@@ -9,13 +9,10 @@ run is `make faults`; this is the same run, shorter.
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings
 
-from tests.postgres import needs_postgresql
+from tests.postgres import needs_postgresql, run_bench, url_of_database
 
 pytestmark = [
     pytest.mark.slow,
@@ -26,21 +23,11 @@ pytestmark = [
 def test_a_short_fault_run_loses_doubles_and_breaks_nothing_and_health_probes_stay_fast(
     tmp_path,
 ):
-    database = settings.DATABASES["default"]
-    password = f":{database['PASSWORD']}" if database["PASSWORD"] else ""
-    url = (
-        f"postgres://{database['USER']}{password}@{database['HOST'] or '127.0.0.1'}:"
-        f"{database['PORT'] or 5432}/mes_faults_{os.getpid()}"
-    )
     output = tmp_path / "faults.json"
-    result = subprocess.run(
-        [sys.executable, "bench/faults.py", "--duration", "20", "--clients", "4",
-         "--database-url", url, "--output", str(output)],
-        cwd=settings.BASE_DIR,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))},
-        capture_output=True,
-        text=True,
-        timeout=600,
+    url = url_of_database(f"mes_faults_{os.getpid()}")
+    result = run_bench(
+        "bench/faults.py", "--duration", "20", "--clients", "4",
+        "--database-url", url, "--output", str(output),
     )  # fmt: skip
 
     assert result.returncode == 0, (result.stdout[-4000:], result.stderr[-4000:])

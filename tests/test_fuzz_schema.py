@@ -84,7 +84,7 @@ def in_test_transaction():
 
 @pytest.fixture(autouse=True)
 def fuzz_world(db, in_test_transaction, settings):
-    """The line of API.md's example event (which the schema carries as its example,
+    """The line of docs/api.md's example event (which the schema carries as its example,
     so some generated events are written, then repeated as duplicates or
     conflicts), and no throttling in the way."""
     settings.GATEWAY_THROTTLE_RATE = "1000000/min"

@@ -1,4 +1,4 @@
-"""Gateway keys and who may do what (DESIGN.md §6, API.md status codes 401/403)."""
+"""Gateway keys and who may do what (docs/operations.md: permissions; docs/api.md: 401, 403)."""
 
 import re
 from datetime import timedelta

@@ -66,7 +66,7 @@ def test_health_checks_are_never_cached(client, path):
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 def test_health_checks_answer_other_methods_in_the_json_envelope(client, path):
-    # API.md: no response under /healthz or /readyz, whatever the input, is an
+    # docs/api.md: no response under /healthz or /readyz, whatever the input, is an
     # HTML error page; every response uses the envelope.
     response = client.post(path, data={}, content_type="application/json")
     assert response.status_code == 405

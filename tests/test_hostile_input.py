@@ -1,4 +1,4 @@
-"""Hostile and broken bodies on the ingestion endpoints (API.md status table, DESIGN.md §4 rule 1).
+"""Hostile and broken bodies on the ingestion endpoints (docs/api.md statuses; rule 1).
 
 Every case is answered with its documented 4xx in the JSON envelope, never a
 500 or an HTML page, and writes nothing: no DeviceDataRecord, DataValue or
@@ -543,7 +543,7 @@ def test_a_batch_envelope_whose_events_is_not_a_list_of_events_is_a_400(
     )
 
 
-# --- Unknown fields are ignored (DESIGN.md §4 rule 1) -----------------------------------------
+# --- Unknown fields are ignored (docs/ingestion.md, rule 1) ---------------------------------
 
 
 def test_unknown_fields_anywhere_are_ignored(line, gateway_client):
@@ -589,7 +589,7 @@ def test_unknown_fields_do_not_change_the_idempotency_of_an_event(line, gateway_
 def test_any_accept_header_is_answered_in_json_and_the_event_is_written(
     line, gateway_client, accept
 ):
-    """API.md lists no 406: a gateway asking for another format still gets its data
+    """docs/api.md lists no 406: a gateway asking for another format still gets its data
     in, answered in the JSON envelope (DRF alone refused these with 406)."""
     response = gateway_client.post(URL, make_event(), format="json", HTTP_ACCEPT=accept)
 

@@ -1,4 +1,4 @@
-"""Rule 2: exactly-once writes by eventId, duplicates and conflicts (DESIGN.md §4)."""
+"""Rule 2: exactly-once writes by eventId, duplicates and conflicts (docs/ingestion.md)."""
 
 import hashlib
 

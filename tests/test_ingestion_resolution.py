@@ -1,4 +1,4 @@
-"""Rules 3–8 of DESIGN.md §4 through the service, without HTTP: what is written or refused."""
+"""Rules 3–8 of docs/ingestion.md through the service, without HTTP: what is written or refused."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Limits and judging (DESIGN.md §5): `judge_value`, `validate_limits` and DataSpec saving."""
+"""Limits and judging (docs/ingestion.md): `judge_value`, `validate_limits`, DataSpec saving."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Database constraints of the domain model (DESIGN.md §3): each fails if its constraint goes."""
+"""Database constraints of what is stored (docs/ingestion.md): each fails if its constraint goes."""
 
 import pytest
 from django.db import IntegrityError, transaction

@@ -1,4 +1,4 @@
-"""Who may do what on every /api/ endpoint, cell by cell (DESIGN.md §6, API.md 401/403).
+"""Who may do what on every /api/ endpoint, cell by cell (docs/operations.md, docs/api.md).
 
 Rows: the API's endpoints, the batch endpoint included. Columns: an anonymous
 client, a gateway key, a Quality staff session, an Integration admins session, a

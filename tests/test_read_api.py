@@ -1,4 +1,4 @@
-"""The read API (API.md): device-data list and detail, messages, and the API's edges.
+"""The read API (docs/api.md): device-data list and detail, messages, and the API's edges.
 
 Records are written through the real ingestion service, then read back over HTTP.
 """

@@ -1,6 +1,6 @@
 """`manage.py seed_demo`: the demo line, users and gateway; safe to run again.
 
-Also the role groups the data migration creates (DESIGN.md §6).
+Also the role groups the data migration creates (docs/operations.md: permissions).
 """
 
 import json

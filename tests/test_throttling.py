@@ -1,4 +1,4 @@
-"""Per-gateway throttling (API.md: 429 THROTTLED with Retry-After).
+"""Per-gateway throttling (docs/api.md: 429 THROTTLED with Retry-After).
 
 The rate is read from settings on every request, so each test sets a low one.
 The count lives in Django's cache, cleared around every test.
@@ -390,7 +390,7 @@ def test_with_redis_concurrent_clients_never_let_more_than_the_rate_through(redi
 
 
 def test_with_the_local_memory_cache_each_process_counts_alone(line, settings):
-    """The contrast: two processes with the default cache keep two counts (API.md),
+    """The contrast: two processes with the default cache keep two counts (docs/api.md),
     shown with two separate local-memory caches."""
     _user, key = gateway_with_key("gw-a")
     settings.CACHES = {

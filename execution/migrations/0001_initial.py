@@ -181,7 +181,9 @@ class Migration(migrations.Migration):
                 ("trigger_rule", models.JSONField(blank=True, null=True)),
                 (
                     "spec",
-                    models.JSONField(blank=True, help_text="Limits, see DESIGN.md §5.", null=True),
+                    models.JSONField(
+                        blank=True, help_text="Limits, see docs/ingestion.md.", null=True
+                    ),
                 ),
                 (
                     "alarm",

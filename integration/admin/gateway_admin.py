@@ -2,7 +2,7 @@
 
 Built on the Gateway proxy, whose manager sees only users in the `Gateways`
 group that are neither staff nor superusers, and whose form has one field,
-the name: nobody reaches other users or their flags through it (DESIGN.md §6).
+the name: nobody reaches other users or their flags through it (docs/operations.md: permissions).
 A key appears once, in the answer to the request that made it, which is
 never cached; it is not put in a message or a session.
 """

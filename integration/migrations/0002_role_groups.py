@@ -1,4 +1,4 @@
-"""The three role groups of DESIGN.md §6 and their permissions."""
+"""The three role groups of docs/operations.md: permissions and their permissions."""
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations

@@ -1,4 +1,4 @@
-"""Integration admins manage gateways through the Gateway admin (DESIGN.md §6).
+"""Integration admins manage gateways through the Gateway admin (docs/operations.md: permissions).
 
 They may list, create, rename, re-key and revoke gateways: view, add and
 change on the Gateway proxy. Not delete: a gateway that sent data is named by

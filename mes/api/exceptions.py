@@ -1,7 +1,7 @@
 """The API's error envelope: every error under /api/ is rendered here.
 
 `{"ok": false, "error": {"code", "message", "details"}}` with the status codes
-of API.md. Services raise typed errors; this handler turns them into answers.
+of docs/api.md. Services raise typed errors; this handler turns them into answers.
 """
 
 import logging

@@ -5,7 +5,7 @@ PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 and Python allow (up to
 ±23:59, e.g. `+23:57`: a 500 found by the schema fuzzing). A time that is
 outside years 1–9999 once in UTC (`0001-01-01T00:00:00+01:00`) cannot be
 compared at all (SQLite's adapter overflowed: a 500): it is a 400 like any other
-bad filter value (API.md).
+bad filter value (docs/api.md).
 """
 
 from datetime import UTC, datetime

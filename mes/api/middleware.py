@@ -1,6 +1,6 @@
 """Error answers that Django makes itself are JSON envelopes under /api/ and the health checks.
 
-API.md: no response under /api/, /healthz or /readyz is an HTML error page.
+docs/api.md: no response under /api/, /healthz or /readyz is an HTML error page.
 DRF's views answer in the envelope already; this catches what happens before
 or outside them, which Django would answer with its HTML error pages: a Host
 header not in ALLOWED_HOSTS (400, e.g. a gateway addressing the server by its

@@ -1,4 +1,4 @@
-"""Content negotiation that answers JSON rather than 406 (API.md lists no 406).
+"""Content negotiation that answers JSON rather than 406 (docs/api.md lists no 406).
 
 Gateways written for the replaced system may send any Accept header, or none
 that fits; refusing them with 406 would lose their data. A request whose Accept

@@ -1,4 +1,4 @@
-"""Page-number pagination with the envelope of API.md: items, total, page, pageSize.
+"""Page-number pagination with the envelope of docs/api.md: items, total, page, pageSize.
 
 Bad `page` or `pageSize` values are a 400, not a silent default; a page past the
 last is an empty page.

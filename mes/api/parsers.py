@@ -137,7 +137,7 @@ def loads_strict(raw: bytes):
 
 
 class StrictJSONParser(JSONParser):
-    """JSON bodies with the limits of API.md; views may set `max_body_bytes` and
+    """JSON bodies with the limits of docs/api.md; views may set `max_body_bytes` and
     `json_depth_offset` (levels of envelope above each event, as in a batch)."""
 
     def parse(self, stream, media_type=None, parser_context=None):

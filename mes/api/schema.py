@@ -1,10 +1,10 @@
-"""The OpenAPI schema as the API really answers (API.md).
+"""The OpenAPI schema as the API really answers (docs/api.md).
 
 - The gateway key scheme (`Authorization: Token <key>` or `Api-Key <key>`), which
   drf-spectacular cannot guess for a custom authenticator.
 - The envelope: every JSON success is `{"ok": true, "data": …}`, every error
   `{"ok": false, "error": {"code", "message", "details"}}`, with the statuses of
-  API.md's table documented on every operation that can give them.
+  docs/api.md's table documented on every operation that can give them.
 
 Clients generated from the schema, and schemathesis in CI, rely on both.
 """
@@ -17,7 +17,7 @@ ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
 
 ERROR_ENVELOPE = {
     "type": "object",
-    "description": "Every error under /api/ (API.md).",
+    "description": "Every error under /api/ (docs/api.md).",
     "required": ["ok", "error"],
     "properties": {
         "ok": {"type": "boolean", "enum": [False]},
@@ -96,7 +96,7 @@ def success_envelope(schema: dict) -> dict:
 
 
 def error_statuses(path: str, method: str, operation: dict) -> set[str]:
-    """The statuses an operation can answer besides its success (API.md's table)."""
+    """The statuses an operation can answer besides its success (docs/api.md's table)."""
     statuses = set()
     if operation.get("security") != [{}]:
         # Credentials, permission, the per-key rate, and the database behind them.

@@ -1,4 +1,4 @@
-"""Per-gateway rate limit (API.md: 429 THROTTLED); people signed in are not throttled.
+"""Per-gateway rate limit (docs/api.md: 429 THROTTLED); people signed in are not throttled.
 
 The rate is `settings.GATEWAY_THROTTLE_RATE` (default 60,000 a minute per key),
 read on every request. The count lives in Django's default cache: per process

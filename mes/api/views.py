@@ -12,7 +12,7 @@ BODY_METHODS = {"POST", "PUT", "PATCH"}
 class JsonBodyMixin:
     """Refuses, before parsing, a body that is not JSON (415) or too large (413).
 
-    DRF alone would read a body without a Content-Type as empty; API.md wants a 415.
+    DRF alone would read a body without a Content-Type as empty; docs/api.md wants a 415.
     """
 
     max_body_bytes: int | None = None
