@@ -157,14 +157,17 @@ def test_quality_staff_can_view_but_not_add_master_data_in_the_admin(client):
 # --- settings ----------------------------------------------------------------------------------
 
 
-def manage_py_check(**environment) -> subprocess.CompletedProcess:
-    """`manage.py check` in a fresh process with DEBUG and SECRET_KEY as given (None: unset)."""
+def settings_check(**environment) -> subprocess.CompletedProcess:
+    """Django's `check` on the settings in a fresh process, with DEBUG and SECRET_KEY as
+    given (None: unset). Through `python -m django`, as a server loads them: `manage.py`
+    alone fills an unconfigured environment with development settings (mes/local_env.py)."""
     env = os.environ.copy()
     for name in ("DEBUG", "SECRET_KEY"):
         env.pop(name, None)
     env.update({name: value for name, value in environment.items() if value is not None})
+    env["DJANGO_SETTINGS_MODULE"] = "mes.settings"
     return subprocess.run(
-        [sys.executable, "manage.py", "check"],
+        [sys.executable, "-m", "django", "check"],
         cwd=settings.BASE_DIR,
         env=env,
         capture_output=True,
@@ -176,16 +179,16 @@ def manage_py_check(**environment) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("debug", [None, "", "0", "false"], ids=["unset", "empty", "0", "false"])
 @pytest.mark.parametrize("secret_key", [None, ""], ids=["secret-unset", "secret-empty"])
 def test_without_debug_an_empty_secret_key_is_refused(debug, secret_key):
-    result = manage_py_check(DEBUG=debug, SECRET_KEY=secret_key)
+    result = settings_check(DEBUG=debug, SECRET_KEY=secret_key)
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
 
 
 def test_with_a_secret_key_and_debug_off_the_checks_pass():
-    result = manage_py_check(SECRET_KEY="a-long-enough-test-only-secret-key")
+    result = settings_check(SECRET_KEY="a-long-enough-test-only-secret-key")
     assert result.returncode == 0, result.stderr
 
 
 def test_with_debug_on_an_empty_secret_key_falls_back_to_a_development_key():
-    result = manage_py_check(DEBUG="1", SECRET_KEY="")
+    result = settings_check(DEBUG="1", SECRET_KEY="")
     assert result.returncode == 0, result.stderr
