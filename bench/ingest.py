@@ -38,10 +38,13 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
+
+from integration.stored_payload import split_payload  # noqa: E402  (after the path is set)
 
 VALUES_PER_EVENT = 3
 SPEC_NAMES = ["Peak Temperature", "Conveyor Speed", "Time Above Liquidus"]
@@ -393,6 +396,13 @@ def _event_rows(event_id, track, specs, operation_id, user_id, n):
     )  # fmt: skip
     limits = json.dumps({"spec": {"min": 240, "max": 250}, "alarm": None})
     meta = json.dumps({"eventId": event_id, "equipmentId": "OVEN-7", "operatorId": None})
+    # The message keeps what the record does not hold, as the ingestion stores it.
+    written = SimpleNamespace(
+        event_id=event_id, source="AUTO", run_no=run_no, unit_sn=unit_sn, station_code=STATION,
+        step_no=STEP_NO, equipment_id="OVEN-7", operator_id="", data=event["data"],
+        meta=event["meta"],
+    )  # fmt: skip
+    stored, bits = split_payload(event, written)
     values = [
         (spec_id, track_id, None, now, float(item["valueNumber"]), None, None, None, limits,
          "PASS", False, "AUTO", f"device-data:{event_id}", meta, now)
@@ -400,7 +410,7 @@ def _event_rows(event_id, track, specs, operation_id, user_id, n):
     ]  # fmt: skip
     message = (
         "IN", "DEVICE", "DEVICE_DATA", f"device-data:{event_id}", f"device-data:{event_id}",
-        "SUCCESS", json.dumps(event), "", "", None, None, None, user_id, now, now,
+        "SUCCESS", json.dumps(stored), "", "", None, None, None, user_id, now, now, bits,
     )  # fmt: skip
     return record, values, message
 
@@ -416,7 +426,8 @@ VALUE_COLUMNS = (
 )
 MESSAGE_COLUMNS = (
     "direction, system, entity_type, business_key, dedupe_key, status, payload, error_code, "
-    "error_message, record_id, replay_of_id, resolved_at, sent_by_id, created_at, updated_at"
+    "error_message, record_id, replay_of_id, resolved_at, sent_by_id, created_at, updated_at, "
+    "record_fields"
 )
 
 
@@ -450,7 +461,7 @@ def _baseline_single_worker(args):
                 message = message[:9] + (record_id,) + message[10:]
                 cursor.execute(
                     f"INSERT INTO integration_integrationmessage ({MESSAGE_COLUMNS}) "
-                    f"VALUES ({placeholders(15)})",
+                    f"VALUES ({placeholders(16)})",
                     message,
                 )
             latencies.append(time.perf_counter() - begin)

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from execution.admin_filters import date_range_filter, input_filter
+from execution.admin_paging import BoundedCountPaginator
 from execution.charts import LATEST_VALUES, latest_number_values, limit_lines, trend_chart_svg
 from execution.exports import stream_data_values_csv
 from execution.models import (
@@ -60,6 +61,10 @@ class EvidenceMixin:
 class ReadOnlyAdmin(EvidenceMixin, admin.ModelAdmin):
     # Counts per filter choice would scan the largest tables on every page.
     show_facets = admin.ShowFacets.NEVER
+    # Evidence lists grow by millions: counts are bounded, deep pages read keys first,
+    # and the unfiltered total is not counted beside the filtered one.
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
 
 
 # --- display helpers shared by the back office's pages ------------------------------------------
@@ -491,9 +496,51 @@ class StationFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
-        return queryset.filter(
-            Q(track__station__code=self.value()) | Q(carrier_track__station__code=self.value())
+        # Through the passes at the station, not a join per value: PostgreSQL can then
+        # start from the station's tracks (docs/operations.md: growth).
+        at_station = Q(track__in=Track.objects.filter(station__code=self.value()))
+        carriers = CarrierTrack.objects.filter(station__code=self.value())
+        if carriers.exists():
+            at_station |= Q(carrier_track__in=carriers)
+        return queryset.filter(at_station)
+
+
+# More passes than this for a search term, and the values are filtered by subquery.
+SEARCH_PASSES_LISTED = 5_000
+
+
+def _first_ids(queryset) -> list[int] | None:
+    """Up to SEARCH_PASSES_LISTED primary keys, or None when there are more."""
+    ids = list(queryset.values_list("pk", flat=True)[: SEARCH_PASSES_LISTED + 1])
+    return None if len(ids) > SEARCH_PASSES_LISTED else ids
+
+
+def values_matching(term: str) -> Q:
+    """Values of units, runs or carriers whose number is `term` or starts with it.
+
+    The small master tables are searched first (their unique keys are indexed for
+    prefixes); the values are then found by their passes' keys, so a search reads
+    the values it shows, not the whole table.
+    """
+    units = Unit.objects.filter(sn__startswith=term)
+    runs = Run.objects.filter(run_no__startswith=term)
+    tracks = Track.objects.filter(Q(unit__in=units) | Q(unit__run__in=runs))
+    carrier_tracks = CarrierTrack.objects.filter(carrier__carrier_no__startswith=term)
+    unit_ids, run_ids = _first_ids(units), _first_ids(runs)
+    if unit_ids is not None and run_ids is not None:
+        tracks = Track.objects.filter(
+            Q(unit_id__in=unit_ids) | Q(unit__run_id__in=run_ids)
+            if run_ids
+            else Q(unit_id__in=unit_ids)
         )
+    track_ids, carrier_track_ids = _first_ids(tracks), _first_ids(carrier_tracks)
+    by_track = Q(track__in=tracks) if track_ids is None else Q(track_id__in=track_ids)
+    by_carrier = (
+        Q(carrier_track__in=carrier_tracks)
+        if carrier_track_ids is None
+        else Q(carrier_track_id__in=carrier_track_ids)
+    )
+    return by_track | by_carrier
 
 
 @admin.register(DataValue)
@@ -530,7 +577,9 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
         "track__unit__run__run_no",
         "carrier_track__carrier__carrier_no",
     ]
-    search_help_text = "Unit serial number, run number or carrier number."
+    search_help_text = (
+        "Unit serial number, run number or carrier number: the whole number or its beginning."
+    )
     # spec__operation: the spec column; track__*/carrier_track__*: unit, run and station.
     list_select_related = [
         "spec__operation",
@@ -579,6 +628,12 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
         ),
     ]
     change_list_template = "admin/execution/datavalue/change_list.html"
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(values_matching(term)), False
 
     @admin.display(description="unit", ordering="track__unit__sn")
     def unit_sn(self, value):

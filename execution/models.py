@@ -271,12 +271,21 @@ class DataValue(models.Model):
         FAIL = "FAIL", "Fail"
         NA = "NA", "Not judged"
 
-    spec = models.ForeignKey(DataSpec, on_delete=models.PROTECT, related_name="values")
+    # Indexed by datavalue_spec (spec first); a value's own index would repeat it.
+    spec = models.ForeignKey(
+        DataSpec, on_delete=models.PROTECT, related_name="values", db_index=False
+    )
     track = models.ForeignKey(
         Track, null=True, blank=True, on_delete=models.PROTECT, related_name="data_values"
     )
+    # Most values have none: a partial index (datavalue_carrier_track) skips the NULLs.
     carrier_track = models.ForeignKey(
-        CarrierTrack, null=True, blank=True, on_delete=models.PROTECT, related_name="data_values"
+        CarrierTrack,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="data_values",
+        db_index=False,
     )
     collected_at = models.DateTimeField()
     value_number = models.FloatField(null=True, blank=True)
@@ -287,7 +296,8 @@ class DataValue(models.Model):
     judge = models.CharField(max_length=4, choices=Judge.choices)
     alarmed = models.BooleanField(default=False)
     source = models.CharField(max_length=6, choices=Source.choices)
-    source_ref = models.CharField(max_length=255, db_index=True)
+    # Matched exactly (datavalue_source_ref), never by pattern: no `_like` twin.
+    source_ref = models.CharField(max_length=255)
     meta = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -300,10 +310,30 @@ class DataValue(models.Model):
                 name="datavalue_exactly_one_track",
             )
         ]
+        # Each list, filter and chart of the back office reads one of these; FAIL, NA and
+        # alarmed values are few, so their indexes hold only them. Ascending: values
+        # arrive in time order, so each index grows at its right edge and its pages stay
+        # full (a descending index splits its left page in half on every insert);
+        # newest-first lists read them backwards (docs/operations.md: growth).
         indexes = [
-            models.Index(fields=["spec", "-collected_at"], name="datavalue_spec_collected"),
-            models.Index(fields=["judge", "-collected_at"], name="datavalue_judge_collected"),
-            models.Index(fields=["alarmed", "-collected_at"], name="datavalue_alarm_collected"),
+            models.Index(fields=["collected_at", "id"], name="datavalue_collected"),
+            models.Index(fields=["spec", "collected_at"], name="datavalue_spec"),
+            models.Index(
+                fields=["judge", "collected_at", "id"],
+                condition=~Q(judge="PASS"),
+                name="datavalue_not_passed",
+            ),
+            models.Index(
+                fields=["collected_at", "id"],
+                condition=Q(alarmed=True),
+                name="datavalue_alarmed",
+            ),
+            models.Index(fields=["source_ref"], name="datavalue_source_ref"),
+            models.Index(
+                fields=["carrier_track"],
+                condition=Q(carrier_track__isnull=False),
+                name="datavalue_carrier_track",
+            ),
         ]
 
     def __str__(self):

@@ -2,9 +2,11 @@
 
 Messages in the last 24 hours and 7 days by status, FAILED messages not yet
 resolved, CONFLICTs, FAIL and alarmed values, and the latest events. Each
-figure counts exactly what its link's filters select: the window's start is
-written into the link, to the second, and counted from that same instant.
-Only the figures a person may view are computed.
+figure counts what its link's filters select: the window's start is written
+into the link, to the second, and counted from that same instant. Past
+mes.counting.EXACT_UP_TO a figure is PostgreSQL's estimate, shown as "about"
+(a week of SUCCESS messages is millions of rows). Only the figures a person
+may view are computed.
 """
 
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from django.utils import timezone
 
 from execution.models import DataValue
 from integration.models import DeviceDataRecord, IntegrationMessage
+from mes.counting import Count, bounded_count
 
 WINDOWS = [("last 24 hours", timedelta(hours=24)), ("last 7 days", timedelta(days=7))]
 LATEST_EVENTS = 10
@@ -29,6 +32,11 @@ class Figure:
     url: str
     needs_attention: bool = False
     key: str = ""  # names the figure in the page, for people and browser tests
+    is_estimate: bool = False  # the page says "about"
+
+
+def figure(label: str, count: Count, url: str, needs_attention: bool, key: str = "") -> Figure:
+    return Figure(label, count.value, url, needs_attention, key, count.is_estimate)
 
 
 @dataclass
@@ -69,35 +77,41 @@ def message_figures(starts: list[datetime]) -> list[tuple[str, list[Figure]]]:
     for status in IntegrationMessage.Status.values:
         figures = []
         for (label, _length), start in zip(WINDOWS, starts, strict=True):
-            count = IntegrationMessage.objects.filter(status=status, created_at__gte=start).count()
+            count = bounded_count(
+                IntegrationMessage.objects.filter(status=status, created_at__gte=start)
+            )
             url = _changelist(
                 IntegrationMessage, status__exact=status, createdFrom=start.isoformat()
             )
-            needs_attention = status in NEEDS_ATTENTION and count > 0
-            figures.append(Figure(label, count, url, needs_attention))
+            needs_attention = status in NEEDS_ATTENTION and count.value > 0
+            figures.append(figure(label, count, url, needs_attention))
         rows.append((status, figures))
     return rows
 
 
 def attention_figures() -> list[Figure]:
     """What needs someone: FAILED messages not yet resolved, and CONFLICTs."""
-    failed = IntegrationMessage.objects.filter(
-        status=IntegrationMessage.Status.FAILED, resolved_at__isnull=True
-    ).count()
-    conflicts = IntegrationMessage.objects.filter(status=IntegrationMessage.Status.CONFLICT).count()
+    failed = bounded_count(
+        IntegrationMessage.objects.filter(
+            status=IntegrationMessage.Status.FAILED, resolved_at__isnull=True
+        )
+    )
+    conflicts = bounded_count(
+        IntegrationMessage.objects.filter(status=IntegrationMessage.Status.CONFLICT)
+    )
     return [
-        Figure(
+        figure(
             "FAILED messages not yet resolved",
             failed,
             _changelist(IntegrationMessage, status__exact="FAILED", resolved="no"),
-            failed > 0,
+            failed.value > 0,
             key="failed-unresolved",
         ),
-        Figure(
+        figure(
             "CONFLICTs (eventId reused with another payload)",
             conflicts,
             _changelist(IntegrationMessage, status__exact="CONFLICT"),
-            conflicts > 0,
+            conflicts.value > 0,
             key="conflicts",
         ),
     ]
@@ -112,9 +126,9 @@ def value_figures(starts: list[datetime]) -> list[tuple[str, list[Figure]]]:
     ]:
         figures = []
         for index, start in enumerate(starts):
-            count = DataValue.objects.filter(collected_at__gte=start, **condition).count()
+            count = bounded_count(DataValue.objects.filter(collected_at__gte=start, **condition))
             url = _changelist(DataValue, **params, collectedFrom=start.isoformat())
-            figures.append(Figure(WINDOWS[index][0], count, url, count > 0))
+            figures.append(figure(WINDOWS[index][0], count, url, count.value > 0))
         rows.append((label, figures))
     return rows
 
@@ -130,11 +144,10 @@ def build_dashboard(user, now: datetime | None = None) -> Dashboard:
     if user.has_perm("execution.view_datavalue"):
         dashboard.values = value_figures(starts)
     if user.has_perm("integration.view_devicedatarecord"):
-        # sent_by: the gateway column.
+        # sent_by: the gateway column. Latest received is highest key: records are
+        # numbered as they are written, and the primary key is indexed.
         dashboard.latest_records = list(
-            DeviceDataRecord.objects.select_related("sent_by").order_by("-received_at", "-pk")[
-                :LATEST_EVENTS
-            ]
+            DeviceDataRecord.objects.select_related("sent_by").order_by("-pk")[:LATEST_EVENTS]
         )
         dashboard.records_url = _changelist(DeviceDataRecord)
     return dashboard

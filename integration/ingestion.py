@@ -34,6 +34,7 @@ from integration.event_hash import CURRENT_VERSION, KNOWN_VERSIONS, canonical_ev
 from integration.group_commit import GroupCommit
 from integration.models import DeviceDataRecord, IntegrationMessage, business_key_for
 from integration.serializers import DeviceEventSerializer, plainly_valid_event
+from integration.stored_payload import split_payload
 from mes.api.exceptions import DATABASE_RETRY_AFTER_SECONDS, ApiError
 from mes.database_errors import (
     PASSING,
@@ -525,6 +526,10 @@ def primary_key(instance):
 
 def _new_message(attempt: Attempt, status: str, replay_of, **fields):
     key = business_key_for(attempt.event_id)
+    payload, record_fields = attempt.payload, 0
+    if fields.get("record_id") is not None:
+        # Stored once: what the record holds is not repeated (integration/stored_payload.py).
+        payload, record_fields = split_payload(attempt.payload, attempt.record)
     return new_model(
         IntegrationMessage,
         direction=IntegrationMessage.Direction.IN,
@@ -533,7 +538,8 @@ def _new_message(attempt: Attempt, status: str, replay_of, **fields):
         business_key=key,
         dedupe_key=key,
         status=status,
-        payload=attempt.payload,
+        payload=payload,
+        record_fields=record_fields,
         sent_by_id=primary_key(attempt.sent_by),
         replay_of_id=primary_key(replay_of),
         **fields,
@@ -726,7 +732,7 @@ def replay_failed_message(message: IntegrationMessage, *, replayed_by) -> Ingest
     if message.status != IntegrationMessage.Status.FAILED:
         raise MessageNotReplayable(f"Message {message.pk} is {message.status}, not FAILED.")
     return receive_device_event(
-        message.payload, sent_by=replayed_by, record_sender=message.sent_by, replay_of=message
+        message.full_payload, sent_by=replayed_by, record_sender=message.sent_by, replay_of=message
     )
 
 

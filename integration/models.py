@@ -8,6 +8,7 @@ from django.db import models
 
 from execution.models import CarrierTrack, Operation, Track
 from integration.event_hash import CURRENT_VERSION as CURRENT_HASH_VERSION
+from integration.stored_payload import payload_as_received
 
 
 class DeviceDataRecord(models.Model):
@@ -27,12 +28,14 @@ class DeviceDataRecord(models.Model):
     track = models.ForeignKey(
         Track, null=True, blank=True, on_delete=models.PROTECT, related_name="device_data_records"
     )
+    # Most records have none: a partial index (record_carrier_track) skips the NULLs.
     carrier_track = models.ForeignKey(
         CarrierTrack,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="device_data_records",
+        db_index=False,
     )
     operation = models.ForeignKey(
         Operation,
@@ -64,11 +67,20 @@ class DeviceDataRecord(models.Model):
     class Meta:
         verbose_name = "device-data record"
         ordering = ["-event_time", "-received_at"]
+        # The unique event_id has no `_like` twin: eventIds are matched exactly (migration
+        # 0006). Ascending, read backwards for newest first: events arrive in time order,
+        # so the indexes grow at their right edge with full pages (see DataValue).
         indexes = [
-            models.Index(fields=["-event_time", "-received_at"], name="record_event_time"),
-            models.Index(fields=["run_no", "-event_time"], name="record_run_no"),
-            models.Index(fields=["unit_sn", "-event_time"], name="record_unit_sn"),
-            models.Index(fields=["station_code", "-event_time"], name="record_station_code"),
+            # The lists' order, with the primary key admin and API add for a stable order.
+            models.Index(fields=["event_time", "received_at", "id"], name="record_event_order"),
+            models.Index(fields=["run_no", "event_time"], name="record_run"),
+            models.Index(fields=["unit_sn", "event_time"], name="record_unit"),
+            models.Index(fields=["station_code", "event_time"], name="record_station"),
+            models.Index(
+                fields=["carrier_track"],
+                condition=models.Q(carrier_track__isnull=False),
+                name="record_carrier_track",
+            ),
         ]
 
     def __str__(self):
@@ -120,9 +132,16 @@ class IntegrationMessage(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="messages",
+        db_index=False,
     )
+    # Few messages are replays: a partial index (message_replay_of) skips the NULLs.
     replay_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replays"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replays",
+        db_index=False,
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
     sent_by = models.ForeignKey(
@@ -132,21 +151,54 @@ class IntegrationMessage(models.Model):
         on_delete=models.PROTECT,
         related_name="integration_messages",
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The payload's fields that are its record's, as bits (integration/stored_payload.py):
+    # stored once, on the record, and put back by `full_payload`. The database's
+    # default 0 is right for rows written by code from before the column.
+    record_fields = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         permissions = [("replay_integrationmessage", "Can replay failed integration messages")]
+        # SUCCESS is nearly every message: the status and error indexes leave it out, and
+        # the FAILED index holds only the attempts still waiting for their event. The
+        # record's messages are found by business key: no index on `record` (records are
+        # never deleted, so nothing checks it). Ascending, as DeviceDataRecord's.
         indexes = [
-            models.Index(fields=["status", "-created_at"], name="message_status_created"),
-            models.Index(fields=["dedupe_key", "status"], name="message_dedupe_key"),
+            models.Index(fields=["created_at", "id"], name="message_created"),
+            models.Index(
+                fields=["status", "created_at", "id"],
+                condition=~models.Q(status="SUCCESS"),
+                name="message_not_success",
+            ),
+            models.Index(
+                fields=["dedupe_key"],
+                condition=models.Q(status="FAILED", resolved_at__isnull=True),
+                name="message_unresolved",
+            ),
             models.Index(fields=["business_key"], name="message_business_key"),
-            models.Index(fields=["error_code", "-created_at"], name="message_error_code"),
+            models.Index(
+                fields=["error_code", "created_at"],
+                condition=~models.Q(error_code=""),
+                name="message_error",
+            ),
+            models.Index(
+                fields=["replay_of"],
+                condition=models.Q(replay_of__isnull=False),
+                name="message_replay_of",
+            ),
         ]
 
     def __str__(self):
         return f"{self.status} {self.business_key}"
+
+    @property
+    def full_payload(self):
+        """The payload as received, with the fields stored only on the record put back."""
+        if not self.record_fields:
+            return self.payload
+        return payload_as_received(self.payload, self.record_fields, self.record)
 
 
 class GatewayKey(models.Model):

@@ -86,6 +86,7 @@ class DeviceDataView(JsonBodyMixin, generics.ListAPIView):
     """POST one device event; GET the accepted records, filtered and paginated."""
 
     queryset = DeviceDataRecord.objects.order_by("-event_time", "-received_at", "-pk")
+    cursor_fields = ["event_time", "received_at"]  # the ordering, for keyset pages
     serializer_class = RecordSerializer
     filterset_class = DeviceDataRecordFilterSet
     permission_classes = [ReadOrIngestPermission]
@@ -250,7 +251,7 @@ class DeviceDataDetailView(generics.RetrieveAPIView):
         )
         # messages: by eventId, so FAILED attempts before the record are included.
         record.message_list = list(
-            IntegrationMessage.objects.filter(dedupe_key=record.business_key).order_by(
+            IntegrationMessage.objects.filter(business_key=record.business_key).order_by(
                 "created_at", "pk"
             )
         )
@@ -262,6 +263,7 @@ class MessageListView(generics.ListAPIView):
 
     # sentBy: the sender's username.
     queryset = IntegrationMessage.objects.select_related("sent_by").order_by("-created_at", "-pk")
+    cursor_fields = ["created_at"]  # the ordering, for keyset pages
     serializer_class = MessageSerializer
     filterset_class = IntegrationMessageFilterSet
     permission_classes = [ReadOrIngestPermission]

@@ -206,6 +206,10 @@ INGEST_GROUP_LOCK_TIMEOUT_MS = env_int("INGEST_GROUP_LOCK_TIMEOUT_MS", 200)
 INGEST_STATEMENT_TIMEOUT_MS = env_int("INGEST_STATEMENT_TIMEOUT_MS", 5000)
 INGEST_GROUP_WAIT_MS = env_int("INGEST_GROUP_WAIT_MS", 500)
 
+# manage.py prune_messages: DUPLICATE and resolved FAILED messages older than this go
+# (docs/operations.md: retention).
+MESSAGE_RETENTION_DAYS = env_int("MESSAGE_RETENTION_DAYS", 90)
+
 # Requests per gateway key: "<count>/<s|sec|min|hour|day>" (docs/api.md: 429 THROTTLED).
 GATEWAY_THROTTLE_RATE = os.environ.get("GATEWAY_THROTTLE_RATE", "").strip() or "60000/min"
 if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", GATEWAY_THROTTLE_RATE):

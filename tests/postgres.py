@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 
 import psycopg
 import pytest
@@ -54,6 +55,36 @@ def run_bench(script: str, *arguments: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=600,
     )
+
+
+@contextlib.contextmanager
+def database_of_its_own(prefix: str = "mes_own"):
+    """A new, empty database on the test server (name, URL), dropped afterwards: for a
+    test that migrates back and forth, which the shared test database must not see."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with second_session("postgres") as session:
+        session.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name, url_of_database(name)
+    finally:
+        with second_session("postgres") as session:
+            session.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def manage(database_url: str, *arguments: str) -> subprocess.CompletedProcess:
+    """`manage.py …` against another database, as an operator runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
+    env.update(DATABASE_URL=database_url, SECRET_KEY="a-test-key-for-manage-commands")
+    result = subprocess.run(
+        [sys.executable, "manage.py", *arguments],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
 
 
 @contextlib.contextmanager

@@ -289,7 +289,10 @@ def test_the_value_list_offers_the_export_of_its_current_filters(quality, traffi
         ("?eventTo=2026-01-24T10:00:00%2B00:00", ["evt-0001"]),
         ("?duplicated=yes", ["evt-0001"]),
         ("?duplicated=no", ["evt-hot"]),
-        ("?q=evt-h", ["evt-hot"]),
+        ("?q=evt-hot", ["evt-hot"]),
+        ("?q=evt-h", []),  # searches match whole keys, from their index
+        ("?q=SN-0001", ["evt-hot", "evt-0001"]),
+        ("?q=RUN-2026-001", ["evt-hot", "evt-0001"]),
     ],
 )
 def test_record_list_filters_like_the_replaced_system(quality, traffic, query, expected):

@@ -179,7 +179,12 @@ def test_list_answers_in_the_envelope_with_items_total_page_and_page_size(shop, 
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["ok"] is True
-    assert set(body["data"]) == {"items", "total", "page", "pageSize"}
+    # The replaced system's four fields, and two more for lists of millions (docs/api.md).
+    assert set(body["data"]) == {
+        "items", "total", "page", "pageSize", "totalIsEstimate", "nextCursor"
+    }  # fmt: skip
+    assert body["data"]["totalIsEstimate"] is False
+    assert body["data"]["nextCursor"] is None
     assert body["data"]["total"] == DeviceDataRecord.objects.count() == 5
     assert body["data"]["page"] == 1
     assert body["data"]["pageSize"] == 30
@@ -277,7 +282,14 @@ def test_a_page_past_the_last_is_empty_with_the_right_total(shop, quality_client
     assert response.status_code == 200, response.content
     assert response.json() == {
         "ok": True,
-        "data": {"items": [], "total": 5, "page": 4, "pageSize": 2},
+        "data": {
+            "items": [],
+            "total": 5,
+            "totalIsEstimate": False,
+            "page": 4,
+            "pageSize": 2,
+            "nextCursor": None,
+        },  # fmt: skip
     }
 
 
@@ -682,7 +694,10 @@ def test_messages_are_paginated_like_records(messages, quality_client):
 
     assert statuses(second) == ["SUCCESS"]
     assert past.status_code == 200
-    assert past.json()["data"] == {"items": [], "total": 4, "page": 3, "pageSize": 3}
+    assert past.json()["data"] == {
+        "items": [], "total": 4, "totalIsEstimate": False, "page": 3, "pageSize": 3,
+        "nextCursor": None,
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(

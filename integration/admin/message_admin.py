@@ -22,8 +22,9 @@ from integration.ingestion import (
     MessageNotReplayable,
     replay_failed_message,
 )
-from integration.models import IntegrationMessage
+from integration.models import IntegrationMessage, business_key_for
 from integration.payload_diff import ABSENT, compare_payloads
+from mes.skip_scan import distinct_values
 
 REPLAY_PERMISSION = "integration.replay_integrationmessage"
 Status = IntegrationMessage.Status
@@ -44,7 +45,14 @@ def record_link(record) -> str:
 
 def original_message(record):
     """The message that wrote a record: its SUCCESS attempt."""
-    return record.messages.filter(status=Status.SUCCESS).order_by("pk").first()
+    # By business key, which is indexed (the record column is not).
+    return (
+        IntegrationMessage.objects.filter(
+            business_key=record.business_key, record=record, status=Status.SUCCESS
+        )
+        .order_by("pk")
+        .first()
+    )
 
 
 class ResolutionFilter(admin.SimpleListFilter):
@@ -62,6 +70,22 @@ class ResolutionFilter(admin.SimpleListFilter):
         if self.value() == "yes":
             return queryset.filter(resolved_at__isnull=False)
         return queryset
+
+
+class ErrorCodeFilter(admin.SimpleListFilter):
+    """The error codes messages carry, found through the error index (no table scan)."""
+
+    title = "error code"
+    parameter_name = "error_code__exact"
+
+    def lookups(self, request, model_admin):
+        codes = distinct_values(IntegrationMessage._meta.db_table, "error_code", "error_code <> ''")
+        return [(code, code) for code in codes]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(error_code=self.value())
 
 
 def _json_cell(value) -> str:
@@ -88,13 +112,13 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
         "status",
         "system",
         "entity_type",
-        "error_code",
+        ErrorCodeFilter,
         ResolutionFilter,
         date_range_filter("created", "created_at", "createdFrom", "createdTo"),
         input_filter("business key", "businessKey", "business_key"),
     ]
     search_fields = ["business_key"]
-    search_help_text = "eventId or business key (device-data:<eventId>)."
+    search_help_text = "eventId or business key (device-data:<eventId>): the whole of it."
     # sent_by: the client column.
     list_select_related = ["sent_by"]
     actions = ["replay_selected"]
@@ -159,6 +183,13 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
         fieldsets.append(("Payload as received", {"fields": ["payload_json"]}))
         return fieldsets
 
+    def get_search_results(self, request, queryset, search_term):
+        # Exact, from the business key's index (a contains-match reads every message).
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(business_key__in={term, business_key_for(term)}), False
+
     # --- columns and fields ---
 
     @admin.display(description="status", ordering="status")
@@ -210,7 +241,7 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description="payload")
     def payload_json(self, message):
-        return pretty_json(message.payload)
+        return pretty_json(message.full_payload)
 
     @admin.display(description="comparison")
     def conflict_comparison(self, message):
@@ -231,7 +262,7 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
                     _json_cell(field.stored),
                     _json_cell(field.incoming),
                 )
-                for field in compare_payloads(original.payload, message.payload)
+                for field in compare_payloads(original.full_payload, message.full_payload)
             ),
         )
         return format_html(
@@ -243,9 +274,9 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
             original.pk,
             rows,
             message_link(original),
-            pretty_json(original.payload),
+            pretty_json(original.full_payload),
             message.pk,
-            pretty_json(message.payload),
+            pretty_json(message.full_payload),
         )
 
     # --- replay ---

@@ -5,6 +5,7 @@ every message of its eventId, FAILED attempts before it included.
 """
 
 from django.contrib import admin
+from django.db.models import Q
 from django.urls import reverse
 
 from execution.admin import (
@@ -63,7 +64,7 @@ class DeviceDataRecordAdmin(CollectedValuesMixin, ReadOnlyAdmin):
         DuplicatedFilter,
     ]
     search_fields = ["event_id", "run_no", "unit_sn"]
-    search_help_text = "eventId, run number or unit serial number (contains)."
+    search_help_text = "eventId, run number or unit serial number: the whole of it."
     # sent_by: the client column.
     list_select_related = ["sent_by"]
     readonly_fields = ["client", "data_json", "meta_json", "messages_link", "values_link"]
@@ -112,6 +113,13 @@ class DeviceDataRecordAdmin(CollectedValuesMixin, ReadOnlyAdmin):
         ("Data as received", {"fields": ["data_json", "meta_json"]}),
     ]
 
+    def get_search_results(self, request, queryset, search_term):
+        # Exact matches, each read from its own index (a contains-match reads every record).
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(event_id=term) | Q(run_no=term) | Q(unit_sn=term)), False
+
     @admin.display(description="client", ordering="sent_by__username")
     def client(self, record):
         return record.sent_by.username if record.sent_by else "—"
@@ -126,7 +134,7 @@ class DeviceDataRecordAdmin(CollectedValuesMixin, ReadOnlyAdmin):
 
     @admin.display(description="messages")
     def messages_link(self, record):
-        count = IntegrationMessage.objects.filter(dedupe_key=record.business_key).count()
+        count = IntegrationMessage.objects.filter(business_key=record.business_key).count()
         url = changelist_url("integration", "integrationmessage", businessKey=record.business_key)
         return admin_link(url, f"{count} message(s) for this eventId")
 
@@ -148,7 +156,7 @@ class DeviceDataRecordAdmin(CollectedValuesMixin, ReadOnlyAdmin):
         if obj is not None and request.user.has_perm("integration.view_integrationmessage"):
             # sent_by: the client column.
             rows = list(
-                IntegrationMessage.objects.filter(dedupe_key=obj.business_key)
+                IntegrationMessage.objects.filter(business_key=obj.business_key)
                 .select_related("sent_by")
                 .order_by("created_at", "pk")[:MESSAGES_SHOWN]
             )

@@ -1,0 +1,163 @@
+"""Every back-office list and API list reads an index, and the index migrations are safe.
+
+The plans are PostgreSQL's for the statements each page really runs (captured
+from a request), asked with sequential scans and sorts priced out: a plan that
+still scans one of the big tables, or sorts it for a list's order, has no
+index to answer from and would read the whole table at ten million events.
+"""
+
+import psycopg
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from integration.ingestion import receive_device_events
+from tests.factories import reflow_event
+from tests.postgres import database_of_its_own, manage, needs_postgresql, second_session
+
+pytestmark = needs_postgresql("the plans and the concurrent index builds are PostgreSQL's")
+
+BIG_TABLES = {
+    "execution_datavalue",
+    "integration_devicedatarecord",
+    "integration_integrationmessage",
+}
+VALUES = "/admin/execution/datavalue/"
+RECORDS = "/admin/integration/devicedatarecord/"
+MESSAGES = "/admin/integration/integrationmessage/"
+
+# (page, its list comes in index order: no sort of a big table at all)
+PAGES = [
+    (VALUES, True),
+    (VALUES + "?judge__exact=FAIL", True),
+    (VALUES + "?alarmed__exact=1", True),
+    (VALUES + "?collectedFrom=2026-01-24&collectedTo=2026-01-24", True),
+    (VALUES + "?q=SN-0001", False),
+    (VALUES + "?unitSn=SN-0001", False),
+    (VALUES + "?runNo=RUN-2026-001", False),
+    (VALUES + "?sourceRef=device-data:evt-03", False),
+    (VALUES + "?p=3", True),
+    (RECORDS, True),
+    (RECORDS + "?q=evt-03", False),
+    (RECORDS + "?runNo=RUN-2026-001", False),
+    (RECORDS + "?unitSn=SN-0001", False),
+    (RECORDS + "?stationCode=REFLOW-01", False),
+    (RECORDS + "?eventFrom=2026-01-24T10:01:00Z", True),
+    (RECORDS + "?p=3", True),
+    (MESSAGES, True),
+    (MESSAGES + "?status__exact=FAILED", True),
+    (MESSAGES + "?status__exact=DUPLICATE", True),
+    (MESSAGES + "?resolved=no", True),
+    (MESSAGES + "?error_code__exact=UNIT_NOT_FOUND", True),
+    (MESSAGES + "?q=evt-03", False),
+    (MESSAGES + "?createdFrom=2026-01-01", True),
+    ("/admin/", True),
+    ("/api/integration/device-data", True),
+    ("/api/integration/device-data?runNo=RUN-2026-001", False),
+    ("/api/integration/device-data?eventId=evt-03", False),
+    ("/api/integration/messages", True),
+    ("/api/integration/messages?status=FAILED", True),
+]
+
+
+@pytest.fixture
+def received(line, gateway):
+    sent = [
+        reflow_event(f"evt-{n:02d}", value=240 + n, eventTime=f"2026-01-24T10:{n:02d}:00Z")
+        for n in range(30)
+    ]
+    sent += [reflow_event("evt-03"), reflow_event("evt-x", unitSn="SN-LATE")]
+    receive_device_events(sent, sent_by=gateway)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def plan_nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from plan_nodes(child)
+
+
+def relations_under(node: dict) -> set[str]:
+    return {n["Relation Name"] for n in plan_nodes(node) if "Relation Name" in n}
+
+
+def explain(sql: str) -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("SET enable_sort = off")
+        try:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+            return cursor.fetchone()[0][0]["Plan"]
+        finally:
+            cursor.execute("RESET enable_seqscan")
+            cursor.execute("RESET enable_sort")
+
+
+@pytest.mark.parametrize(("path", "in_index_order"), PAGES)
+def test_every_list_reads_its_rows_from_an_index(received, quality_client, path, in_index_order):
+    with CaptureQueriesContext(connection) as captured:
+        response = quality_client.get(path)
+    assert response.status_code == 200, path
+    statements = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].lstrip().upper().startswith(("SELECT", "WITH"))
+        and any(table in q["sql"] for table in BIG_TABLES)
+    ]
+    assert statements, "the page read none of the big tables"
+    for sql in statements:
+        plan = explain(sql)
+        for node in plan_nodes(plan):
+            if node.get("Relation Name") in BIG_TABLES:
+                assert node["Node Type"] != "Seq Scan", (path, sql)
+            if in_index_order and node["Node Type"] == "Sort":
+                assert not relations_under(node) & BIG_TABLES, (path, sql)
+
+
+def test_an_interrupted_concurrent_index_build_can_be_run_again():
+    """A build cut short leaves an INVALID index under the new name; migrating again works."""
+    with database_of_its_own("mes_migrate") as (name, url):
+        manage(url, "migrate", "-v", "0", "execution", "0001")
+        with second_session(name) as session:
+            # A real interrupted build: a unique index over duplicate rows fails half-way.
+            session.execute(
+                "INSERT INTO execution_operation (code, name) VALUES ('OP-A', 'A'), ('OP-B', 'A')"
+            )
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                session.execute(
+                    "CREATE UNIQUE INDEX CONCURRENTLY datavalue_collected "
+                    "ON execution_operation (name)"
+                )
+            assert valid_index(session, "datavalue_collected") == ("execution_operation", False)
+        manage(url, "migrate", "-v", "0")
+        with second_session(name) as session:
+            assert valid_index(session, "datavalue_collected") == ("execution_datavalue", True)
+
+
+def valid_index(session, name: str):
+    return session.execute(
+        "SELECT indrelid::regclass::text, indisvalid FROM pg_index WHERE indexrelid = %s::regclass",
+        [name],
+    ).fetchone()
+
+
+def test_the_index_migrations_go_back_and_forth():
+    def indexes(session):
+        return session.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s) ORDER BY 1",
+            [list(BIG_TABLES)],
+        ).fetchall()
+
+    with database_of_its_own("mes_migrate") as (name, url):
+        manage(url, "migrate", "-v", "0")
+        with second_session(name) as session:
+            after = indexes(session)
+        manage(url, "migrate", "-v", "0", "integration", "0005")
+        manage(url, "migrate", "-v", "0", "execution", "0001")
+        with second_session(name) as session:
+            before = [row[0] for row in indexes(session)]
+        assert "record_event_time" in before and "datavalue_collected" not in before
+        manage(url, "migrate", "-v", "0")
+        with second_session(name) as session:
+            assert indexes(session) == after
