@@ -497,7 +497,7 @@ class StationFilter(admin.SimpleListFilter):
         if self.value() is None:
             return queryset
         # Through the passes at the station, not a join per value: PostgreSQL can then
-        # start from the station's tracks (docs/operations.md: growth).
+        # start from the station's tracks (docs/growth.md).
         at_station = Q(track__in=Track.objects.filter(station__code=self.value()))
         carriers = CarrierTrack.objects.filter(station__code=self.value())
         if carriers.exists():

@@ -1,4 +1,4 @@
-"""Paging for back-office lists of millions of rows (docs/operations.md: growth).
+"""Paging for back-office lists of millions of rows (docs/growth.md).
 
 - The count is exact up to mes.counting.EXACT_UP_TO rows and estimated past it;
   the pager says "about" (templates/admin/pagination.html).

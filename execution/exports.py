@@ -12,6 +12,10 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC
 
+from django.db.models import TextField
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
+
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_SIZE = 2000
 
@@ -42,7 +46,8 @@ COLUMNS = [
 ]
 
 # What each row reads, as plain columns: building a model instance with five related
-# ones per row cost more than the query (bench/growth.py measures the export).
+# ones per row, and decoding two JSON documents per row, cost more than the query
+# (bench/growth.py measures the export).
 SELECTED = [
     "id",
     "collected_at",
@@ -52,7 +57,7 @@ SELECTED = [
     "value_number",
     "value_boolean",
     "value_text",
-    "value_json",
+    "value_json_text",
     "judge",
     "alarmed",
     "source",
@@ -63,12 +68,14 @@ SELECTED = [
     "carrier_track__station__code",
     "track__step_no",
     "carrier_track__step_no",
-    "meta",
+    "event_id",
+    "equipment_id",
     "source_ref",
-    "limits",
+    "limits_text",
 ]
 # Rows per piece of the response: one write per piece, not per line.
 ROWS_PER_PIECE = 500
+FIRST_CHARACTERS_OF_FORMULAS = frozenset(FORMULA_TRIGGERS)
 
 
 def neutralise(cell):
@@ -78,57 +85,101 @@ def neutralise(cell):
     return cell
 
 
-def _value_cell(number, boolean, text, json_value):
+def _text(cell) -> str:
+    """A text column's cell: empty for NULL, and never the start of a formula."""
+    if not cell:
+        return ""
+    return "'" + cell if cell[0] in FIRST_CHARACTERS_OF_FORMULAS else cell
+
+
+def _number(cell):
+    return "" if cell is None else cell
+
+
+class LimitColumns:
+    """The limit columns of a stored `limits` document, read once per distinct document:
+    a spec's values share theirs until someone edits the spec."""
+
+    MAX_REMEMBERED = 10_000
+
+    def __init__(self):
+        self.remembered: dict[str | None, tuple] = {}
+
+    def __call__(self, text: str | None) -> tuple:
+        if text not in self.remembered:
+            if len(self.remembered) >= self.MAX_REMEMBERED:
+                self.remembered.clear()
+            self.remembered[text] = self._read(text)
+        return self.remembered[text]
+
+    @staticmethod
+    def _read(text: str | None) -> tuple:
+        limits = (json.loads(text) if text else None) or {}
+        spec, alarm = limits.get("spec") or {}, limits.get("alarm") or {}
+        return (
+            _text(str(spec.get("unit", ""))),
+            *(_number(bound) for bound in (spec.get("min"), spec.get("max"))),
+            *(_number(bound) for bound in (alarm.get("min"), alarm.get("max"))),
+            json.dumps(limits, ensure_ascii=False, sort_keys=True),
+        )
+
+
+def _value_cell(number, boolean, text, json_text):
     if number is not None:
         return number
     if boolean is not None:
         return "true" if boolean else "false"
     if text is not None:
-        return text
-    if json_value is not None:
-        return json.dumps(json_value, ensure_ascii=False, sort_keys=True)
+        return _text(text)
+    if json_text is not None:
+        return _text(json.dumps(json.loads(json_text), ensure_ascii=False, sort_keys=True))
     return ""
 
 
-def data_value_row(selected: tuple) -> list:
+def data_value_row(selected: tuple, limit_columns: LimitColumns) -> list:
     """One CSV row from the SELECTED columns of a value."""
     (
-        pk, collected_at, spec, operation, data_type, number, boolean, text, json_value,
+        pk, collected_at, spec, operation, data_type, number, boolean, text, json_text,
         judge, alarmed, source, run_no, unit_sn, carrier_no, track_station, carrier_station,
-        track_step, carrier_step, meta, source_ref, limits,
+        track_step, carrier_step, event_id, equipment_id, source_ref, limits_text,
     ) = selected  # fmt: skip
-    limits = limits or {}
-    spec_limits = limits.get("spec") or {}
-    alarm_limits = limits.get("alarm") or {}
-    meta = meta or {}
-    row = [
+    unit, spec_min, spec_max, alarm_min, alarm_max, limits = limit_columns(limits_text)
+    step = track_step if track_step is not None else carrier_step
+    return [
         pk,
         collected_at.astimezone(UTC).isoformat(),
-        spec,
-        operation,
+        _text(spec),
+        _text(operation),
         data_type,
-        _value_cell(number, boolean, text, json_value),
-        spec_limits.get("unit", ""),
+        _value_cell(number, boolean, text, json_text),
+        unit,
         judge,
         "true" if alarmed else "false",
-        spec_limits.get("min", ""),
-        spec_limits.get("max", ""),
-        alarm_limits.get("min", ""),
-        alarm_limits.get("max", ""),
+        spec_min,
+        spec_max,
+        alarm_min,
+        alarm_max,
         source,
-        run_no or "",
-        unit_sn or "",
-        carrier_no or "",
-        track_station or carrier_station or "",
-        track_step
-        if track_step is not None
-        else (carrier_step if carrier_step is not None else ""),
-        meta.get("eventId") or "",
-        meta.get("equipmentId") or "",
-        source_ref,
-        json.dumps(limits, ensure_ascii=False, sort_keys=True),
+        _text(run_no),
+        _text(unit_sn),
+        _text(carrier_no),
+        _text(track_station or carrier_station),
+        "" if step is None else step,
+        _text(event_id),
+        _text(equipment_id),
+        _text(source_ref),
+        limits,
     ]
-    return [neutralise(cell) for cell in row]
+
+
+def export_queryset(queryset):
+    """`queryset` with the SELECTED columns that are not plain fields."""
+    return queryset.annotate(
+        value_json_text=Cast("value_json", TextField()),
+        limits_text=Cast("limits", TextField()),
+        event_id=KT("meta__eventId"),
+        equipment_id=KT("meta__equipmentId"),
+    ).values_list(*SELECTED)
 
 
 class _Lines:
@@ -155,9 +206,10 @@ def stream_data_values_csv(queryset) -> Iterator[str]:
     writer = csv.writer(lines)
     writer.writerow(COLUMNS)
     yield "\ufeff" + lines.take()
-    rows: Iterable[tuple] = queryset.values_list(*SELECTED).iterator(chunk_size=CHUNK_SIZE)
+    rows: Iterable[tuple] = export_queryset(queryset).iterator(chunk_size=CHUNK_SIZE)
+    limit_columns = LimitColumns()
     for number, selected in enumerate(rows, start=1):
-        writer.writerow(data_value_row(selected))
+        writer.writerow(data_value_row(selected, limit_columns))
         if number % ROWS_PER_PIECE == 0:
             yield lines.take()
     if lines.lines:

@@ -314,7 +314,7 @@ class DataValue(models.Model):
         # alarmed values are few, so their indexes hold only them. Ascending: values
         # arrive in time order, so each index grows at its right edge and its pages stay
         # full (a descending index splits its left page in half on every insert);
-        # newest-first lists read them backwards (docs/operations.md: growth).
+        # newest-first lists read them backwards (docs/growth.md).
         indexes = [
             models.Index(fields=["collected_at", "id"], name="datavalue_collected"),
             models.Index(fields=["spec", "collected_at"], name="datavalue_spec"),
@@ -327,6 +327,11 @@ class DataValue(models.Model):
                 fields=["collected_at", "id"],
                 condition=Q(alarmed=True),
                 name="datavalue_alarmed",
+            ),
+            models.Index(
+                fields=["collected_at", "id"],
+                condition=~Q(source="AUTO"),
+                name="datavalue_not_automatic",
             ),
             models.Index(fields=["source_ref"], name="datavalue_source_ref"),
             models.Index(

@@ -76,6 +76,17 @@ class DeviceDataRecord(models.Model):
             models.Index(fields=["run_no", "event_time"], name="record_run"),
             models.Index(fields=["unit_sn", "event_time"], name="record_unit"),
             models.Index(fields=["station_code", "event_time"], name="record_station"),
+            models.Index(fields=["step_no", "event_time"], name="record_step"),
+            models.Index(
+                fields=["event_time", "received_at", "id"],
+                condition=~models.Q(source="AUTO"),
+                name="record_not_automatic",
+            ),
+            models.Index(
+                fields=["event_time", "received_at", "id"],
+                condition=models.Q(duplicate_count__gt=0),
+                name="record_duplicated",
+            ),
             models.Index(
                 fields=["carrier_track"],
                 condition=models.Q(carrier_track__isnull=False),

@@ -8,7 +8,7 @@ are deleted in small batches, each its own short transaction with bounded
 lock and statement timeouts, so ingestion never waits long behind it. A
 FAILED message that was replayed is kept while its replays point at it: the
 replay chain is evidence. Unresolved FAILED messages, CONFLICTs and SUCCESS
-messages are never deleted here. docs/operations.md (retention) has the schedule.
+messages are never deleted here. docs/growth.md (retention) has the schedule.
 """
 
 import time

@@ -5,7 +5,7 @@
 exactly up to `EXACT_UP_TO` rows (a bounded read, `LIMIT` in a subquery);
 past that PostgreSQL's planner estimate is given instead (its statistics, no
 read), and pages say "about". SQLite, for development, always counts exactly.
-docs/operations.md (growth) lists where estimates are shown; the figures
+docs/growth.md lists where estimates are shown; the figures
 that need someone (unresolved FAILED messages, CONFLICTs) are small and exact.
 """
 

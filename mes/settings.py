@@ -207,7 +207,7 @@ INGEST_STATEMENT_TIMEOUT_MS = env_int("INGEST_STATEMENT_TIMEOUT_MS", 5000)
 INGEST_GROUP_WAIT_MS = env_int("INGEST_GROUP_WAIT_MS", 500)
 
 # manage.py prune_messages: DUPLICATE and resolved FAILED messages older than this go
-# (docs/operations.md: retention).
+# (docs/growth.md: retention).
 MESSAGE_RETENTION_DAYS = env_int("MESSAGE_RETENTION_DAYS", 90)
 
 # Requests per gateway key: "<count>/<s|sec|min|hour|day>" (docs/api.md: 429 THROTTLED).

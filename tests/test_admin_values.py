@@ -4,6 +4,7 @@ and tracks (issue 4: DeviceDataRecord, DataValue, Track/Run/Unit).
 
 import csv
 import io
+import json
 
 import pytest
 from django.db import connection
@@ -243,6 +244,26 @@ def test_csv_export_columns_carry_the_context_and_stored_limits(quality, traffic
         "40",
     )
     assert row["event_id"] == "evt-hot" and row["collected_at"] == "2026-01-24T11:00:00+00:00"
+
+
+def test_csv_export_writes_booleans_limits_and_formula_like_context_safely(quality, line, gateway):
+    receive_device_event(
+        reflow_event(
+            "=evt-bool",
+            source="MANUAL",
+            operatorId="op-7",
+            equipmentId="@oven",
+            data=[{"specName": "Visual Check", "valueBoolean": False}],
+        ),
+        sent_by=gateway,
+    )
+    [row] = exported(quality)
+    assert row["value"] == "false" and row["judge"] == "FAIL"
+    assert row["event_id"] == "'=evt-bool" and row["equipment_id"] == "'@oven"
+    assert row["source_ref"] == "device-data:=evt-bool"
+    stored = DataValue.objects.get().limits
+    assert row["limits"] == json.dumps(stored, ensure_ascii=False, sort_keys=True)
+    assert (row["spec_min"], row["unit"]) == ("", "")
 
 
 def test_csv_export_reads_rows_in_chunks_with_a_fixed_number_of_queries(quality, line, gateway):

@@ -1,4 +1,4 @@
-"""Indexes for the back office at millions of values (issue 12, docs/operations.md: growth).
+"""Indexes for the back office at millions of values (issue 12, docs/growth.md).
 
 Safe while traffic flows: every index is built and dropped CONCURRENTLY on
 PostgreSQL (non-atomic; an interrupted run can be run again), new indexes

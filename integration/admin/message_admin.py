@@ -68,7 +68,8 @@ class ResolutionFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(status=Status.FAILED, resolved_at__isnull=True)
         if self.value() == "yes":
-            return queryset.filter(resolved_at__isnull=False)
+            # Only FAILED messages are ever resolved; saying so reads the status index.
+            return queryset.filter(status=Status.FAILED, resolved_at__isnull=False)
         return queryset
 
 

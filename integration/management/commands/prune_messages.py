@@ -13,7 +13,7 @@ class Command(BaseCommand):
     help = (
         "Delete DUPLICATE messages and resolved FAILED messages older than --older-than-days "
         "(default MESSAGE_RETENTION_DAYS), in batches; records, values and every other "
-        "message stay. Run it daily (docs/operations.md: retention)."
+        "message stay. Run it daily (docs/growth.md: retention)."
     )
 
     def add_arguments(self, parser):
