@@ -7,13 +7,13 @@
   their related objects: OFFSET no longer joins every skipped row to the
   unit, run and station tables.
 - Any page number is accepted: past the real end the page is empty, since an
-  estimate can be low or high.
+  estimate can be low or high; far past the estimate it is empty without a query.
 """
 
 from django.core.paginator import InvalidPage, Paginator
 from django.utils.functional import cached_property
 
-from mes.counting import bounded_count
+from mes.counting import bounded_count, far_past
 
 # From this offset a page's rows are found by key first.
 KEYS_FIRST_FROM = 1_000
@@ -46,6 +46,8 @@ class BoundedCountPaginator(Paginator):
     def page(self, number):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
+        if self.count_is_estimate and bottom > far_past(self.count):
+            return self._get_page([], number, self)  # no OFFSET of billions (or past bigint)
         if bottom < KEYS_FIRST_FROM:
             return super().page(number)
         keys = list(self.object_list.values_list("pk", flat=True)[bottom : bottom + self.per_page])

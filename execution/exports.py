@@ -117,7 +117,7 @@ class LimitColumns:
         limits = (json.loads(text) if text else None) or {}
         spec, alarm = limits.get("spec") or {}, limits.get("alarm") or {}
         return (
-            _text(str(spec.get("unit", ""))),
+            _text(str(spec.get("unit") or "")),
             *(_number(bound) for bound in (spec.get("min"), spec.get("max"))),
             *(_number(bound) for bound in (alarm.get("min"), alarm.get("max"))),
             json.dumps(limits, ensure_ascii=False, sort_keys=True),

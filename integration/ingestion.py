@@ -675,11 +675,12 @@ def records_by_event_id(event_ids: set[str]) -> dict[str, DeviceDataRecord]:
 def resolve_failed_messages(dedupe_keys: list[str], now) -> None:
     """Mark the unresolved FAILED attempts of events now written as resolved."""
     condition, params = one_of("dedupe_key", dedupe_keys, "text")
+    # 'FAILED' written out, not a parameter: a prepared statement's generic plan can
+    # then use the partial index message_unresolved (status = 'FAILED' AND unresolved).
     execute(
         "UPDATE integration_integrationmessage SET resolved_at = %s, updated_at = %s "
-        f"WHERE {condition} AND status = %s AND resolved_at IS NULL",
-        [*[connection.ops.adapt_datetimefield_value(now)] * 2, *params,
-         IntegrationMessage.Status.FAILED],
+        f"WHERE {condition} AND status = 'FAILED' AND resolved_at IS NULL",
+        [*[connection.ops.adapt_datetimefield_value(now)] * 2, *params],
     )  # fmt: skip
 
 

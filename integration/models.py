@@ -167,7 +167,7 @@ class IntegrationMessage(models.Model):
     # The payload's fields that are its record's, as bits (integration/stored_payload.py):
     # stored once, on the record, and put back by `full_payload`. The database's
     # default 0 is right for rows written by code from before the column.
-    record_fields = models.PositiveSmallIntegerField(default=0, db_default=0)
+    record_fields = models.SmallIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]

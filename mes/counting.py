@@ -50,3 +50,9 @@ def bounded_count(queryset, exact_up_to: int | None = None) -> Count:
         return Count(queryset.count())
     # The planner can guess low; the count already saw more than exact_up_to rows.
     return Count(max(estimate, exact_up_to + 1), is_estimate=True)
+
+
+def far_past(estimate: int) -> int:
+    """An offset no list estimated at `estimate` rows reaches: planner estimates are off by
+    a factor, not by orders of magnitude. A page starting past it is empty."""
+    return 2 * estimate + EXACT_UP_TO

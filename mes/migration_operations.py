@@ -3,9 +3,12 @@
 On PostgreSQL an index is built and dropped CONCURRENTLY: writers are never
 blocked, the build only waits for transactions already running. Such a
 migration must be non-atomic (`atomic = False`). A concurrent build that was
-interrupted (a cancelled deploy, a lost connection) leaves an INVALID index
-behind under the same name; building again first drops it, so an interrupted
-migration can simply be run again (tests/test_growth_indexes.py). SQLite has no
+interrupted (a lock timeout, a cancelled deploy, a lost connection) leaves an
+INVALID index behind under the same name, and the migration is not recorded
+as applied; running it again keeps the indexes already built, drops the
+INVALID one and builds it anew, and drops with IF EXISTS
+(tests/test_growth_indexes.py). Such migrations hold no column changes: those
+go in atomic migrations of their own. SQLite has no
 concurrent builds and no readers to block: there the plain statements run.
 """
 
@@ -17,16 +20,22 @@ def _is_postgresql(schema_editor) -> bool:
     return schema_editor.connection.vendor == "postgresql"
 
 
-def drop_invalid_index(schema_editor, name: str) -> None:
-    """Drop an index of this name left INVALID by an interrupted concurrent build."""
+def index_built(schema_editor, name: str) -> bool:
+    """Whether a valid index of this name exists; one left INVALID by an interrupted
+    concurrent build is dropped (and False answered), so it is built anew."""
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(
-            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "WHERE c.relname = %s AND NOT i.indisvalid",
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = %s",
             [name],
         )
-        if cursor.fetchone():
-            schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    if not row[0]:
+        schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+        return False
+    return True
 
 
 class AddIndexSafely(NotInTransactionMixin, migrations.AddIndex):
@@ -40,8 +49,8 @@ class AddIndexSafely(NotInTransactionMixin, migrations.AddIndex):
             schema_editor.add_index(model, self.index)
             return
         self._ensure_not_in_transaction(schema_editor)
-        drop_invalid_index(schema_editor, self.index.name)
-        schema_editor.add_index(model, self.index, concurrently=True)
+        if not index_built(schema_editor, self.index.name):  # a run before built it
+            schema_editor.add_index(model, self.index, concurrently=True)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         model = from_state.apps.get_model(app_label, self.model_name)
@@ -75,8 +84,8 @@ class RemoveIndexSafely(NotInTransactionMixin, migrations.RemoveIndex):
         index = to_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
         if _is_postgresql(schema_editor):
             self._ensure_not_in_transaction(schema_editor)
-            drop_invalid_index(schema_editor, index.name)
-            schema_editor.add_index(model, index, concurrently=True)
+            if not index_built(schema_editor, index.name):
+                schema_editor.add_index(model, index, concurrently=True)
         else:
             schema_editor.add_index(model, index)
 

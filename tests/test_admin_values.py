@@ -477,3 +477,11 @@ def test_back_office_pages_read_a_fixed_number_of_queries_however_many_rows(
         return len(queries)
 
     assert queries_with(2) == queries_with(20)
+
+
+def test_csv_export_leaves_the_unit_empty_when_the_spec_names_none(quality, line, gateway):
+    line.peak.spec = {"min": 240, "max": 250, "unit": None}
+    line.peak.save()
+    receive_device_event(reflow_event("evt-no-unit", 245), sent_by=gateway)
+    [row] = exported(quality)
+    assert row["unit"] == "" and row["spec_min"] == "240"

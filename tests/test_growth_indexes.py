@@ -121,24 +121,31 @@ def test_every_list_reads_its_rows_from_an_index(received, quality_client, path,
                 assert not relations_under(node) & BIG_TABLES, (path, sql)
 
 
-def test_an_interrupted_concurrent_index_build_can_be_run_again():
-    """A build cut short leaves an INVALID index under the new name; migrating again works."""
+def test_an_interrupted_index_migration_can_be_run_again():
+    """A run cut short (a lock timeout, a cancelled deploy) has built some indexes, left
+    one INVALID and is not recorded as applied; running it again finishes it."""
     with database_of_its_own("mes_migrate") as (name, url):
         manage(url, "migrate", "-v", "0", "execution", "0001")
         with second_session(name) as session:
-            # A real interrupted build: a unique index over duplicate rows fails half-way.
+            # Built by the first run:
+            session.execute(
+                "CREATE INDEX datavalue_collected ON execution_datavalue (collected_at, id)"
+            )
+            # Its second build failed half-way, as a real one does: a unique index over
+            # duplicate rows, which leaves it INVALID.
             session.execute(
                 "INSERT INTO execution_operation (code, name) VALUES ('OP-A', 'A'), ('OP-B', 'A')"
             )
             with pytest.raises(psycopg.errors.UniqueViolation):
                 session.execute(
-                    "CREATE UNIQUE INDEX CONCURRENTLY datavalue_collected "
-                    "ON execution_operation (name)"
+                    "CREATE UNIQUE INDEX CONCURRENTLY datavalue_spec ON execution_operation (name)"
                 )
-            assert valid_index(session, "datavalue_collected") == ("execution_operation", False)
+            assert valid_index(session, "datavalue_spec") == ("execution_operation", False)
+            session.execute("DELETE FROM execution_operation")
         manage(url, "migrate", "-v", "0")
         with second_session(name) as session:
             assert valid_index(session, "datavalue_collected") == ("execution_datavalue", True)
+            assert valid_index(session, "datavalue_spec") == ("execution_datavalue", True)
 
 
 def valid_index(session, name: str):
@@ -167,3 +174,35 @@ def test_the_index_migrations_go_back_and_forth():
         manage(url, "migrate", "-v", "0")
         with second_session(name) as session:
             assert indexes(session) == after
+
+
+def test_resolving_failed_attempts_reads_the_unresolved_index_even_as_a_prepared_statement(db):
+    """The statement runs on every post that writes a record. Prepared (server-side binding),
+    PostgreSQL may plan it once for any parameters: the status must be in its text for
+    that plan to use the partial index of unresolved FAILED messages."""
+    from django.utils import timezone
+
+    from integration.ingestion import resolve_failed_messages
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            for _ in range(6):  # psycopg prepares a statement from its fifth run
+                resolve_failed_messages(["device-data:evt-x"], timezone.now())
+            cursor.execute(
+                "SELECT name FROM pg_prepared_statements "
+                "WHERE statement LIKE 'UPDATE integration_integrationmessage SET resolved_at%%'"
+            )
+            (name,) = cursor.fetchone()
+            cursor.execute(
+                f"EXPLAIN (FORMAT JSON) EXECUTE {name}(now(), now(), 'device-data:evt-x')"
+            )
+            plan = cursor.fetchone()[0][0]["Plan"]
+        finally:
+            cursor.execute("RESET plan_cache_mode")
+    scans = {
+        node.get("Index Name") or node["Node Type"]
+        for node in plan_nodes(plan)
+        if "Relation Name" in node and node["Node Type"] != "ModifyTable"
+    }
+    assert scans == {"message_unresolved"}

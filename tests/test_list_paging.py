@@ -85,6 +85,8 @@ def test_messages_walk_by_cursor_too(events, quality_client):
 @pytest.mark.parametrize(
     "cursor",
     [
+        "WyIyMDI2LTAyLTMwVDAwOjAwOjAwKzAwOjAwIiwgIjIwMjYtMDEtMDFUMDA6MDA6MDArMDA6MDAiLCAxXQ",
+        "WyIyMDI2LTAxLTMwVDAwOjAwOjAwKzk5OjAwIiwgIjIwMjYtMDEtMDFUMDA6MDA6MDArMDA6MDAiLCAxXQ",
         "nonsense",
         "W10",
         "WyIyMDI2LTAxLTI0IiwgMV0",
@@ -182,3 +184,24 @@ def test_the_values_list_still_lists_every_value_newest_first(events, quality):
     assert shown == list(
         DataValue.objects.order_by("-collected_at", "-id").values_list("pk", flat=True)
     )
+
+
+@pytest.mark.parametrize("page", ["999999999999999999", "100000000000"])
+def test_a_page_number_far_past_the_end_is_an_empty_page(events, quality_client, page):
+    for url in (LIST_URL, MESSAGES_URL):
+        response = quality_client.get(url, {"page": page, "pageSize": 100})
+        assert response.status_code == 200, response.content
+        assert response.json()["data"]["items"] == []
+
+
+@on_postgresql
+def test_a_page_far_past_an_estimated_end_is_empty_without_reading(
+    events, quality_client, quality, monkeypatch
+):
+    monkeypatch.setattr("mes.counting.EXACT_UP_TO", 3)
+    monkeypatch.setattr("django.contrib.admin.options.ModelAdmin.list_per_page", 4)
+    response = quality_client.get(LIST_URL, {"page": "999999999999999999", "pageSize": 100})
+    assert response.status_code == 200 and response.json()["data"]["items"] == []
+    admin_page = quality.get(RECORDS_ADMIN + "?p=3000000000000000000")  # past bigint
+    assert admin_page.status_code == 200
+    assert list(admin_page.context["cl"].result_list) == []

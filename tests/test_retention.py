@@ -63,7 +63,9 @@ def test_old_duplicates_and_resolved_failures_go_and_the_rest_stays(old_traffic)
     assert after == {**before, Status.DUPLICATE: 0, Status.FAILED: before[Status.FAILED] - 1}
     assert IntegrationMessage.objects.filter(business_key="device-data:evt-replayed").count() == 2
     assert (DeviceDataRecord.objects.count(), DataValue.objects.count()) == (records, values)
-    assert pruned.batches == 2 and pruned.finished
+    # One batch per message looked at (batch size 1): the duplicate, then the three old
+    # FAILED ones (unresolved, resolved, replayed).
+    assert pruned.batches == 4 and pruned.finished
 
 
 def test_the_record_keeps_counting_its_duplicates_after_they_go(old_traffic):
@@ -133,3 +135,39 @@ def test_a_message_someone_holds_locked_is_left_for_the_next_run(old_traffic):
     assert time.monotonic() - started < 5  # not waiting for the lock
     assert (result["pruned"].duplicates, result["pruned"].resolved_failures) == (0, 1)
     assert IntegrationMessage.objects.filter(pk=duplicate.pk).exists()
+
+
+def test_a_replay_chain_stays_whole_even_when_its_replays_failed_too(line, gateway):
+    from integration.ingestion import EventRefused, receive_device_event
+
+    with pytest.raises(EventRefused):
+        receive_device_event(reflow_event("evt-chain", unitSn="SN-CHAIN"), sent_by=gateway)
+    first = IntegrationMessage.objects.get(business_key="device-data:evt-chain")
+    with pytest.raises(EventRefused):
+        replay_failed_message(first, replayed_by=gateway)  # fails again: a FAILED replay
+    TrackFactory(unit=UnitFactory(sn="SN-CHAIN", run=line.run), step_no=40, station=line.station)
+    replay_failed_message(first, replayed_by=gateway)  # written: both FAILED are resolved
+    aged_everything(days=120)
+    assert (
+        IntegrationMessage.objects.filter(status=Status.FAILED, resolved_at__isnull=False).count()
+        == 2
+    )
+    pruned = prune_messages(timezone.now() - timedelta(days=90), pause_seconds=0)
+    assert pruned.resolved_failures == 0
+    assert IntegrationMessage.objects.filter(business_key="device-data:evt-chain").count() == 3
+
+
+@needs_postgresql("a table lock held by a second connection")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_run_the_database_gives_up_on_stops_cleanly_for_the_next(old_traffic):
+    with second_session() as session:
+        session.execute("BEGIN")
+        session.execute("LOCK TABLE integration_integrationmessage IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        pruned = prune_messages(timezone.now() - timedelta(days=90), pause_seconds=0)
+        waited = time.monotonic() - started
+        session.execute("ROLLBACK")
+    assert pruned.finished is False and pruned.duplicates == 0
+    assert waited < 5  # the lock timeout, not the lock holder, decided
+    again = prune_messages(timezone.now() - timedelta(days=90), pause_seconds=0)
+    assert again.finished and (again.duplicates, again.resolved_failures) == (1, 1)

@@ -24,7 +24,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
-from mes.counting import bounded_count
+from mes.counting import bounded_count, far_past
 
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 100
@@ -64,7 +64,10 @@ def decode_cursor(raw: str, fields: list[str]) -> list:
     if not isinstance(position, list) or len(position) != len(fields) + 1:
         raise problem
     *moments, pk = position
-    parsed = [parse_datetime(m) if isinstance(m, str) else None for m in moments]
+    try:
+        parsed = [parse_datetime(m) if isinstance(m, str) else None for m in moments]
+    except ValueError as error:  # a date that cannot be: February 30th, offset +99:00
+        raise problem from error
     if any(moment is None or moment.tzinfo is None for moment in parsed):
         raise problem
     if isinstance(pk, bool) or not isinstance(pk, int) or not 1 <= pk < 2**63:
@@ -112,6 +115,9 @@ class EnvelopePagination(BasePagination):
         """The page's rows and, when there is a next row, one more (for nextCursor)."""
         bottom = (self.page_number - 1) * self.page_size
         top = bottom + self.page_size + 1
+        end = far_past(self.total) if self.total_is_estimate else self.total
+        if bottom >= end:
+            return []  # past the end: no OFFSET of billions (or past bigint)
         if bottom < KEYS_FIRST_FROM:
             return list(queryset[bottom:top])
         keys = list(queryset.values_list("pk", flat=True)[bottom:top])
