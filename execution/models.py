@@ -287,6 +287,30 @@ class DataValue(models.Model):
         related_name="data_values",
         db_index=False,
     )
+    # Where it was measured, as its track or carrier track says, stored with the value so
+    # the values of a station (and of a run, below) are read from an index
+    # (docs/growth.md). No database constraint: adding one would check every existing
+    # row under a lock; the pass's own foreign key holds it, and PROTECT still guards a
+    # station's deletion.
+    station = models.ForeignKey(
+        Station,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="data_values",
+        db_index=False,
+        db_constraint=False,
+    )
+    # The unit's run, likewise: a run's values from an index (none for a carrier's).
+    run = models.ForeignKey(
+        Run,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="data_values",
+        db_index=False,
+        db_constraint=False,
+    )
     collected_at = models.DateTimeField()
     value_number = models.FloatField(null=True, blank=True)
     value_text = models.TextField(null=True, blank=True)
@@ -318,6 +342,8 @@ class DataValue(models.Model):
         indexes = [
             models.Index(fields=["collected_at", "id"], name="datavalue_collected"),
             models.Index(fields=["spec", "collected_at"], name="datavalue_spec"),
+            models.Index(fields=["station", "collected_at"], name="datavalue_station"),
+            models.Index(fields=["run", "collected_at"], name="datavalue_run"),
             models.Index(
                 fields=["judge", "collected_at", "id"],
                 condition=~Q(judge="PASS"),

@@ -67,6 +67,8 @@ class ResolvedTrack:
     unit_sn: str = ""
     station_code: str = ""
     step_no: int | None = None
+    station_id: int | None = None  # the pass's station, stored with each value
+    run_id: int | None = None  # the unit's run, stored with each value
 
 
 @dataclass
@@ -94,17 +96,20 @@ class _TrackRow(NamedTuple):
     run_no: str | None
     route_version_id: int | None
     station_code: str | None
+    station_id: int | None
+    run_id: int | None
 
 
 class _CarrierTrackRow(NamedTuple):
     carrier_track_id: int
     step_no: int
     station_code: str | None
+    station_id: int | None
 
 
 # A track with what stands for the event: its unit, the unit's run (and route), its station.
 TRACK_SELECT = """
-    SELECT t.id, t.step_no, u.sn, r.run_no, r.route_version_id, s.code
+    SELECT t.id, t.step_no, u.sn, r.run_no, r.route_version_id, s.code, t.station_id, u.run_id
     FROM execution_track t
     JOIN execution_unit u ON u.id = t.unit_id
     LEFT JOIN execution_run r ON r.id = u.run_id
@@ -132,7 +137,7 @@ def resolve_tracks(lookups: list[TrackLookup]) -> list[ResolvedTrack | Resolutio
     if carrier_ids:
         condition, params = one_of("c.id", carrier_ids, "bigint")
         rows = fetch_all(
-            "SELECT c.id, c.step_no, s.code FROM execution_carriertrack c "
+            "SELECT c.id, c.step_no, s.code, c.station_id FROM execution_carriertrack c "
             f"LEFT JOIN execution_station s ON s.id = c.station_id WHERE {condition}",
             params,
         )
@@ -177,6 +182,8 @@ def resolve_tracks(lookups: list[TrackLookup]) -> list[ResolvedTrack | Resolutio
                     unit_sn=lookup.unit_sn,
                     station_code=lookup.station_code,
                     step_no=lookup.step_no,
+                    station_id=row.station_id,
+                    run_id=row.run_id,
                 )
             )
         else:
@@ -209,6 +216,8 @@ def _by_track_id(lookup: TrackLookup, track: _TrackRow | None) -> ResolvedTrack 
         unit_sn=actual["unitSn"],
         station_code=actual["stationCode"],
         step_no=track.step_no,
+        station_id=track.station_id,
+        run_id=track.run_id,
     )
 
 
@@ -231,6 +240,7 @@ def _by_carrier_track_id(
         unit_sn=lookup.unit_sn or "",
         station_code=actual_station,
         step_no=carrier_track.step_no,
+        station_id=carrier_track.station_id,
     )
 
 

@@ -596,6 +596,8 @@ def _build_values(attempt: Attempt) -> list[DataValue]:
             spec_id=spec.pk,
             track_id=track.track_id,
             carrier_track_id=track.carrier_track_id,
+            station_id=track.station_id,
+            run_id=track.run_id,
             collected_at=item.get("collected_at") or event["event_time"],
             limits=spec.limits,
             judge=judgement.judge,

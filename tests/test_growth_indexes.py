@@ -34,9 +34,11 @@ PAGES = [
     (VALUES + "?collectedFrom=2026-01-24&collectedTo=2026-01-24", True),
     (VALUES + "?q=SN-0001", False),
     (VALUES + "?unitSn=SN-0001", False),
-    (VALUES + "?runNo=RUN-2026-001", False),
+    (VALUES + "?runNo=RUN-2026-001", True),
+    (VALUES + "?q=RUN-2026-001", False),
     (VALUES + "?sourceRef=device-data:evt-03", False),
     (VALUES + "?source__exact=MANUAL", True),
+    (VALUES + "?station=REFLOW-01", True),
     (VALUES + "?spec__id__exact=1", True),
     (VALUES + "?p=3", True),
     (RECORDS, True),
@@ -102,6 +104,16 @@ def explain(sql: str) -> dict:
 
 @pytest.mark.parametrize(("path", "in_index_order"), PAGES)
 def test_every_list_reads_its_rows_from_an_index(received, quality_client, path, in_index_order):
+    assert_reads_indexes(quality_client, path, in_index_order)
+
+
+@pytest.mark.parametrize("page", ["unit", "run"])
+def test_a_unit_or_run_page_reads_its_values_from_an_index(received, line, quality_client, page):
+    obj = {"unit": line.unit, "run": line.run}[page]
+    assert_reads_indexes(quality_client, f"/admin/execution/{page}/{obj.pk}/change/", False)
+
+
+def assert_reads_indexes(quality_client, path: str, in_index_order: bool) -> None:
     with CaptureQueriesContext(connection) as captured:
         response = quality_client.get(path)
     assert response.status_code == 200, path

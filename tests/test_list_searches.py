@@ -119,3 +119,30 @@ def test_each_value_lists_once_whatever_matches(plant, quality):
     response = quality.get(VALUES_ADMIN + "?q=SN-")
     shown = [row.pk for row in response.context["cl"].result_list]
     assert len(shown) == len(set(shown)) == DataValue.objects.filter(track__isnull=False).count()
+
+
+def test_each_value_stores_the_station_of_its_track_or_carrier_track(plant):
+    stations = dict(DataValue.objects.values_list("meta__eventId", "station__code"))
+    assert stations == {
+        "evt-1": "REFLOW-01",
+        "evt-2": "REFLOW-01",
+        "evt-3": "REFLOW-01",
+        "evt-4": "REFLOW-01",
+    }
+
+
+def test_values_written_before_they_had_a_station_get_it_and_a_second_run_changes_nothing(
+    plant,
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    DataValue.objects.update(station=None)
+    out = StringIO()
+    call_command("fill_value_stations", stdout=out)
+    assert "Filled in the station of 4 value(s)." in out.getvalue()
+    assert not DataValue.objects.filter(station__isnull=True).exists()
+    out = StringIO()
+    call_command("fill_value_stations", stdout=out)
+    assert "of 0 value(s)" in out.getvalue()
