@@ -78,7 +78,7 @@ FILL = [
     # The reflow step's tracks, numbered, so event n lands on track n mod count.
     """CREATE TEMP TABLE g_track AS
        SELECT row_number() OVER (ORDER BY t.id) AS k, t.id AS track_id, u.sn, r.run_no,
-              s.code AS station_code, s.id AS station_id
+              s.code AS station_code, s.id AS station_id, r.id AS run_id
        FROM execution_track t JOIN execution_unit u ON u.id = t.unit_id
        JOIN execution_run r ON r.id = u.run_id JOIN execution_station s ON s.id = t.station_id
        WHERE t.step_no = 40""",
@@ -114,10 +114,11 @@ SELECT min(id), max(id) FROM written
 """
 
 VALUES = """
-INSERT INTO execution_datavalue (spec_id, track_id, carrier_track_id, station_id, collected_at,
+INSERT INTO execution_datavalue (spec_id, track_id, carrier_track_id, station_id, run_id,
+  collected_at,
   value_number, value_text, value_boolean, value_json, limits, judge, alarmed, source,
   source_ref, meta, created_at)
-SELECT CASE WHEN i = 0 THEN s.peak ELSE s.speed END, r.track_id, NULL, t.station_id,
+SELECT CASE WHEN i = 0 THEN s.peak ELSE s.speed END, r.track_id, NULL, t.station_id, u.run_id,
   r.event_time, v.x, NULL,
   NULL, NULL,
   CASE WHEN i = 0 THEN '{"spec": {"min": 240, "max": 250}}'::jsonb ELSE '{"spec": {"min": 0}}' END,
@@ -126,7 +127,7 @@ SELECT CASE WHEN i = 0 THEN s.peak ELSE s.speed END, r.track_id, NULL, t.station
   jsonb_build_object('eventId', r.event_id, 'equipmentId', r.equipment_id, 'operatorId', NULL),
   r.received_at
 FROM integration_devicedatarecord r JOIN execution_track t ON t.id = r.track_id
-CROSS JOIN g_spec s CROSS JOIN (VALUES (0), (1)) AS i(i)
+JOIN execution_unit u ON u.id = t.unit_id CROSS JOIN g_spec s CROSS JOIN (VALUES (0), (1)) AS i(i)
 CROSS JOIN LATERAL (SELECT (r.data -> i.i ->> 'valueNumber')::float AS x) v
 WHERE r.id BETWEEN %(first)s AND %(last)s
 ORDER BY r.id, i.i

@@ -364,7 +364,7 @@ def _baseline_rows(database_url):
 
     with psycopg.connect(database_url) as connection:
         tracks = connection.execute(
-            """SELECT t.id, u.sn, r.run_no, t.station_id FROM execution_track t
+            """SELECT t.id, u.sn, r.run_no, t.station_id, r.id FROM execution_track t
                JOIN execution_unit u ON u.id = t.unit_id JOIN execution_run r ON r.id = u.run_id
                JOIN execution_station s ON s.id = t.station_id
                WHERE s.code = %s AND t.step_no = %s""",
@@ -384,7 +384,7 @@ def _baseline_rows(database_url):
 
 def _event_rows(event_id, track, specs, operation_id, user_id, n):
     """The record, value and message rows the API writes for one event."""
-    track_id, unit_sn, run_no, station_id = track
+    track_id, unit_sn, run_no, station_id, run_id = track
     now = datetime.now(UTC)
     event = make_event(event_id, unit_sn, run_no, n)
     data = json.dumps(event["data"])
@@ -405,7 +405,7 @@ def _event_rows(event_id, track, specs, operation_id, user_id, n):
     stored, bits = split_payload(event, written)
     values = [
         (spec_id, track_id, None, now, float(item["valueNumber"]), None, None, None, limits,
-         "PASS", False, "AUTO", f"device-data:{event_id}", meta, now, station_id)
+         "PASS", False, "AUTO", f"device-data:{event_id}", meta, now, station_id, run_id)
         for (spec_id, _), item in zip(specs, event["data"], strict=True)
     ]  # fmt: skip
     message = (
@@ -423,7 +423,7 @@ RECORD_COLUMNS = (
 VALUE_COLUMNS = (
     "spec_id, track_id, carrier_track_id, collected_at, value_number, value_text, "
     "value_boolean, value_json, limits, judge, alarmed, source, source_ref, meta, created_at, "
-    "station_id"
+    "station_id, run_id"
 )
 MESSAGE_COLUMNS = (
     "direction, system, entity_type, business_key, dedupe_key, status, payload, error_code, "
@@ -456,7 +456,7 @@ def _baseline_single_worker(args):
                 ).fetchone()[0]
                 cursor.execute(
                     f"INSERT INTO execution_datavalue ({VALUE_COLUMNS}) VALUES "
-                    + ", ".join(f"({placeholders(16)})" for _ in values),
+                    + ", ".join(f"({placeholders(17)})" for _ in values),
                     [field for value in values for field in value],
                 )
                 message = message[:9] + (record_id,) + message[10:]

@@ -11,22 +11,20 @@ from django.db import transaction
 BATCH = 10_000
 
 
-# (what is filled, from where, joined how)
+# (what is filled, from where, joined how): one update per value.
 FILLS = [
     (
-        "station_id = t.station_id",
-        "execution_track t",
-        "v.track_id = t.id AND v.station_id IS NULL AND t.station_id IS NOT NULL",
+        "station_id = t.station_id, run_id = u.run_id",
+        "execution_track t JOIN execution_unit u ON u.id = t.unit_id",
+        "execution_datavalue.track_id = t.id"
+        " AND (execution_datavalue.station_id IS NULL OR execution_datavalue.run_id IS NULL)"
+        " AND (t.station_id IS NOT NULL OR u.run_id IS NOT NULL)",
     ),
     (
         "station_id = c.station_id",
         "execution_carriertrack c",
-        "v.carrier_track_id = c.id AND v.station_id IS NULL AND c.station_id IS NOT NULL",
-    ),
-    (
-        "run_id = u.run_id",
-        "execution_track t JOIN execution_unit u ON u.id = t.unit_id",
-        "v.track_id = t.id AND v.run_id IS NULL AND u.run_id IS NOT NULL",
+        "execution_datavalue.carrier_track_id = c.id"
+        " AND execution_datavalue.station_id IS NULL AND c.station_id IS NOT NULL",
     ),
 ]
 
@@ -47,9 +45,11 @@ def fill_value_stations(connection, batch: int = BATCH) -> int:
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
             for assignment, source, condition in FILLS:
                 # PostgreSQL and SQLite (3.33+) both take UPDATE … FROM.
+                # No alias for the table: SQLite does not take one in RETURNING.
                 cursor.execute(
-                    f"UPDATE execution_datavalue AS v SET {assignment} FROM {source} "
-                    f"WHERE {condition} AND v.id BETWEEN %s AND %s RETURNING v.id",
+                    f"UPDATE execution_datavalue SET {assignment} FROM {source} "
+                    f"WHERE {condition} AND execution_datavalue.id BETWEEN %s AND %s "
+                    "RETURNING execution_datavalue.id",
                     [start, start + batch - 1],
                 )
                 filled.update(row[0] for row in cursor.fetchall())
