@@ -138,7 +138,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(database_url: str, workers: int, threads: int, port: int):
+def start_server(
+    database_url: str, workers: int, threads: int, port: int, environment=None, log=None
+):
     command = [
         str(VENV_BIN / "gunicorn"),
         "mes.wsgi",
@@ -156,7 +158,11 @@ def start_server(database_url: str, workers: int, threads: int, port: int):
         "warning",
     ]
     server = subprocess.Popen(
-        command, env=server_environment(database_url), cwd=ROOT, start_new_session=True
+        command,
+        env={**server_environment(database_url), **(environment or {})},
+        cwd=ROOT,
+        start_new_session=True,
+        stderr=log,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -584,6 +590,60 @@ def drift(figure: dict) -> str:
     )
 
 
+# Production's observability (multiprocess metrics, a JSON line per request at INFO)
+# against none of it: counting off, only warnings logged.
+OBSERVED = {"METRICS_ENABLED": "1", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
+UNOBSERVED = {"METRICS_ENABLED": "0", "LOG_LEVEL": "WARNING"}
+
+
+def observability_cost(database_url, options, keys, units) -> dict:
+    """Single posts (concurrency 8) with metrics and JSON logs on and off, two servers
+    measured in turn (off, on, off, on), so both see the same machine."""
+    import tempfile
+
+    rates = {"off": [], "on": []}
+    with tempfile.TemporaryDirectory() as directory:
+        log_path = Path(directory) / "server.log"
+        with log_path.open("w") as log:
+            servers = {}
+            try:
+                for kind, environment in (("off", UNOBSERVED), ("on", OBSERVED)):
+                    if kind == "on":
+                        environment = {
+                            **environment,
+                            "PROMETHEUS_MULTIPROC_DIR": str(Path(directory) / "metrics"),
+                        }
+                        (Path(directory) / "metrics").mkdir()
+                    port = free_port()
+                    servers[kind] = (
+                        start_server(
+                            database_url, options.workers, options.threads, port, environment,
+                            log if kind == "on" else subprocess.DEVNULL,
+                        ),
+                        port,
+                    )  # fmt: skip
+                for round_number in range(2):
+                    for kind in ("off", "on"):
+                        print(f"observability {kind}, round {round_number + 1} …", flush=True)
+                        result = run_load(
+                            servers[kind][1], keys, units, phase=f"o{kind}{round_number}",
+                            concurrency=8, duration=options.duration,
+                        )  # fmt: skip
+                        rates[kind].append(result["events_per_second"])
+            finally:
+                for server, _port in servers.values():
+                    stop_server(server)
+        lines = log_path.read_text().count("\n")
+    off, on = (sum(rates[kind]) / len(rates[kind]) for kind in ("off", "on"))
+    return {
+        "off_events_per_second": round(off, 1),
+        "on_events_per_second": round(on, 1),
+        "ratio": round(on / off, 3) if off else None,
+        "rounds": rates,
+        "log_lines_written": lines,
+    }
+
+
 def report(results: dict) -> str:
     lines = []
     out = lines.append
@@ -652,6 +712,14 @@ def report(results: dict) -> str:
         f"{best_batch['batch_size']}) = {ratio(best_batch['events_per_second'], base)} of COPY "
         f"(target ≥ 50%)"
     )
+    observed = results.get("observability")
+    if observed:
+        out(
+            f"metrics and JSON logs: {observed['on_events_per_second']:.0f} events/s on, "
+            f"{observed['off_events_per_second']:.0f} off (single posts, concurrency 8, "
+            f"two rounds each) = {observed['ratio']:.1%} (target ≥ 97%); "
+            f"{observed['log_lines_written']} log lines"
+        )
     out(
         "Throttle raised for the run (GATEWAY_THROTTLE_RATE=100000000/min); "
         f"{setup['gateways']} gateway keys, one per client process in turn."
@@ -743,6 +811,7 @@ def main():
         results["storm"] = duplicate_storm(port, keys, units, database_url, options.storm)
     finally:
         stop_server(server)
+    results["observability"] = observability_cost(database_url, options, keys, units)
     if not options.keep_database:
         drop_database(options.database_url, name)
     table = report(results)

@@ -35,6 +35,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import DatabaseError
 
+from mes.metrics import GROUP_SIZE
+
 
 class _Ticket:
     """One request's event waiting for a writer."""
@@ -94,6 +96,8 @@ class GroupCommit:
         return group
 
     def _write(self, group: list[_Ticket]) -> None:
+        if settings.METRICS_ENABLED:
+            GROUP_SIZE.observe(len(group))
         try:
             attempts = self._receive_group(
                 [ticket.payload for ticket in group], [ticket.sent_by for ticket in group]

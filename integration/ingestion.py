@@ -55,6 +55,8 @@ from mes.db import (
     one_of,
     select_list,
 )
+from mes.metrics import DATABASE_ERRORS, count_events
+from mes.request_log import note_events
 
 logger = logging.getLogger("integration.ingestion")
 
@@ -210,7 +212,7 @@ class Attempt:
         cause = cause_of(error.error if maybe_written else error)
         self.status, self.record, self.values, self.message = Result.FAILED, None, [], None
         if maybe_written or cause in PASSING:
-            logger.warning("Event %r not written: %s (%s)", self.event_id, cause, error)
+            # Said in the request's log line (its error code) and counted by cause.
             self.error = EventNotWritten(cause, maybe_written=maybe_written)
         else:
             logger.error("Event %r not written", self.event_id, exc_info=error)
@@ -249,9 +251,8 @@ def receive_device_event(
     ):
         attempt = group_commit.receive(payload, sent_by)
     else:
-        (attempt,) = receive_device_events(
-            [payload], sent_by=sent_by, record_sender=record_sender, replay_of=replay_of
-        )
+        (attempt,) = _receive_list([payload], sent_by, record_sender, replay_of)
+    observe([attempt])
     if attempt.error is not None:
         raise attempt.error
     return attempt.outcome
@@ -274,10 +275,29 @@ def receive_device_events(
     again in a transaction of its own, so one event's trouble stays its own;
     an event the database still cannot take is FAILED with EventNotWritten.
     """
+    return observe(_receive_list(payloads, sent_by, record_sender, replay_of))
+
+
+def _receive_list(payloads: list, sent_by, record_sender, replay_of) -> list[Attempt]:
     attempts = shaped_attempts(payloads, sent_by)
     write_well_formed(
         [attempt for attempt in attempts if attempt.event is not None], record_sender, replay_of
     )
+    return attempts
+
+
+def _met(error: DatabaseError) -> None:
+    """A database error on the way: counted by cause, and a lost connection dropped."""
+    cause = cause_of(error)
+    DATABASE_ERRORS.labels(str(cause)).inc()
+    make_ready_for_retry(cause)
+
+
+def observe(attempts: list[Attempt]) -> list[Attempt]:
+    """Count the attempts' results (mes/metrics.py) and name them in the request's log
+    line (mes/request_log.py): each event once, whichever path wrote it."""
+    count_events(attempts)
+    note_events(attempts)
     return attempts
 
 
@@ -295,7 +315,7 @@ def write_well_formed(
         for attempt in attempts:
             attempt.not_written(failure)
     except DatabaseError as error:
-        make_ready_for_retry(cause_of(error))
+        _met(error)
         if len(attempts) == 1:
             if _worth_retrying(error):
                 receive_alone(attempts[0], record_sender, replay_of, tries=1)
@@ -362,7 +382,7 @@ def receive_alone(attempt: Attempt, record_sender, replay_of, tries: int = 2) ->
             return
         except DatabaseError as error:
             last_error = error
-            make_ready_for_retry(cause_of(error))
+            _met(error)
             if not _worth_retrying(error):
                 break
     attempt.not_written(last_error)
@@ -405,7 +425,7 @@ def _receive_group(payloads: list, senders: list) -> list[Attempt]:
 
 
 def _receive_one(payload, sent_by) -> Attempt:
-    (attempt,) = receive_device_events([payload], sent_by=sent_by)
+    (attempt,) = _receive_list([payload], sent_by, None, None)  # observed by the caller
     return attempt
 
 
@@ -473,7 +493,7 @@ def check_event_shape(attempt: Attempt) -> None:
     try:
         attempt.event = validate_event_shape(attempt.payload)
     except ValidationError as error:
-        logger.info("Refused a malformed event from %s: %s", attempt.sent_by, error.detail)
+        # Said in the request's log line (VALIDATION_ERROR) and its answer.
         attempt.status, attempt.error = Result.FAILED, error
 
 

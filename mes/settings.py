@@ -5,12 +5,16 @@ product runs on SQLite over plain HTTP. HTTPS-only settings have their own
 switches, never tied to DEBUG (README, "Configuration").
 """
 
+import ipaddress
 import os
 import re
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from mes.log_format import configure as configure_logging
+from mes.log_format import log_format
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -63,7 +67,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Outermost: Django's own error pages (a disallowed Host, a crash) are JSON under /api/.
+    # Outermost: every answer gets its request id, its metrics and its one log line.
+    "mes.request_log.RequestLogMiddleware",
+    # Then Django's own error pages (a disallowed Host, a crash) are JSON under /api/.
     "mes.api.middleware.JsonErrorPagesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -263,13 +269,21 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE")
 if env_bool("SECURE_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-    },
-}
+# One JSON object per line (LOG_FORMAT=json, the default without DEBUG) or readable
+# text (console, `make run`): mes/log_format.py.
+try:
+    LOG_FORMAT = log_format(DEBUG)
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from error
+LOGGING = configure_logging(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"))
+
+# /metrics (mes/metrics.py): for a bearer token, or for these addresses and networks
+# (e.g. "10.0.0.0/8,127.0.0.1"); with neither, for nobody.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(item, strict=False) for item in env_list("METRICS_ALLOWED_IPS", [])
+    ]
+except ValueError as error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {error}") from error

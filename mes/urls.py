@@ -1,4 +1,4 @@
-"""Root URLs: the back office, the API, its schema and docs, and health checks."""
+"""Root URLs: the back office, the API, its schema and docs, health checks and metrics."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from mes.api.views import ApiRootNotFound
 from mes.health import healthz, readyz
+from mes.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -25,4 +26,5 @@ urlpatterns = [
     re_path(r"^api/", ApiRootNotFound.as_view()),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
 ]

@@ -25,6 +25,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from integration.models import GatewayKey
 from mes.api.cache_outage import report_cache_outage
+from mes.metrics import THROTTLED
 
 
 class GatewayKeyRateThrottle(SimpleRateThrottle):
@@ -60,6 +61,7 @@ class GatewayKeyRateThrottle(SimpleRateThrottle):
         except Exception:  # the cache is down: let the request through, say so in the log
             report_cache_outage()
             return True
+        THROTTLED.labels(getattr(getattr(request, "user", None), "username", "") or "").inc()
         return False
 
     def _increment(self, key: str) -> int:

@@ -1,0 +1,58 @@
+"""Production start: `gunicorn -c gunicorn.conf.py` (docs/operations.md, README: Production).
+
+Every setting comes from the environment, with the defaults this project is
+measured with: gthread workers, so single posts arriving together share their
+commit (docs/ingestion.md, group commit). The hooks keep /metrics right across
+workers (mes/metrics.py): the metrics directory is emptied when the server
+starts, and a worker that exits has its live gauges removed.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+# prometheus-client reads this when it is first imported, in the workers: set it first.
+metrics_directory = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    str(Path(os.environ.get("RUNTIME_DIRECTORY", tempfile.gettempdir())) / "mes-metrics"),
+)
+
+from mes.log_format import log_format, logging_config  # noqa: E402  (after the variable)
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", os.cpu_count() or 2))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# A request that takes longer is stuck: the worker is replaced (its threads' requests fail).
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "30"))
+# Workers are replaced after this many requests (0: never), a little apart.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
+# Each request is logged once, by the app (mes/request_log.py: with its request id,
+# gateway and events); gunicorn's own access log would say it again. GUNICORN_ACCESS_LOG=-
+# turns it on (to stderr).
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn's own lines in the app's format (JSON in production).
+logconfig_dict = logging_config(
+    log_format(os.environ.get("DEBUG", "") in {"1", "true", "yes", "on"}),
+    os.environ.get("LOG_LEVEL", "INFO"),
+    access_log=accesslog is not None,
+)
+wsgi_app = "mes.wsgi:application"
+
+
+def on_starting(server):
+    """Empty the metrics directory: figures of an earlier run must not be added up."""
+    shutil.rmtree(metrics_directory, ignore_errors=True)
+    Path(metrics_directory).mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker):
+    """A worker is gone: drop its live gauges (its counters stay, as Prometheus expects)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,150 @@
+"""Prometheus metrics: what the MES counts, and `/metrics`, where Prometheus reads them.
+
+Under gunicorn each worker is a process of its own: prometheus-client's
+multiprocess mode keeps every worker's figures in files under
+PROMETHEUS_MULTIPROC_DIR, which gunicorn.conf.py sets, empties at start, and
+cleans of a dead worker's gauges; `/metrics` adds them up, so a scrape sees
+every request once whichever worker served it (tests/test_metrics.py). Without
+that variable (`manage.py runserver`, tests) the figures are this process's.
+
+METRICS_ENABLED=0 turns counting off (`make bench` measures the cost both ways).
+`/metrics` is not public: it answers a request from an address in
+METRICS_ALLOWED_IPS, or one carrying `Authorization: Bearer <METRICS_TOKEN>`;
+anyone else gets 404. With neither set, nobody.
+
+Names and labels are the contract of deploy/grafana and deploy/prometheus
+(docs/operations.md: monitoring): labels stay few and bounded (results,
+error codes, causes, gateways, views), never an eventId.
+"""
+
+import hmac
+import ipaddress
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseNotFound
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # gunicorn.conf.py makes it; a command run with the variable set must not fail for it.
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
+DEVICE_EVENTS = Counter(
+    "mes_device_events",
+    "Device events received, by result (created, duplicate, conflict, failed), error code "
+    "and gateway.",
+    ["result", "error_code", "gateway"],
+)
+DATABASE_ERRORS = Counter(
+    "mes_ingestion_database_errors",
+    "Database errors met while writing device events, by cause (retried or not).",
+    ["cause"],
+)
+EVENTS_NOT_WRITTEN = Counter(
+    "mes_events_not_written",
+    "Events answered 503 SERVICE_UNAVAILABLE (nothing or maybe written), by cause.",
+    ["cause"],
+)
+GROUP_SIZE = Histogram(
+    "mes_group_commit_events",
+    "Events written together by one group commit.",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+REQUESTS = Histogram(
+    "mes_http_request_duration_seconds",
+    "Time to answer an HTTP request, by view and method.",
+    ["view", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RESPONSES = Counter(
+    "mes_http_responses",
+    "HTTP answers, by view, method and status class (2xx, 4xx, 5xx).",
+    ["view", "method", "status"],
+)
+THROTTLED = Counter(
+    "mes_throttled_requests", "Requests refused 429 THROTTLED, by gateway.", ["gateway"]
+)
+
+
+def error_code_of(error) -> str:
+    """The API's code for an attempt's error ("" for none): a malformed event's is
+    VALIDATION_ERROR, as its answer says."""
+    if error is None:
+        return ""
+    return getattr(error, "code", None) or "VALIDATION_ERROR"
+
+
+def count_events(attempts) -> None:
+    """Count received events by result, error code and gateway (integration.ingestion)."""
+    if not settings.METRICS_ENABLED:
+        return
+    for attempt in attempts:
+        code = error_code_of(attempt.error)
+        sender = getattr(attempt.sent_by, "username", "") or ""
+        DEVICE_EVENTS.labels((attempt.status or "FAILED").lower(), code, sender).inc()
+        cause = getattr(attempt.error, "cause", None)
+        if cause is not None and code == "SERVICE_UNAVAILABLE":
+            EVENTS_NOT_WRITTEN.labels(str(cause)).inc()
+
+
+class AttentionCollector:
+    """What needs someone, counted when Prometheus asks, from small partial indexes."""
+
+    def collect(self):
+        from integration.models import IntegrationMessage
+        from mes.counting import bounded_count
+
+        Status = IntegrationMessage.Status
+        failed = bounded_count(
+            IntegrationMessage.objects.filter(status=Status.FAILED, resolved_at__isnull=True)
+        )
+        conflicts = bounded_count(IntegrationMessage.objects.filter(status=Status.CONFLICT))
+        for name, helptext, count in (
+            ("mes_messages_unresolved_failed", "FAILED messages not yet resolved.", failed),
+            ("mes_messages_conflicts", "CONFLICT messages.", conflicts),
+        ):
+            gauge = GaugeMetricFamily(name, helptext + " Estimated past 10,000.")
+            gauge.add_metric([], count.value)
+            yield gauge
+
+
+def scrape() -> bytes:
+    """The text Prometheus reads: every worker's figures, then the attention gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        workers = CollectorRegistry()
+        multiprocess.MultiProcessCollector(workers)
+    else:
+        workers = REGISTRY
+    attention = CollectorRegistry()
+    attention.register(AttentionCollector())
+    return generate_latest(workers) + generate_latest(attention)
+
+
+def may_scrape(request) -> bool:
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return True
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
+
+
+def metrics_view(request):
+    """Every metric in Prometheus's text format, for those allowed to scrape."""
+    if not may_scrape(request):
+        return HttpResponseNotFound("Not found.", content_type="text/plain")
+    return HttpResponse(scrape(), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,85 @@
+"""One log line per answered request, with its request id, and the request metrics.
+
+The request id is the proxy's `X-Request-ID` when it sends a sane one (letters,
+digits, `-_.:`, at most 100), else a new one; it is returned in the answer's
+`X-Request-ID` and carried by every line logged while the request is answered.
+The line names the view, method, path, status, duration and the gateway;
+an ingestion request adds its events (`note_events`): for one event its
+eventId, result and error code; for a batch the count per result and the
+eventIds and codes of those not written. Each event is logged once, in its
+request's line; gunicorn's own access log stays off (gunicorn.conf.py).
+"""
+
+import re
+import time
+import uuid
+
+import structlog
+from django.conf import settings
+from structlog.contextvars import bind_contextvars, clear_contextvars
+
+from mes.metrics import REQUESTS, RESPONSES, error_code_of
+
+logger = structlog.get_logger("mes.request")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+LISTED_IN_FULL = 20  # a batch's line names at most this many events that were not written
+
+
+def request_id_of(request) -> str:
+    given = request.headers.get("X-Request-ID", "")
+    return given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+class RequestLogMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = request_id_of(request)
+        started = time.perf_counter()
+        # A thread answers one request after another: nothing carries over.
+        clear_contextvars()
+        bind_contextvars(request_id=request_id)
+        try:
+            response = self.get_response(request)
+            seconds = time.perf_counter() - started
+            response["X-Request-ID"] = request_id
+            match = getattr(request, "resolver_match", None)
+            view = match.view_name if match and match.view_name else "unmatched"
+            if settings.METRICS_ENABLED:
+                REQUESTS.labels(view, request.method).observe(seconds)
+                RESPONSES.labels(view, request.method, f"{response.status_code // 100}xx").inc()
+            user = getattr(request, "user", None)
+            log = logger.error if response.status_code >= 500 else logger.info
+            log(
+                "request",
+                method=request.method,
+                path=request.path,
+                view=view,
+                status=response.status_code,
+                duration_ms=round(seconds * 1000, 1),
+                user=getattr(user, "username", None) or None,
+            )
+            return response
+        finally:
+            clear_contextvars()
+
+
+def note_events(attempts) -> None:
+    """Put a request's events in its log line (integration.ingestion calls it)."""
+    if len(attempts) == 1:
+        (attempt,) = attempts
+        bind_contextvars(
+            event_id=attempt.event_id,
+            result=(attempt.status or "FAILED").lower(),
+            error_code=error_code_of(attempt.error) or None,
+        )
+        return
+    results: dict[str, int] = {}
+    not_written = []
+    for attempt in attempts:
+        result = (attempt.status or "FAILED").lower()
+        results[result] = results.get(result, 0) + 1
+        if attempt.error is not None and len(not_written) < LISTED_IN_FULL:
+            not_written.append([attempt.event_id, error_code_of(attempt.error)])
+    bind_contextvars(results=results, not_written=not_written)
