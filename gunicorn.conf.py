@@ -13,9 +13,14 @@ import tempfile
 from pathlib import Path
 
 # prometheus-client reads this when it is first imported, in the workers: set it first.
+# One directory per server (this is read in gunicorn's master): two servers on one machine
+# must not empty or add up each other's figures.
 metrics_directory = os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR",
-    str(Path(os.environ.get("RUNTIME_DIRECTORY", tempfile.gettempdir())) / "mes-metrics"),
+    str(
+        Path(os.environ.get("RUNTIME_DIRECTORY", tempfile.gettempdir()))
+        / f"mes-metrics-{os.getpid()}"
+    ),
 )
 
 from mes.log_format import log_format, logging_config  # noqa: E402  (after the variable)
@@ -56,3 +61,8 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """The server stops: its figures go with it (Prometheus has scraped them)."""
+    shutil.rmtree(metrics_directory, ignore_errors=True)

@@ -289,7 +289,7 @@ def _receive_list(payloads: list, sent_by, record_sender, replay_of) -> list[Att
 def _met(error: DatabaseError) -> None:
     """A database error on the way: counted by cause, and a lost connection dropped."""
     cause = cause_of(error)
-    DATABASE_ERRORS.labels(str(cause)).inc()
+    DATABASE_ERRORS.labels(cause.name.lower()).inc()
     make_ready_for_retry(cause)
 
 
@@ -312,6 +312,7 @@ def write_well_formed(
     try:
         receive_together(attempts, record_sender, replay_of)
     except CommitUncertain as failure:
+        DATABASE_ERRORS.labels(Cause.CONNECTION_LOST.name.lower()).inc()
         for attempt in attempts:
             attempt.not_written(failure)
     except DatabaseError as error:

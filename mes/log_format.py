@@ -49,12 +49,14 @@ def logging_config(chosen: str, level: str = "INFO", *, access_log: bool = False
                 "foreign_pre_chain": _shared_processors(),
             }
         },
+        "filters": {"with_traceback": {"()": "mes.log_format.WithTraceback"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "structured"}},
         "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
             "django.db.backends": {"level": "WARNING"},
-            # mes.request logs every answer once; Django would log each 4xx again.
-            "django.request": {"level": "ERROR"},
+            # mes.request logs every answer once; Django would log each 4xx and 5xx again.
+            # Its lines with a traceback (a crash) stay.
+            "django.request": {"level": "ERROR", "filters": ["with_traceback"]},
             "django.server": {"level": "WARNING"},
             "gunicorn.error": {"handlers": ["stderr"], "level": level, "propagate": False},
             "gunicorn.access": {
@@ -68,7 +70,14 @@ def logging_config(chosen: str, level: str = "INFO", *, access_log: bool = False
     }
 
 
-def configure(chosen: str, level: str = "INFO") -> dict:
+class WithTraceback(logging.Filter):
+    """Only records that carry an exception's traceback."""
+
+    def filter(self, record):
+        return record.exc_info is not None
+
+
+def configure(chosen: str, level: str = "INFO", *, access_log: bool = False) -> dict:
     """Set up structlog for the chosen format; returns the logging dict for Django."""
     logging.captureWarnings(True)
     structlog.configure(
@@ -77,7 +86,7 @@ def configure(chosen: str, level: str = "INFO") -> dict:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    return logging_config(chosen, level)
+    return logging_config(chosen, level, access_log=access_log)
 
 
 def apply(chosen: str, level: str = "INFO") -> None:

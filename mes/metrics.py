@@ -94,21 +94,32 @@ def count_events(attempts) -> None:
         DEVICE_EVENTS.labels((attempt.status or "FAILED").lower(), code, sender).inc()
         cause = getattr(attempt.error, "cause", None)
         if cause is not None and code == "SERVICE_UNAVAILABLE":
-            EVENTS_NOT_WRITTEN.labels(str(cause)).inc()
+            EVENTS_NOT_WRITTEN.labels(cause.name.lower()).inc()
 
 
 class AttentionCollector:
     """What needs someone, counted when Prometheus asks, from small partial indexes."""
 
     def collect(self):
+        from django.db import DatabaseError
+
         from integration.models import IntegrationMessage
         from mes.counting import bounded_count
+        from mes.database_errors import bounded_transaction
 
         Status = IntegrationMessage.Status
-        failed = bounded_count(
-            IntegrationMessage.objects.filter(status=Status.FAILED, resolved_at__isnull=True)
-        )
-        conflicts = bounded_count(IntegrationMessage.objects.filter(status=Status.CONFLICT))
+        try:
+            # Briefly: with the database down or stuck, the other figures (errors, 503s)
+            # are what Prometheus needs, and they must not wait for these.
+            with bounded_transaction(lock_timeout_ms=500, statement_timeout_ms=2000):
+                failed = bounded_count(
+                    IntegrationMessage.objects.filter(
+                        status=Status.FAILED, resolved_at__isnull=True
+                    )
+                )
+                conflicts = bounded_count(IntegrationMessage.objects.filter(status=Status.CONFLICT))
+        except DatabaseError:
+            return
         for name, helptext, count in (
             ("mes_messages_unresolved_failed", "FAILED messages not yet resolved.", failed),
             ("mes_messages_conflicts", "CONFLICT messages.", conflicts),
@@ -136,10 +147,14 @@ def may_scrape(request) -> bool:
         given = request.headers.get("Authorization", "")
         if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return True
+    # Through a proxy every request comes from the proxy's address: not an identity.
+    if "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
+        return False
     try:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
+    address = getattr(address, "ipv4_mapped", None) or address  # ::ffff:10.1.2.3
     return any(address in network for network in settings.METRICS_ALLOWED_NETWORKS)
 
 

@@ -16,6 +16,7 @@ import uuid
 
 import structlog
 from django.conf import settings
+from django.utils.functional import SimpleLazyObject, empty
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from mes.metrics import REQUESTS, RESPONSES, error_code_of
@@ -23,6 +24,9 @@ from mes.metrics import REQUESTS, RESPONSES, error_code_of
 logger = structlog.get_logger("mes.request")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 LISTED_IN_FULL = 20  # a batch's line names at most this many events that were not written
+# HTTP methods named in metrics; any other is "other" (a label per made-up method would
+# grow the metrics without bound).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def request_id_of(request) -> str:
@@ -46,23 +50,37 @@ class RequestLogMiddleware:
             response["X-Request-ID"] = request_id
             match = getattr(request, "resolver_match", None)
             view = match.view_name if match and match.view_name else "unmatched"
+            method = request.method if request.method in METHODS else "other"
             if settings.METRICS_ENABLED:
-                REQUESTS.labels(view, request.method).observe(seconds)
-                RESPONSES.labels(view, request.method, f"{response.status_code // 100}xx").inc()
-            user = getattr(request, "user", None)
+                REQUESTS.labels(view, method).observe(seconds)
+                RESPONSES.labels(view, method, f"{response.status_code // 100}xx").inc()
             log = logger.error if response.status_code >= 500 else logger.info
             log(
                 "request",
-                method=request.method,
-                path=request.path,
+                method=method,
+                path=request.path[:300],
                 view=view,
                 status=response.status_code,
                 duration_ms=round(seconds * 1000, 1),
-                user=getattr(user, "username", None) or None,
+                user=user_of(request),
             )
             return response
         finally:
             clear_contextvars()
+
+
+def user_of(request) -> str | None:
+    """Who made the request, if already known: looking up a session now could fail (the
+    database down) and is not worth a query for a log line."""
+    user = request.__dict__.get("user")
+    if user is None or (isinstance(user, SimpleLazyObject) and user._wrapped is empty):
+        return None
+    return getattr(user, "username", None) or None
+
+
+def _shown(event_id) -> str | None:
+    """An eventId as logged: a malformed one can be as long as the body."""
+    return event_id if event_id is None or len(event_id) <= 200 else event_id[:200] + "…"
 
 
 def note_events(attempts) -> None:
@@ -70,7 +88,7 @@ def note_events(attempts) -> None:
     if len(attempts) == 1:
         (attempt,) = attempts
         bind_contextvars(
-            event_id=attempt.event_id,
+            event_id=_shown(attempt.event_id),
             result=(attempt.status or "FAILED").lower(),
             error_code=error_code_of(attempt.error) or None,
         )
@@ -81,5 +99,5 @@ def note_events(attempts) -> None:
         result = (attempt.status or "FAILED").lower()
         results[result] = results.get(result, 0) + 1
         if attempt.error is not None and len(not_written) < LISTED_IN_FULL:
-            not_written.append([attempt.event_id, error_code_of(attempt.error)])
+            not_written.append([_shown(attempt.event_id), error_code_of(attempt.error)])
     bind_contextvars(results=results, not_written=not_written)

@@ -258,9 +258,9 @@ SPECTACULAR_SETTINGS = {
 
 # HTTPS-only settings, each switched on by its own variable (README: production).
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
-# Load balancers probe the health checks over plain HTTP, from inside: a redirect
-# would read as "down".
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Load balancers probe the health checks, and Prometheus scrapes, over plain HTTP
+# from inside: a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
@@ -275,7 +275,11 @@ try:
     LOG_FORMAT = log_format(DEBUG)
 except ValueError as error:
     raise ImproperlyConfigured(str(error)) from error
-LOGGING = configure_logging(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"))
+LOGGING = configure_logging(
+    LOG_FORMAT,
+    os.environ.get("LOG_LEVEL", "INFO"),
+    access_log=bool(os.environ.get("GUNICORN_ACCESS_LOG")),
+)
 
 # /metrics (mes/metrics.py): for a bearer token, or for these addresses and networks
 # (e.g. "10.0.0.0/8,127.0.0.1"); with neither, for nobody.
