@@ -23,6 +23,10 @@ metrics_directory = os.environ.setdefault(
     ),
 )
 
+# Imported here, in the master, after the variable: a hook importing it while two workers
+# exit at once (two SIGCHLD) would import it twice over and fail.
+from prometheus_client import multiprocess  # noqa: E402
+
 from mes.log_format import log_format, logging_config  # noqa: E402  (after the variable)
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
@@ -58,8 +62,6 @@ def on_starting(server):
 
 def child_exit(server, worker):
     """A worker is gone: drop its live gauges (its counters stay, as Prometheus expects)."""
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid)
 
 
