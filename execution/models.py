@@ -263,6 +263,21 @@ class CarrierTrack(models.Model):
         return f"{self.carrier.carrier_no} step {self.step_no} @ {self.station or '—'}"
 
 
+def stored_place(model) -> models.ForeignKey:
+    """A value's copy of where it was measured. No database constraint: adding one to the
+    values table would check every row under a lock; the pass's own foreign key holds it,
+    and PROTECT still guards the station's or run's deletion."""
+    return models.ForeignKey(
+        model,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="data_values",
+        db_index=False,
+        db_constraint=False,
+    )
+
+
 class DataValue(models.Model):
     """One collected value, judged against its spec's limits as they were at that moment."""
 
@@ -288,29 +303,10 @@ class DataValue(models.Model):
         db_index=False,
     )
     # Where it was measured, as its track or carrier track says, stored with the value so
-    # the values of a station (and of a run, below) are read from an index
-    # (docs/growth.md). No database constraint: adding one would check every existing
-    # row under a lock; the pass's own foreign key holds it, and PROTECT still guards a
-    # station's deletion.
-    station = models.ForeignKey(
-        Station,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="data_values",
-        db_index=False,
-        db_constraint=False,
-    )
-    # The unit's run, likewise: a run's values from an index (none for a carrier's).
-    run = models.ForeignKey(
-        Run,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="data_values",
-        db_index=False,
-        db_constraint=False,
-    )
+    # the values of a station or a run are read from an index (docs/growth.md). None for
+    # a carrier's run.
+    station = stored_place(Station)
+    run = stored_place(Run)
     collected_at = models.DateTimeField()
     value_number = models.FloatField(null=True, blank=True)
     value_text = models.TextField(null=True, blank=True)
