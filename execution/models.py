@@ -4,6 +4,7 @@ Names are the contract of docs/ingestion.md (what is stored): the API, the admin
 outside tests use them.
 """
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -191,6 +192,7 @@ class Unit(models.Model):
         OUT_FAILED = "OUT_FAILED", "Out, failed"
         DONE = "DONE", "Done"
         ON_HOLD = "ON_HOLD", "On hold"
+        REWORK = "REWORK", "In rework"
         SCRAPPED = "SCRAPPED", "Scrapped"
 
     sn = models.CharField("serial number", max_length=100, unique=True)
@@ -374,3 +376,85 @@ class DataValue(models.Model):
             if current is not None:
                 return current
         return None
+
+
+class Hold(models.Model):
+    """A unit held because a value judged against a spec with the HOLD alarm action was
+    alarmed (docs/quality.md: holds). Opened by ingestion in the transaction that writes
+    the value; later alarmed values of the unit add to the open hold; closed by a person
+    with a disposition."""
+
+    class Disposition(models.TextChoices):
+        RELEASE = "RELEASE", "Release"
+        REWORK = "REWORK", "Rework"
+        SCRAP = "SCRAP", "Scrap"
+
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="holds")
+    # What opened it: the first alarmed value, its spec, the limits it was judged against
+    # and its event.
+    spec = models.ForeignKey(DataSpec, on_delete=models.PROTECT, related_name="holds")
+    first_value = models.ForeignKey(
+        DataValue, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    limits = models.JSONField(default=dict, blank=True)
+    event_id = models.CharField(max_length=255)
+    opened_at = models.DateTimeField()
+    # Restored by a release (docs/quality.md).
+    unit_status_before = models.CharField(max_length=10, choices=Unit.Status.choices)
+    values = models.ManyToManyField(DataValue, through="HoldValue", related_name="holds")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="closed_holds",
+    )
+    disposition = models.CharField(max_length=7, choices=Disposition.choices, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        permissions = [("release_hold", "Can close a hold with a disposition")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["unit"], condition=Q(closed_at__isnull=True), name="hold_one_open_per_unit"
+            ),
+            models.CheckConstraint(
+                condition=(Q(closed_at__isnull=True) & Q(disposition=""))
+                | (Q(closed_at__isnull=False) & ~Q(disposition="")),
+                name="hold_closed_with_disposition",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["opened_at", "id"], name="hold_opened"),
+            models.Index(
+                fields=["opened_at", "id"], condition=Q(closed_at__isnull=True), name="hold_open"
+            ),
+            models.Index(fields=["spec", "opened_at"], name="hold_spec"),
+        ]
+
+    def __str__(self):
+        return f"Hold {self.pk} of {self.unit}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class HoldValue(models.Model):
+    """One alarmed value behind a hold, and the event that carried it."""
+
+    hold = models.ForeignKey(Hold, on_delete=models.CASCADE, related_name="hold_values")
+    value = models.ForeignKey(DataValue, on_delete=models.PROTECT, related_name="hold_values")
+    event_id = models.CharField(max_length=255)
+    added_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["hold", "value"], name="holdvalue_unique_value")
+        ]
+
+    def __str__(self):
+        return f"{self.hold} ← value {self.value_id}"

@@ -69,6 +69,8 @@ class ResolvedTrack:
     step_no: int | None = None
     station_id: int | None = None  # the pass's station, stored with each value
     run_id: int | None = None  # the unit's run, stored with each value
+    unit_id: int | None = None  # None for a carrier's pass: a carrier holds no unit
+    unit_status: str = ""  # as read before the write: the answer says a unit is on hold
 
 
 @dataclass
@@ -98,6 +100,8 @@ class _TrackRow(NamedTuple):
     station_code: str | None
     station_id: int | None
     run_id: int | None
+    unit_id: int
+    unit_status: str
 
 
 class _CarrierTrackRow(NamedTuple):
@@ -109,7 +113,8 @@ class _CarrierTrackRow(NamedTuple):
 
 # A track with what stands for the event: its unit, the unit's run (and route), its station.
 TRACK_SELECT = """
-    SELECT t.id, t.step_no, u.sn, r.run_no, r.route_version_id, s.code, t.station_id, u.run_id
+    SELECT t.id, t.step_no, u.sn, r.run_no, r.route_version_id, s.code, t.station_id, u.run_id,
+           t.unit_id, u.status
     FROM execution_track t
     JOIN execution_unit u ON u.id = t.unit_id
     LEFT JOIN execution_run r ON r.id = u.run_id
@@ -184,6 +189,8 @@ def resolve_tracks(lookups: list[TrackLookup]) -> list[ResolvedTrack | Resolutio
                     step_no=lookup.step_no,
                     station_id=row.station_id,
                     run_id=row.run_id,
+                    unit_id=row.unit_id,
+                    unit_status=row.unit_status,
                 )
             )
         else:
@@ -218,6 +225,8 @@ def _by_track_id(lookup: TrackLookup, track: _TrackRow | None) -> ResolvedTrack 
         step_no=track.step_no,
         station_id=track.station_id,
         run_id=track.run_id,
+        unit_id=track.unit_id,
+        unit_status=track.unit_status,
     )
 
 

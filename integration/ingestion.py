@@ -20,8 +20,16 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
+from execution.holds import (
+    HoldCause,
+    HoldNote,
+    hold_units,
+    holds_of_values,
+    holds_unit,
+    open_holds_of,
+)
 from execution.judging import judge_value
-from execution.models import DataValue
+from execution.models import DataValue, Unit
 from execution.resolution import (
     VALUE_FIELD_BY_DATA_TYPE,
     ResolutionError,
@@ -69,6 +77,7 @@ class IngestionOutcome:
     values: list[DataValue]
     message: IntegrationMessage
     is_duplicate: bool
+    hold: HoldNote | None = None  # the open hold of the event's unit, or the one it caused
 
 
 class EventRefused(ApiError):
@@ -182,6 +191,7 @@ class Attempt:
     record: DeviceDataRecord | None = None
     values: list = field(default_factory=list)
     message: IntegrationMessage | None = None
+    hold: HoldNote | None = None
 
     @property
     def event_id(self) -> str | None:
@@ -223,7 +233,7 @@ class Attempt:
         if self.status not in (Result.CREATED, Result.DUPLICATE):
             return None
         return IngestionOutcome(
-            self.record, self.values, self.message, self.status == Result.DUPLICATE
+            self.record, self.values, self.message, self.status == Result.DUPLICATE, self.hold
         )
 
 
@@ -661,6 +671,7 @@ def write_attempts(attempts: list[Attempt], replay_of) -> None:
     for attempt in created:
         attempt.values = _build_values(attempt)
     insert_models([value for a in created for value in a.values])
+    hold_alarmed_units(created, now)
     for attempt in attempts:
         attempt.message = _message_for_accepted(attempt, replay_of)
     insert_models([attempt.message for attempt in attempts])
@@ -679,6 +690,35 @@ def write_attempts(attempts: list[Attempt], replay_of) -> None:
     # Before the commit, like every statement of the list: after it, a failure
     # could no longer be answered with "nothing was written".
     _attach_original_values(attempts, repeats, now)
+
+
+def hold_alarmed_units(created: list[Attempt], now) -> None:
+    """Rule 8, holds: a value alarmed with the HOLD action puts its unit on hold in this
+    transaction (execution/holds.py), and the answer of every event of a held unit names
+    the hold. No statement at all when no unit is or becomes held."""
+    causes = [
+        HoldCause(attempt.track.unit_id, value, attempt.event_id)
+        for attempt in created
+        if attempt.track.unit_id is not None
+        for value, spec, judgement in zip(
+            attempt.values, attempt.items.specs, attempt.judgements, strict=True
+        )
+        if holds_unit(spec, judgement)
+    ]
+    held_before = {
+        attempt.track.unit_id
+        for attempt in created
+        if attempt.track.unit_status == Unit.Status.ON_HOLD
+    }
+    if not causes and not held_before:
+        return
+    holds = hold_units(causes, now)
+    holds.update(open_holds_of(held_before - holds.keys()))
+    causing = {cause.event_id for cause in causes}
+    for attempt in created:
+        hold = holds.get(attempt.track.unit_id)
+        if hold is not None:
+            attempt.hold = HoldNote(hold.pk, hold.opened_at, attempt.event_id in causing)
 
 
 def records_by_event_id(event_ids: set[str]) -> dict[str, DeviceDataRecord]:
@@ -744,6 +784,20 @@ def _attach_original_values(attempts: list[Attempt], repeats: Counter, now) -> N
             record.duplicate_count += repeats.pop(record.pk)
             record.last_duplicate_at = now
         attempt.values = values_by_record.get(record.pk) or by_key.get(record.business_key, [])
+    _attach_original_holds([a for a in attempts if a.status == Result.DUPLICATE])
+
+
+def _attach_original_holds(duplicates: list[Attempt]) -> None:
+    """A duplicate names the hold its original's values were added to, as its original's
+    answer did (its values are the original's)."""
+    alarmed = [value.pk for a in duplicates for value in a.values if value.alarmed]
+    holds = holds_of_values(alarmed)
+    for attempt in duplicates:
+        for value in attempt.values:
+            if value.pk in holds:
+                hold = holds[value.pk]
+                attempt.hold = HoldNote(hold.pk, hold.opened_at, True)
+                break
 
 
 def replay_failed_message(message: IntegrationMessage, *, replayed_by) -> IngestionOutcome:

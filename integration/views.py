@@ -33,6 +33,24 @@ INGEST_PERMISSION = "integration.add_devicedatarecord"
 READ_PERMISSION = "integration.view_devicedatarecord"
 
 
+class HoldNoteSerializer(serializers.Serializer):
+    """The open hold of the event's unit (docs/quality.md: holds)."""
+
+    id = serializers.CharField(source="hold_id")
+    openedAt = UtcDateTimeField(source="opened_at")
+    causedByThisEvent = serializers.BooleanField(source="caused_by_event")
+
+
+def hold_answer(note) -> dict | None:
+    if note is None:
+        return None
+    return {
+        "id": str(note.hold_id),
+        "openedAt": utc_text(note.opened_at),
+        "causedByThisEvent": note.caused_by_event,
+    }
+
+
 class IngestionAnswerSerializer(serializers.Serializer):
     """The single endpoint's answer, for a new event and a duplicate alike."""
 
@@ -44,6 +62,9 @@ class IngestionAnswerSerializer(serializers.Serializer):
     receivedAt = UtcDateTimeField(source="record.received_at")
     isDuplicate = serializers.BooleanField(source="is_duplicate")
     values = DataValueResultSerializer(many=True)
+    hold = HoldNoteSerializer(
+        allow_null=True, help_text="The unit's open hold, or null: its events are still taken."
+    )
 
     def get_trackId(self, outcome) -> str | None:
         return id_or_none(outcome.record.track_id)
@@ -74,6 +95,7 @@ def ingestion_answer(outcome) -> dict:
             }
             for value in outcome.values
         ],
+        "hold": hold_answer(outcome.hold),
     }
 
 

@@ -253,8 +253,12 @@ def _named(models, actions):
 
 
 @pytest.mark.django_db
-def test_quality_staff_may_view_received_and_master_data_and_nothing_else():
-    assert permissions_of("Quality staff") == _named(MASTER_DATA + RECEIVED_DATA, ["view"])
+def test_quality_staff_may_view_received_and_master_data_and_close_holds():
+    assert permissions_of("Quality staff") == {
+        *_named(MASTER_DATA + RECEIVED_DATA, ["view"]),
+        "execution.view_hold",
+        "execution.release_hold",
+    }
 
 
 @pytest.mark.django_db
@@ -266,6 +270,7 @@ def test_integration_admins_may_replay_manage_gateways_and_master_data():
         "integration.view_gateway",
         "integration.add_gateway",
         "integration.change_gateway",
+        "execution.view_hold",
         *_named(RECEIVED_DATA, ["view"]),
         *_named(MASTER_DATA, ["view", "add", "change", "delete"]),
     }
