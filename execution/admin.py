@@ -706,3 +706,6 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
         response["Content-Disposition"] = f'attachment; filename="data-values-{stamp}.csv"'
         response["Cache-Control"] = "no-store"
         return response
+
+
+from execution import admin_holds  # noqa: E402, F401  (registers the Hold admin)

@@ -1,5 +1,5 @@
 """Holds: a unit stopped by an alarmed value, and the disposition that frees it
-(docs/quality.md: holds).
+(docs/holds.md).
 
 Ingestion calls `hold_units` in the transaction that writes the values, so a value
 and its hold are written together or not at all. People close a hold with

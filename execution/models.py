@@ -380,7 +380,7 @@ class DataValue(models.Model):
 
 class Hold(models.Model):
     """A unit held because a value judged against a spec with the HOLD alarm action was
-    alarmed (docs/quality.md: holds). Opened by ingestion in the transaction that writes
+    alarmed (docs/holds.md). Opened by ingestion in the transaction that writes
     the value; later alarmed values of the unit add to the open hold; closed by a person
     with a disposition."""
 
@@ -399,7 +399,7 @@ class Hold(models.Model):
     limits = models.JSONField(default=dict, blank=True)
     event_id = models.CharField(max_length=255)
     opened_at = models.DateTimeField()
-    # Restored by a release (docs/quality.md).
+    # Restored by a release (docs/holds.md).
     unit_status_before = models.CharField(max_length=10, choices=Unit.Status.choices)
     values = models.ManyToManyField(DataValue, through="HoldValue", related_name="holds")
     closed_at = models.DateTimeField(null=True, blank=True)

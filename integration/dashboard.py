@@ -16,12 +16,13 @@ from urllib.parse import urlencode
 from django.urls import reverse
 from django.utils import timezone
 
-from execution.models import DataValue
+from execution.models import DataValue, Hold
 from integration.models import DeviceDataRecord, IntegrationMessage
 from mes.counting import Count, bounded_count
 
 WINDOWS = [("last 24 hours", timedelta(hours=24)), ("last 7 days", timedelta(days=7))]
 LATEST_EVENTS = 10
+OPEN_HOLDS_SHOWN = 10
 NEEDS_ATTENTION = {IntegrationMessage.Status.FAILED, IntegrationMessage.Status.CONFLICT}
 
 
@@ -49,11 +50,14 @@ class Dashboard:
     values: list[tuple[str, list[Figure]]] = field(default_factory=list)
     latest_records: list[DeviceDataRecord] | None = None
     records_url: str = ""
+    # Open holds, oldest first: the unit waiting longest for a disposition leads.
+    open_holds: list[Hold] | None = None
+    open_hold_count: Figure | None = None
 
     @property
     def is_empty(self) -> bool:
         return not (self.messages_by_status or self.attention or self.values) and (
-            self.latest_records is None
+            self.latest_records is None and self.open_holds is None
         )
 
 
@@ -143,6 +147,18 @@ def build_dashboard(user, now: datetime | None = None) -> Dashboard:
         dashboard.attention = attention_figures()
     if user.has_perm("execution.view_datavalue"):
         dashboard.values = value_figures(starts)
+    if user.has_perm("execution.view_hold"):
+        open_holds = Hold.objects.filter(closed_at=None)
+        # unit, spec: each row's names; oldest first from the partial index hold_open.
+        dashboard.open_holds = list(
+            open_holds.select_related("unit", "spec").order_by("opened_at", "pk")[
+                :OPEN_HOLDS_SHOWN
+            ]
+        )
+        count = bounded_count(open_holds)
+        dashboard.open_hold_count = figure(
+            "open holds", count, _changelist(Hold, open="yes"), count.value > 0, "open-holds"
+        )
     if user.has_perm("integration.view_devicedatarecord"):
         # sent_by: the gateway column. Latest received is highest key: records are
         # numbered as they are written, and the primary key is indexed.

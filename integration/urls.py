@@ -1,5 +1,6 @@
 from django.urls import path
 
+from execution.holds_api import HoldListView
 from integration import views
 
 app_name = "integration"
@@ -13,5 +14,6 @@ urlpatterns = [
         name="device-data-detail",
     ),
     path("messages", views.MessageListView.as_view(), name="messages"),
+    path("holds", HoldListView.as_view(), name="holds"),
     path("whoami", views.WhoAmIView.as_view(), name="whoami"),
 ]

@@ -34,7 +34,7 @@ READ_PERMISSION = "integration.view_devicedatarecord"
 
 
 class HoldNoteSerializer(serializers.Serializer):
-    """The open hold of the event's unit (docs/quality.md: holds)."""
+    """The open hold of the event's unit (docs/holds.md)."""
 
     id = serializers.CharField(source="hold_id")
     openedAt = UtcDateTimeField(source="opened_at")

@@ -1,4 +1,4 @@
-"""Holds (issue 14, docs/quality.md: holds): the tables, the REWORK unit status, and the
+"""Holds (issue 14, docs/holds.md): the tables, the REWORK unit status, and the
 release_hold permission for Quality staff.
 
 Safe while traffic flows: two new tables (their indexes are built while they are empty)
