@@ -141,7 +141,7 @@ def test_the_dashboard_lists_open_holds_oldest_first_linking_to_their_units(qual
         assert reverse("admin:execution_unit_change", args=[hold.unit_id]) in section
 
 
-# --- GET /api/integration/holds --------------------------------------------------------------------
+# --- GET /api/integration/holds ---------------------------------------------------------------
 
 
 def api_as(role):

@@ -18,6 +18,8 @@ from execution.models import (
     CarrierTrack,
     DataSpec,
     DataValue,
+    Hold,
+    HoldValue,
     Operation,
     RouteStep,
     RouteVersion,
@@ -48,6 +50,10 @@ SEEDED_MODELS = [
     User.groups.through,
     Group,
     GatewayKey,
+    Hold,
+    HoldValue,
+    DeviceDataRecord,
+    DataValue,
 ]
 DEMO_STATIONS = ["PRINTER-01", "SPI-01", "MOUNTER-01", "REFLOW-01", "AOI-01"]
 DEVICE_DATA_URL = "/api/integration/device-data"
@@ -213,11 +219,13 @@ def test_printed_example_event_is_accepted_with_the_printed_key(seeded):
     )
     assert response.status_code == 200, response.content
     assert response.json()["data"]["isDuplicate"] is False
-    record = DeviceDataRecord.objects.get()
+    event_id = printed_example_event(seeded)["eventId"]
+    record = DeviceDataRecord.objects.get(event_id=event_id)
     assert record.sent_by.username == "gw-demo"
     assert record.data_values_created == 1
-    assert DataValue.objects.get().judge == DataValue.Judge.PASS
-    assert IntegrationMessage.objects.get().status == IntegrationMessage.Status.SUCCESS
+    assert DataValue.objects.get(source_ref=record.business_key).judge == DataValue.Judge.PASS
+    message = IntegrationMessage.objects.get(business_key=record.business_key)
+    assert message.status == IntegrationMessage.Status.SUCCESS
 
 
 def test_seeding_again_rekeys_the_gateway_in_place(seeded):
@@ -232,19 +240,28 @@ def test_seeding_again_rekeys_the_gateway_in_place(seeded):
     event = printed_example_event(output)
     refused = gateway_client(old_key).post(DEVICE_DATA_URL, event, format="json")
     assert refused.status_code == 401
-    assert not DeviceDataRecord.objects.exists()
+    assert not DeviceDataRecord.objects.filter(event_id=event["eventId"]).exists()
     accepted = gateway_client(new_key).post(DEVICE_DATA_URL, event, format="json")
     assert accepted.status_code == 200, accepted.content
-    assert DeviceDataRecord.objects.count() == 1
+    assert DeviceDataRecord.objects.filter(event_id=event["eventId"]).count() == 1
 
 
 def test_seeding_again_after_ingestion_keeps_the_received_data(seeded):
     gateway_client(printed_key(seeded)).post(
         DEVICE_DATA_URL, printed_example_event(seeded), format="json"
     )
+    records, values = DeviceDataRecord.objects.count(), DataValue.objects.count()
     seed_demo()
-    assert DeviceDataRecord.objects.count() == 1
-    assert DataValue.objects.count() == 1
+    assert DeviceDataRecord.objects.filter(event_id="demo-evt-1").exists()
+    assert (DeviceDataRecord.objects.count(), DataValue.objects.count()) == (records, values)
+
+
+def test_the_demo_has_one_unit_on_hold_with_an_open_hold(seeded):
+    held = Unit.objects.get(status=Unit.Status.ON_HOLD)
+    hold = Hold.objects.get(unit=held)
+    assert held.sn == "SN-DEMO-0012"
+    assert hold.is_open and hold.spec.name == "Peak Temperature"
+    assert hold.hold_values.count() == 1
 
 
 # --- role groups from the data migration -------------------------------------------------------

@@ -6,8 +6,9 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from execution.demo import DEMO_RUN_NO, seed_demo_line
+from execution.demo import DEMO_RUN_NO, DEMO_START, seed_demo_line
 from integration.gateway_keys import GATEWAYS_GROUP, issue_gateway_key
+from integration.ingestion import receive_device_event
 
 DEMO_GATEWAY = "gw-demo"
 # (username, password, is_superuser, group)
@@ -35,6 +36,29 @@ def ensure_user(username, password=None, *, is_superuser=False, is_staff=False, 
     return user
 
 
+DEMO_HELD_UNIT = "SN-DEMO-0012"
+
+
+def seed_held_unit(gateway) -> None:
+    """A reflow peak above the alarm limit on the demo's last unit: through the ingestion
+    service, as a gateway sends it, so the unit is on hold (docs/holds.md). Its eventId
+    is fixed: seeding again is a duplicate and holds nothing twice."""
+    receive_device_event(
+        {
+            "eventId": "demo-hold-1",
+            "eventTime": (DEMO_START.replace(hour=9)).isoformat(),
+            "source": "AUTO",
+            "runNo": DEMO_RUN_NO,
+            "unitSn": DEMO_HELD_UNIT,
+            "stationCode": "REFLOW-01",
+            "stepNo": 40,
+            "equipmentId": "OVEN-7",
+            "data": [{"specName": "Peak Temperature", "valueNumber": 258.4}],
+        },
+        sent_by=gateway,
+    )
+
+
 class Command(BaseCommand):
     help = "Create the demo line, run RUN-DEMO-001, demo users and the demo gateway (idempotent)."
 
@@ -50,6 +74,7 @@ class Command(BaseCommand):
             ensure_user(username, password, is_superuser=is_superuser, is_staff=True, group=group)
         gateway = ensure_user(DEMO_GATEWAY, group=GATEWAYS_GROUP)
         key = issue_gateway_key(gateway)  # re-keyed in place: the new key is printed below
+        seed_held_unit(gateway)
 
         unit_sn = line["run"].units.order_by("sn").first().sn
         self.stdout.write(self.style.SUCCESS(f"Demo line ready: run {DEMO_RUN_NO}."))
