@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv lint format bench bench-growth faults
+.PHONY: run test venv lint format bench bench-growth faults screenshots
 
 venv: $(VENV)/.installed
 
@@ -49,3 +49,8 @@ bench-growth: venv
 # Ingestion under the production configuration with real faults (bench/faults.py).
 faults: venv
 	$(BIN)/python bench/faults.py $(FAULTS_ARGS)
+
+# The README's pictures of the back office, from the demo data (docs/screenshots.py; needs
+# Debian's chromium: apt-get install chromium).
+screenshots: venv
+	$(BIN)/python docs/screenshots.py

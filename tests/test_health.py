@@ -11,17 +11,20 @@ from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
 
-from execution.models import DataValue
+from execution.models import DataValue, Hold, HoldValue
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event
 from tests.factories import CarrierTrackFactory, UserFactory
 
+# A hold's values are listed on its hold's page: they have no list of their own.
+LISTED_ON_ANOTHER_PAGE = {HoldValue}
 ADMIN_MODELS = [
     model
     for app_label in ("execution", "integration")
     for model in apps.get_app_config(app_label).get_models()
+    if model not in LISTED_ON_ANOTHER_PAGE
 ]
-RECEIVED_DATA = [DataValue, DeviceDataRecord, IntegrationMessage]
+RECEIVED_DATA = [DataValue, DeviceDataRecord, IntegrationMessage, Hold]
 
 
 def admin_url(model, view, *args):
@@ -30,11 +33,16 @@ def admin_url(model, view, *args):
 
 @pytest.fixture
 def received(line, gateway_client):
-    """One accepted event: a record, its value and its SUCCESS message; and a carrier pass."""
+    """An accepted event: a record, its value and its SUCCESS message; a carrier pass; and
+    an alarmed value that holds the unit."""
     response = gateway_client.post("/api/integration/device-data", make_event(), format="json")
     assert response.status_code == 200, response.content
+    hot = make_event(eventId="evt-hot", data=[{"specName": "Peak Temperature", "valueNumber": 260}])
+    assert gateway_client.post("/api/integration/device-data", hot, format="json").json()["data"][
+        "hold"
+    ]
     CarrierTrackFactory()
-    return DeviceDataRecord.objects.get()
+    return DeviceDataRecord.objects.get(event_id=make_event()["eventId"])
 
 
 # --- health checks -----------------------------------------------------------------------------
