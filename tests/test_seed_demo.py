@@ -208,16 +208,16 @@ def test_printed_demo_credentials_sign_in(client, seeded):
 
 
 def test_printed_example_event_is_accepted_with_the_printed_key(seeded):
-    response = gateway_client(printed_key(seeded)).post(
-        DEVICE_DATA_URL, printed_example_event(seeded), format="json"
-    )
+    event = printed_example_event(seeded)
+    response = gateway_client(printed_key(seeded)).post(DEVICE_DATA_URL, event, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["data"]["isDuplicate"] is False
-    record = DeviceDataRecord.objects.get()
+    record = DeviceDataRecord.objects.get(event_id=event["eventId"])
     assert record.sent_by.username == "gw-demo"
     assert record.data_values_created == 1
-    assert DataValue.objects.get().judge == DataValue.Judge.PASS
-    assert IntegrationMessage.objects.get().status == IntegrationMessage.Status.SUCCESS
+    assert DataValue.objects.get(source_ref=record.business_key).judge == DataValue.Judge.PASS
+    message = IntegrationMessage.objects.get(business_key=record.business_key)
+    assert message.status == IntegrationMessage.Status.SUCCESS
 
 
 def test_seeding_again_rekeys_the_gateway_in_place(seeded):
@@ -232,19 +232,38 @@ def test_seeding_again_rekeys_the_gateway_in_place(seeded):
     event = printed_example_event(output)
     refused = gateway_client(old_key).post(DEVICE_DATA_URL, event, format="json")
     assert refused.status_code == 401
-    assert not DeviceDataRecord.objects.exists()
+    assert not DeviceDataRecord.objects.filter(event_id=event["eventId"]).exists()
     accepted = gateway_client(new_key).post(DEVICE_DATA_URL, event, format="json")
     assert accepted.status_code == 200, accepted.content
-    assert DeviceDataRecord.objects.count() == 1
+    assert DeviceDataRecord.objects.filter(event_id=event["eventId"]).count() == 1
 
 
 def test_seeding_again_after_ingestion_keeps_the_received_data(seeded):
     gateway_client(printed_key(seeded)).post(
         DEVICE_DATA_URL, printed_example_event(seeded), format="json"
     )
+    received = received_counts()
     seed_demo()
-    assert DeviceDataRecord.objects.count() == 1
-    assert DataValue.objects.count() == 1
+    assert received_counts() == received
+    assert received[DeviceDataRecord._meta.label] == 6  # the demo unit's five and this one
+
+
+def received_counts() -> dict:
+    return {
+        model._meta.label: model.objects.count()
+        for model in [DeviceDataRecord, DataValue, IntegrationMessage]
+    }
+
+
+def test_demo_unit_has_a_rich_history_and_seeding_again_sends_none_of_it_twice(seeded):
+    records = DeviceDataRecord.objects.filter(unit_sn="SN-DEMO-0002")
+    assert sorted(records.values_list("step_no", flat=True)) == [10, 20, 30, 40, 50]
+    assert DataValue.objects.filter(track__unit__sn="SN-DEMO-0002").count() == 10
+    statuses = sorted(IntegrationMessage.objects.values_list("status", "error_code"))
+    assert statuses == [("DUPLICATE", ""), ("FAILED", "SPEC_NOT_BOUND")] + [("SUCCESS", "")] * 5
+    received = received_counts()
+    seed_demo()
+    assert received_counts() == received
 
 
 # --- role groups from the data migration -------------------------------------------------------
