@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import models
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 
@@ -25,33 +26,22 @@ PAGE_ROWS = 500
 CSV_PAGE_ROWS = 2_000
 
 
-class Kind:
-    """Each kind of row, with its place among rows of the same instant."""
+class Kind(models.TextChoices):
+    """Each kind of row. Declared in their order among rows of the same instant: a unit
+    enters, an attempt arrives, its record and values are written, a hold opens or
+    closes; leaving comes last."""
 
-    TRACK_IN = "TRACK_IN"
-    MESSAGE = "MESSAGE"
-    RECORD = "RECORD"
-    VALUE = "VALUE"
-    HOLD_OPENED = "HOLD_OPENED"
-    HOLD_CLOSED = "HOLD_CLOSED"
-    TRACK_OUT = "TRACK_OUT"
-
-    # At one instant a unit enters, an attempt arrives, its record and values are
-    # written, a hold opens; leaving comes last.
-    ORDER = [TRACK_IN, MESSAGE, RECORD, VALUE, HOLD_OPENED, HOLD_CLOSED, TRACK_OUT]
-    LABELS = {
-        TRACK_IN: "in",
-        MESSAGE: "message",
-        RECORD: "record",
-        VALUE: "value",
-        HOLD_OPENED: "hold opened",
-        HOLD_CLOSED: "hold closed",
-        TRACK_OUT: "out",
-    }
+    TRACK_IN = "TRACK_IN", "in"
+    MESSAGE = "MESSAGE", "message"
+    RECORD = "RECORD", "record"
+    VALUE = "VALUE", "value"
+    HOLD_OPENED = "HOLD_OPENED", "hold opened"
+    HOLD_CLOSED = "HOLD_CLOSED", "hold closed"
+    TRACK_OUT = "TRACK_OUT", "out"
 
     @classmethod
     def rank(cls, kind: str) -> int:
-        return cls.ORDER.index(kind)
+        return cls.values.index(kind)
 
 
 @dataclass(frozen=True, order=True)
@@ -103,7 +93,7 @@ class HistoryRow:
 
     @property
     def kind_label(self) -> str:
-        return Kind.LABELS[self.kind]
+        return Kind(self.kind).label
 
 
 def by_time(row: HistoryRow) -> Cursor:
