@@ -39,6 +39,7 @@ from execution.models import (
     Track,
     Unit,
 )
+from execution.unit_links import unit_link
 
 VIEW_VALUES_PERMISSION = "execution.view_datavalue"
 # How many values a unit, run or record page lists before linking to the full list.
@@ -650,7 +651,7 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
 
     @admin.display(description="unit", ordering="track__unit__sn")
     def unit_sn(self, value):
-        return value.track.unit.sn if value.track else "—"
+        return unit_link(value.track.unit) if value.track else "—"
 
     @admin.display(description="run", ordering="track__unit__run__run_no")
     def run_no(self, value):

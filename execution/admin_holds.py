@@ -13,7 +13,6 @@ from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html
 
 from execution.admin import (
     CollectedValuesMixin,
@@ -24,6 +23,7 @@ from execution.admin import (
 )
 from execution.holds import HoldNotOpen, close_hold
 from execution.models import DataValue, Hold
+from execution.unit_links import unit_link
 
 RELEASE_PERMISSION = "execution.release_hold"
 
@@ -55,11 +55,6 @@ class OpenFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.exclude(closed_at=None)
         return queryset
-
-
-def unit_page_link(unit) -> str:
-    url = reverse("admin:execution_unit_change", args=[unit.pk])
-    return format_html('<a href="{}">{}</a>', url, unit.sn)
 
 
 @admin.register(Hold)
@@ -108,7 +103,7 @@ class HoldAdmin(EvidenceMixin, CollectedValuesMixin, admin.ModelAdmin):
 
     @admin.display(description="unit", ordering="unit__sn")
     def unit_link(self, hold):
-        return unit_page_link(hold.unit)
+        return unit_link(hold.unit)
 
     @admin.display(description="state", ordering="closed_at")
     def state(self, hold):

@@ -151,9 +151,7 @@ def build_dashboard(user, now: datetime | None = None) -> Dashboard:
         open_holds = Hold.objects.filter(closed_at=None)
         # unit, spec: each row's names; oldest first from the partial index hold_open.
         dashboard.open_holds = list(
-            open_holds.select_related("unit", "spec").order_by("opened_at", "pk")[
-                :OPEN_HOLDS_SHOWN
-            ]
+            open_holds.select_related("unit", "spec").order_by("opened_at", "pk")[:OPEN_HOLDS_SHOWN]
         )
         count = bounded_count(open_holds)
         dashboard.open_hold_count = figure(

@@ -10,6 +10,7 @@ from execution.models import (
     Carrier,
     CarrierTrack,
     DataSpec,
+    DataValue,
     Operation,
     RouteStep,
     RouteVersion,
@@ -144,6 +145,24 @@ class CarrierTrackFactory(factory.django.DjangoModelFactory):
     station = factory.SubFactory(StationFactory)
     source = "AUTO"
     in_at = BASE_TIME
+
+
+class DataValueFactory(factory.django.DjangoModelFactory):
+    """A value on a unit's pass, stored as ingestion stores it (judged PASS by default)."""
+
+    class Meta:
+        model = DataValue
+
+    spec = factory.SubFactory(DataSpecFactory)
+    track = factory.SubFactory(TrackFactory)
+    station = factory.LazyAttribute(lambda o: o.track.station)
+    run = factory.LazyAttribute(lambda o: o.track.unit.run)
+    collected_at = BASE_TIME
+    value_number = 245.0
+    limits = factory.LazyAttribute(lambda o: o.spec.limits)
+    judge = DataValue.Judge.PASS
+    source = "AUTO"
+    source_ref = factory.Sequence(lambda n: f"device-data:factory-{n}")
 
 
 # --- people and received traffic for the back-office suites (tests/test_admin_*.py) ------------

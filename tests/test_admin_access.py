@@ -90,10 +90,10 @@ PAGES = [
         "collected values",
     ),
     (
-        "unit with values",
-        lambda t: url("execution_unit_change", t.record.track.unit_id),
+        "unit page",
+        lambda t: url("execution_unit_page", t.record.track.unit_id),
         STAFF_WHO_READ,
-        "collected-values",
+        "unit-history",
     ),
     (
         "run with values",

@@ -40,7 +40,7 @@ def test_quality_staff_see_open_holds_in_the_list_with_a_link_to_the_unit(qualit
 
     body = response.content.decode()
     assert response.status_code == 200
-    assert reverse("admin:execution_unit_change", args=[hold.unit_id]) in body
+    assert reverse("admin:execution_unit_page", args=[hold.unit_id]) in body
     assert "SN-0001" in body and "Peak Temperature" in body and "open" in body
 
 
@@ -138,7 +138,7 @@ def test_the_dashboard_lists_open_holds_oldest_first_linking_to_their_units(qual
     section = body[body.index('id="dashboard-holds"') :]
     assert section.index(">SN-0001<") < section.index(">SN-0002<")
     for hold in (first, second):
-        assert reverse("admin:execution_unit_change", args=[hold.unit_id]) in section
+        assert reverse("admin:execution_unit_page", args=[hold.unit_id]) in section
 
 
 # --- GET /api/integration/holds ---------------------------------------------------------------

@@ -421,12 +421,13 @@ def test_integration_admin_can_still_save_a_track_that_has_values(client, traffi
     assert DataValue.objects.filter(track=track).count() == 2
 
 
-def test_unit_page_shows_the_values_collected_on_the_unit(quality, traffic, line, gateway):
+def test_unit_form_shows_the_values_collected_on_the_unit(integration, traffic, line, gateway):
     other_unit = UnitFactory(sn="SN-OTHER", run=line.run)
     TrackFactory(unit=other_unit, step_no=40, station=line.station)
     receive_device_event(reflow_event("evt-other", 241, unitSn="SN-OTHER"), sent_by=gateway)
 
-    response = quality.get(reverse("admin:execution_unit_change", args=[line.unit.pk]))
+    # The form, as editors see it (people who only view units get the unit's page).
+    response = integration.get(reverse("admin:execution_unit_change", args=[line.unit.pk]))
 
     table = response.context["value_table"]
     assert {value.meta["eventId"] for value in table.rows} == {"evt-0001", "evt-hot"}
@@ -456,7 +457,7 @@ def test_run_page_shows_the_values_of_all_its_units(quality, traffic, line, gate
         lambda line: VALUES_URL,
         lambda line: RECORDS_URL,
         lambda line: reverse("admin:integration_integrationmessage_changelist"),
-        lambda line: reverse("admin:execution_unit_change", args=[line.unit.pk]),
+        lambda line: reverse("admin:execution_unit_page", args=[line.unit.pk]),
         lambda line: reverse("admin:execution_track_change", args=[line.track.pk]),
     ],
     ids=["values", "records", "messages", "unit page", "track page"],

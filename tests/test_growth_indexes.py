@@ -108,9 +108,17 @@ def test_every_list_reads_its_rows_from_an_index(received, quality_client, path,
 
 
 @pytest.mark.parametrize("page", ["unit", "run"])
-def test_a_unit_or_run_page_reads_its_values_from_an_index(received, line, quality_client, page):
+def test_a_unit_or_run_page_reads_its_values_from_an_index(
+    received, line, integration_admin_client, page
+):
+    # The change forms, as their editors see them (quality staff get the unit's page).
     obj = {"unit": line.unit, "run": line.run}[page]
-    assert_reads_indexes(quality_client, f"/admin/execution/{page}/{obj.pk}/change/", False)
+    path = f"/admin/execution/{page}/{obj.pk}/change/"
+    assert_reads_indexes(integration_admin_client, path, False)
+
+
+def test_a_units_history_page_reads_every_row_from_an_index(received, line, quality_client):
+    assert_reads_indexes(quality_client, f"/admin/execution/unit/{line.unit.pk}/page/", False)
 
 
 def assert_reads_indexes(quality_client, path: str, in_index_order: bool) -> None:

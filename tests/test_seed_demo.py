@@ -28,7 +28,12 @@ from execution.models import (
     Track,
     Unit,
 )
-from integration.models import DeviceDataRecord, GatewayKey, IntegrationMessage
+from integration.models import (
+    DeviceDataRecord,
+    GatewayKey,
+    IntegrationMessage,
+    business_key_for,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -214,13 +219,11 @@ def test_printed_demo_credentials_sign_in(client, seeded):
 
 
 def test_printed_example_event_is_accepted_with_the_printed_key(seeded):
-    response = gateway_client(printed_key(seeded)).post(
-        DEVICE_DATA_URL, printed_example_event(seeded), format="json"
-    )
+    event = printed_example_event(seeded)
+    response = gateway_client(printed_key(seeded)).post(DEVICE_DATA_URL, event, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["data"]["isDuplicate"] is False
-    event_id = printed_example_event(seeded)["eventId"]
-    record = DeviceDataRecord.objects.get(event_id=event_id)
+    record = DeviceDataRecord.objects.get(event_id=event["eventId"])
     assert record.sent_by.username == "gw-demo"
     assert record.data_values_created == 1
     assert DataValue.objects.get(source_ref=record.business_key).judge == DataValue.Judge.PASS
@@ -250,10 +253,32 @@ def test_seeding_again_after_ingestion_keeps_the_received_data(seeded):
     gateway_client(printed_key(seeded)).post(
         DEVICE_DATA_URL, printed_example_event(seeded), format="json"
     )
-    records, values = DeviceDataRecord.objects.count(), DataValue.objects.count()
+    received = received_counts()
     seed_demo()
+    assert received_counts() == received
     assert DeviceDataRecord.objects.filter(event_id="demo-evt-1").exists()
-    assert (DeviceDataRecord.objects.count(), DataValue.objects.count()) == (records, values)
+
+
+def received_counts() -> dict:
+    return {
+        model._meta.label: model.objects.count()
+        for model in [DeviceDataRecord, DataValue, IntegrationMessage, Hold, HoldValue]
+    }
+
+
+def test_demo_unit_has_a_rich_history_and_seeding_again_sends_none_of_it_twice(seeded):
+    records = DeviceDataRecord.objects.filter(unit_sn="SN-DEMO-0002")
+    assert sorted(records.values_list("step_no", flat=True)) == [10, 20, 30, 40, 50]
+    assert DataValue.objects.filter(track__unit__sn="SN-DEMO-0002").count() == 10
+    keys = [record.business_key for record in records]
+    keys.append(business_key_for("demo-SN-DEMO-0002-unbound-spec"))
+    statuses = sorted(
+        IntegrationMessage.objects.filter(business_key__in=keys).values_list("status", "error_code")
+    )
+    assert statuses == [("DUPLICATE", ""), ("FAILED", "SPEC_NOT_BOUND")] + [("SUCCESS", "")] * 5
+    received = received_counts()
+    seed_demo()
+    assert received_counts() == received
 
 
 def test_the_demo_has_one_unit_on_hold_with_an_open_hold(seeded):

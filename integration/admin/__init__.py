@@ -5,4 +5,9 @@ replayed through the ingestion service; gateways are managed through a proxy
 of the user model that reaches nobody else.
 """
 
-from integration.admin import gateway_admin, message_admin, record_admin  # noqa: F401  (registers)
+from integration.admin import (  # noqa: F401  (registers)
+    gateway_admin,
+    message_admin,
+    record_admin,
+    unit_page_admin,
+)

@@ -14,6 +14,7 @@ from rest_framework.exceptions import ValidationError as ShapeError
 
 from execution.admin import ReadOnlyAdmin, admin_link, badge, pretty_json
 from execution.admin_filters import date_range_filter, input_filter
+from execution.unit_links import unit_link
 from integration.ingestion import (
     EventIdConflict,
     EventNotWritten,
@@ -103,6 +104,7 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
         "system",
         "entity_type",
         "business_key",
+        "unit_page",
         "error_code",
         "client",
         "resolution",
@@ -120,11 +122,12 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
     ]
     search_fields = ["business_key"]
     search_help_text = "eventId or business key (device-data:<eventId>): the whole of it."
-    # sent_by: the client column.
-    list_select_related = ["sent_by"]
+    # sent_by: the client column; record: the unit column.
+    list_select_related = ["sent_by", "record"]
     actions = ["replay_selected"]
     readonly_fields = [
         "status_badge",
+        "unit_page",
         "client",
         "resolution",
         "record_link",
@@ -147,6 +150,7 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
                         "entity_type",
                         "business_key",
                         "dedupe_key",
+                        "unit_page",
                         "client",
                         "created_at",
                     ]
@@ -196,6 +200,14 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
     @admin.display(description="status", ordering="status")
     def status_badge(self, message):
         return badge(message.status)
+
+    @admin.display(description="unit")
+    def unit_page(self, message):
+        # A FAILED message keeps its whole payload; the others' serial is their record's.
+        sn = message.payload.get("unitSn") if isinstance(message.payload, dict) else None
+        if sn is None and message.record_id:
+            sn = message.record.unit_sn
+        return unit_link(sn if isinstance(sn, str) else None)
 
     @admin.display(description="client", ordering="sent_by__username")
     def client(self, message):

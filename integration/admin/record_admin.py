@@ -18,6 +18,7 @@ from execution.admin import (
 )
 from execution.admin_filters import date_range_filter, input_filter, whole_number
 from execution.models import DataValue
+from execution.unit_links import unit_link
 from integration.models import DeviceDataRecord, IntegrationMessage
 
 MESSAGES_SHOWN = 100
@@ -45,7 +46,7 @@ class DeviceDataRecordAdmin(CollectedValuesMixin, ReadOnlyAdmin):
         "event_time",
         "source",
         "run_no",
-        "unit_sn",
+        "unit_page",
         "station_code",
         "step_no",
         "data_values_created",
@@ -67,7 +68,14 @@ class DeviceDataRecordAdmin(CollectedValuesMixin, ReadOnlyAdmin):
     search_help_text = "eventId, run number or unit serial number: the whole of it."
     # sent_by: the client column.
     list_select_related = ["sent_by"]
-    readonly_fields = ["client", "data_json", "meta_json", "messages_link", "values_link"]
+    readonly_fields = [
+        "client",
+        "data_json",
+        "meta_json",
+        "messages_link",
+        "values_link",
+        "unit_page",
+    ]
     fieldsets = [
         (
             "Event",
@@ -87,7 +95,7 @@ class DeviceDataRecordAdmin(CollectedValuesMixin, ReadOnlyAdmin):
             {
                 "fields": [
                     "run_no",
-                    "unit_sn",
+                    "unit_page",
                     "station_code",
                     "step_no",
                     "track",
@@ -119,6 +127,10 @@ class DeviceDataRecordAdmin(CollectedValuesMixin, ReadOnlyAdmin):
         if not term:
             return queryset, False
         return queryset.filter(Q(event_id=term) | Q(run_no=term) | Q(unit_sn=term)), False
+
+    @admin.display(description="unit serial number", ordering="unit_sn")
+    def unit_page(self, record):
+        return unit_link(record.unit_sn)
 
     @admin.display(description="client", ordering="sent_by__username")
     def client(self, record):

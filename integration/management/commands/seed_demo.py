@@ -7,8 +7,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from execution.demo import DEMO_RUN_NO, DEMO_START, seed_demo_line
+from integration.demo_traffic import DEMO_TRAFFIC_UNIT, send_demo_traffic
 from integration.gateway_keys import GATEWAYS_GROUP, issue_gateway_key
 from integration.ingestion import receive_device_event
+from integration.models import DeviceDataRecord
 
 DEMO_GATEWAY = "gw-demo"
 # (username, password, is_superuser, group)
@@ -41,8 +43,10 @@ DEMO_HELD_UNIT = "SN-DEMO-0012"
 
 def seed_held_unit(gateway) -> None:
     """A reflow peak above the alarm limit on the demo's last unit: through the ingestion
-    service, as a gateway sends it, so the unit is on hold (docs/holds.md). Its eventId
-    is fixed: seeding again is a duplicate and holds nothing twice."""
+    service, as a gateway sends it, so the unit is on hold (docs/holds.md). Sent once:
+    seeding again sends nothing."""
+    if DeviceDataRecord.objects.filter(event_id="demo-hold-1").exists():
+        return
     receive_device_event(
         {
             "eventId": "demo-hold-1",
@@ -74,6 +78,7 @@ class Command(BaseCommand):
             ensure_user(username, password, is_superuser=is_superuser, is_staff=True, group=group)
         gateway = ensure_user(DEMO_GATEWAY, group=GATEWAYS_GROUP)
         key = issue_gateway_key(gateway)  # re-keyed in place: the new key is printed below
+        send_demo_traffic(gateway)
         seed_held_unit(gateway)
 
         unit_sn = line["run"].units.order_by("sn").first().sn
@@ -81,6 +86,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Back office: {base_url}/admin/")
         for username, password, _, group in DEMO_USERS:
             self.stdout.write(f"  {group or 'Superuser':<20} {username} / {password}")
+        self.stdout.write(
+            f"A unit's page: {base_url}/admin/execution/unit/by-sn/{DEMO_TRAFFIC_UNIT}/"
+        )
         self.stdout.write(f"API docs:    {base_url}/api/docs/")
         self.stdout.write(f"Demo gateway {DEMO_GATEWAY}, key (shown on every seed, re-keyed):")
         self.stdout.write(f"  {key}")
