@@ -24,6 +24,7 @@ from django.utils.html import format_html
 
 from execution.admin_filters import InputFilter, date_range_filter, input_filter
 from execution.admin_paging import BoundedCountPaginator
+from execution.admin_route_steps import RouteStepForm
 from execution.charts import LATEST_VALUES, latest_number_values, limit_lines, trend_chart_svg
 from execution.exports import stream_data_values_csv
 from execution.models import (
@@ -358,6 +359,7 @@ class DataSpecAdmin(admin.ModelAdmin):
 
 class RouteStepInline(admin.TabularInline):
     model = RouteStep
+    form = RouteStepForm
     extra = 0
     filter_horizontal = ["data_specs"]
 
@@ -371,6 +373,7 @@ class RouteVersionAdmin(admin.ModelAdmin):
 
 @admin.register(RouteStep)
 class RouteStepAdmin(admin.ModelAdmin):
+    form = RouteStepForm
     list_display = ["route_version", "step_no", "operation"]
     list_filter = ["route_version"]
     filter_horizontal = ["data_specs"]
