@@ -583,6 +583,7 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
         "source",
         StationFilter,
         date_range_filter("collected at", "collected_at", "collectedFrom", "collectedTo"),
+        date_range_filter("received", "created_at", "receivedFrom", "receivedTo"),
         UnitSnFilter,
         input_filter("run number", "runNo", "run__run_no"),
         input_filter(
