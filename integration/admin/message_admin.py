@@ -24,6 +24,7 @@ from integration.ingestion import (
 )
 from integration.models import IntegrationMessage, business_key_for
 from integration.payload_diff import ABSENT, compare_payloads
+from mes.back_office import moment
 from mes.skip_scan import distinct_values
 
 REPLAY_PERMISSION = "integration.replay_integrationmessage"
@@ -207,9 +208,7 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
             return "—"
         if message.resolved_at is None:
             return badge("FAILED", "unresolved")
-        return format_html(
-            "{} {}", badge("RESOLVED", "resolved"), f"{message.resolved_at:%Y-%m-%d %H:%M:%S}"
-        )
+        return format_html("{} {}", badge("RESOLVED", "resolved"), moment(message.resolved_at))
 
     @admin.display(description="record")
     def record_link(self, message):
