@@ -562,17 +562,16 @@ def values_matching(term: str) -> Q:
 
 @admin.register(DataValue)
 class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
+    # Which unit, where and when first; the limits are on each value's page (docs/back-office.md).
     list_display = [
-        "id",
         "collected_at",
+        "unit_sn",
+        "station",
         "spec",
-        "value_display",
+        "listed_value",
         "judge_badge",
         "alarm_badge",
-        "limits_display",
-        "unit_sn",
         "run_no",
-        "station",
         "step_no",
         "source",
     ]
@@ -651,6 +650,16 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
         if not term:
             return queryset, False
         return queryset.filter(values_matching(term)), False
+
+    @admin.display(description="value")
+    def listed_value(self, value):
+        # The limits it was judged against, on pointing at it: a column of them pushed
+        # the unit and station out of a 1,400 px screen.
+        return format_html(
+            '<span title="Limits judged against: {}">{}</span>',
+            describe_limits(value.limits),
+            self.value_display(value),
+        )
 
     @admin.display(description="unit", ordering="track__unit__sn")
     def unit_sn(self, value):

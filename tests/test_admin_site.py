@@ -61,3 +61,11 @@ def test_an_empty_cell_is_one_dash(quality, traffic):
 
     error_code_cell = re.search(r'<td class="field-error_code">([^<]*)</td>', page)
     assert error_code_cell.group(1) == "—"
+
+
+def test_the_messages_list_leaves_out_the_columns_that_never_change(quality, traffic):
+    page = quality.get(reverse("admin:integration_integrationmessage_changelist")).content.decode()
+
+    headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', page)
+    assert "system" not in headers and "entity_type" not in headers
+    assert headers[:4] == ["id", "created_at", "status_badge", "business_key"]

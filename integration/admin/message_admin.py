@@ -98,16 +98,16 @@ def _json_cell(value) -> str:
 
 @admin.register(IntegrationMessage)
 class IntegrationMessageAdmin(ReadOnlyAdmin):
+    # When, what and which event first; system and entity type are the same for every
+    # message this endpoint logs, so they are on each message's page only.
     list_display = [
         "id",
+        "created_at",
         "status_badge",
-        "system",
-        "entity_type",
         "business_key",
         "error_code",
         "client",
         "resolution",
-        "created_at",
     ]
     list_display_links = ["id", "status_badge"]
     list_filter = [
