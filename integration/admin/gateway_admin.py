@@ -19,7 +19,7 @@ from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 
-from execution.admin import badge
+from execution.admin import ReadOnlyAdmin, badge
 from integration.gateway_keys import create_gateway, issue_gateway_key, revoke_gateway_key
 from integration.models import Gateway, GatewayKey
 from mes.back_office import moment
@@ -281,3 +281,18 @@ class GatewayAdmin(admin.ModelAdmin):
         add_never_cache_headers(response)
         response["Cache-Control"] = "no-store, " + response["Cache-Control"]
         return response
+
+
+@admin.register(GatewayKey)
+class GatewayKeyAdmin(ReadOnlyAdmin):
+    """The keys, read-only, reached by URL only: the menu's one entry is Gateways, whose
+    pages show each gateway's key."""
+
+    list_display = ["user", "prefix", "created_at", "rotated_at", "revoked_at", "last_used_at"]
+    search_fields = ["user__username", "prefix"]
+    list_select_related = ["user"]
+    exclude = ["digest"]
+
+    def get_model_perms(self, request):
+        # No permissions here means no menu entry (Django's admin index hides the model).
+        return {}
