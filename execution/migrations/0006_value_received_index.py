@@ -13,7 +13,7 @@ from mes.migration_operations import AddIndexSafely
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("execution", "0004_value_station_and_run_indexes")]
+    dependencies = [("execution", "0005_holds")]
 
     operations = [
         AddIndexSafely(
