@@ -24,6 +24,7 @@ from django.utils.html import format_html
 
 from execution.admin_filters import InputFilter, date_range_filter, input_filter
 from execution.admin_paging import BoundedCountPaginator
+from execution.admin_route_steps import RouteStepForm
 from execution.charts import LATEST_VALUES, latest_number_values, limit_lines, trend_chart_svg
 from execution.exports import stream_data_values_csv
 from execution.models import (
@@ -359,6 +360,7 @@ class DataSpecAdmin(admin.ModelAdmin):
 
 class RouteStepInline(admin.TabularInline):
     model = RouteStep
+    form = RouteStepForm
     extra = 0
     filter_horizontal = ["data_specs"]
 
@@ -372,6 +374,7 @@ class RouteVersionAdmin(admin.ModelAdmin):
 
 @admin.register(RouteStep)
 class RouteStepAdmin(admin.ModelAdmin):
+    form = RouteStepForm
     list_display = ["route_version", "step_no", "operation"]
     list_filter = ["route_version"]
     filter_horizontal = ["data_specs"]
@@ -560,17 +563,16 @@ def values_matching(term: str) -> Q:
 
 @admin.register(DataValue)
 class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
+    # Which unit, where and when first; the limits are on each value's page (docs/back-office.md).
     list_display = [
-        "id",
         "collected_at",
+        "unit_sn",
+        "station",
         "spec",
-        "value_display",
+        "listed_value",
         "judge_badge",
         "alarm_badge",
-        "limits_display",
-        "unit_sn",
         "run_no",
-        "station",
         "step_no",
         "source",
     ]
@@ -581,6 +583,7 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
         "source",
         StationFilter,
         date_range_filter("collected at", "collected_at", "collectedFrom", "collectedTo"),
+        date_range_filter("received", "created_at", "receivedFrom", "receivedTo"),
         UnitSnFilter,
         input_filter("run number", "runNo", "run__run_no"),
         input_filter(
@@ -648,6 +651,16 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
         if not term:
             return queryset, False
         return queryset.filter(values_matching(term)), False
+
+    @admin.display(description="value")
+    def listed_value(self, value):
+        # The limits it was judged against, on pointing at it: a column of them pushed
+        # the unit and station out of a 1,400 px screen.
+        return format_html(
+            '<span title="Limits judged against: {}">{}</span>',
+            describe_limits(value.limits),
+            self.value_display(value),
+        )
 
     @admin.display(description="unit", ordering="track__unit__sn")
     def unit_sn(self, value):

@@ -357,6 +357,17 @@ class DataValue(models.Model):
                 condition=~Q(source="AUTO"),
                 name="datavalue_not_automatic",
             ),
+            # The dashboard's FAIL and alarmed values by receipt time (docs/back-office.md).
+            models.Index(
+                fields=["created_at"],
+                condition=Q(judge="FAIL"),
+                name="datavalue_failed_received",
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(alarmed=True),
+                name="datavalue_alarmed_received",
+            ),
             models.Index(fields=["source_ref"], name="datavalue_source_ref"),
             models.Index(
                 fields=["carrier_track"],

@@ -1,7 +1,9 @@
 """The figures on the back office's front page, each with the filtered list behind it.
 
 Messages in the last 24 hours and 7 days by status, FAILED messages not yet
-resolved, CONFLICTs, FAIL and alarmed values, and the latest events. Each
+resolved, CONFLICTs, FAIL and alarmed values, and the latest events. Messages
+and values are counted on one basis, the time the MES received them: a value
+received now with an old event time (a gateway's buffered data) is new here. Each
 figure counts what its link's filters select: the window's start is written
 into the link, to the second, and counted from that same instant. Past
 mes.counting.EXACT_UP_TO a figure is PostgreSQL's estimate, shown as "about"
@@ -122,7 +124,11 @@ def attention_figures() -> list[Figure]:
 
 
 def value_figures(starts: list[datetime]) -> list[tuple[str, list[Figure]]]:
-    """FAIL and alarmed values per window, by collection time (each an indexed count)."""
+    """FAIL and alarmed values per window, by the time they were received (`created_at`).
+
+    Each count reads a range of a partial index on receipt time holding only FAIL
+    (datavalue_failed_received) or alarmed (datavalue_alarmed_received) values.
+    """
     rows = []
     for label, condition, params in [
         ("Out of spec (FAIL)", {"judge": DataValue.Judge.FAIL}, {"judge__exact": "FAIL"}),
@@ -130,8 +136,8 @@ def value_figures(starts: list[datetime]) -> list[tuple[str, list[Figure]]]:
     ]:
         figures = []
         for index, start in enumerate(starts):
-            count = bounded_count(DataValue.objects.filter(collected_at__gte=start, **condition))
-            url = _changelist(DataValue, **params, collectedFrom=start.isoformat())
+            count = bounded_count(DataValue.objects.filter(created_at__gte=start, **condition))
+            url = _changelist(DataValue, **params, receivedFrom=start.isoformat())
             figures.append(figure(WINDOWS[index][0], count, url, count.value > 0))
         rows.append((label, figures))
     return rows

@@ -7,4 +7,9 @@ class MesConfig(AppConfig):
     name = "mes"
 
     def ready(self):
+        from django.contrib import admin
+
         from mes import prepared_statements  # noqa: F401  (connects its signal)
+        from mes.back_office import configure_admin_site
+
+        configure_admin_site(admin.site)

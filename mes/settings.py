@@ -155,6 +155,9 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# One date-time format in every page of the back office, 2026-11-30 14:03:27 in TIME_ZONE
+# (mes/formats/en/formats.py, docs/back-office.md).
+FORMAT_MODULE_PATH = ["mes.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
+from execution.models import DataValue
 from integration.dashboard import build_dashboard
 from integration.ingestion import receive_device_event
 from integration.models import IntegrationMessage
@@ -62,21 +63,34 @@ def test_figures_report_the_traffic_by_status_and_judgement(quality_user, traffi
         "FAILED": [1, 1],
     }
     assert [figure.count for figure in dashboard.attention] == [1, 1]
-    # The values were collected on 2026-01-24: outside both windows, by collection time.
+    # evt-hot's value (260) is out of spec and alarmed: received now, whatever its event time.
     assert {label: [f.count for f in figures] for label, figures in dashboard.values} == {
-        "Out of spec (FAIL)": [0, 0],
-        "Alarmed": [0, 0],
+        "Out of spec (FAIL)": [1, 1],
+        "Alarmed": [1, 1],
     }
 
 
-def test_value_figures_count_values_collected_in_each_window(quality, quality_user, line, gateway):
+def test_an_alarmed_value_received_now_with_an_old_event_time_is_counted(
+    quality, quality_user, gateway, line
+):
+    old = (timezone.now() - timedelta(days=30)).isoformat()
+    receive_device_event(reflow_event("evt-buffered", 260, eventTime=old), sent_by=gateway)
+
+    figures = dict(build_dashboard(quality_user).values)
+
+    assert [f.count for f in figures["Alarmed"]] == [1, 1]
+    for figure in figures["Alarmed"]:
+        assert listed_count(quality, figure.url) == 1
+
+
+def test_value_figures_count_values_received_in_each_window(quality, quality_user, line, gateway):
     now = timezone.now()
     for index, (age, value) in enumerate(
         [(timedelta(hours=1), 260), (timedelta(days=2), 239), (timedelta(days=9), 260)]
     ):
-        receive_device_event(
-            reflow_event(f"evt-age-{index}", value, eventTime=(now - age).isoformat()),
-            sent_by=gateway,
+        receive_device_event(reflow_event(f"evt-age-{index}", value), sent_by=gateway)
+        DataValue.objects.filter(source_ref=f"device-data:evt-age-{index}").update(
+            created_at=now - age
         )
 
     dashboard = build_dashboard(quality_user)
@@ -86,6 +100,13 @@ def test_value_figures_count_values_collected_in_each_window(quality, quality_us
     assert [f.count for f in figures["Alarmed"]] == [1, 1]
     for figure in figures["Out of spec (FAIL)"] + figures["Alarmed"]:
         assert listed_count(quality, figure.url) == figure.count
+
+
+def test_the_values_card_says_it_counts_by_receipt(quality, traffic):
+    page = quality.get(INDEX).content.decode()
+
+    assert "Values received" in page
+    assert "by the time the MES received them" in page
 
 
 def test_messages_older_than_the_window_are_not_counted(quality_user, traffic):

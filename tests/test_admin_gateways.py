@@ -58,7 +58,7 @@ def old_gateway(db):
 
 
 def test_creating_a_gateway_shows_its_key_once_and_the_key_works_against_the_api(integration):
-    response = integration.post(ADD_URL, {"username": "gw-spi-1"})
+    response = integration.post(ADD_URL, {"username": "gw-spi-1"}, follow=True)
 
     assert response.status_code == 200
     key = shown_key(response)
@@ -200,7 +200,7 @@ def test_rekey_shows_a_new_key_and_the_old_one_stops_working(integration, old_ga
     assert confirm.status_code == 200
     assert whoami(old_gateway.key).status_code == 200  # asking is not doing
 
-    response = integration.post(rekey_url(old_gateway))
+    response = integration.post(rekey_url(old_gateway), follow=True)
 
     new_key = shown_key(response)
     assert new_key != old_gateway.key
@@ -225,7 +225,7 @@ def test_revoke_makes_the_key_fail_at_once(integration, old_gateway):
 def test_a_revoked_gateway_can_be_given_a_new_key(integration, old_gateway):
     integration.post(revoke_url(old_gateway))
 
-    new_key = shown_key(integration.post(rekey_url(old_gateway)))
+    new_key = shown_key(integration.post(rekey_url(old_gateway), follow=True))
 
     assert whoami(new_key).status_code == 200
     assert whoami(old_gateway.key).status_code == 401
@@ -241,6 +241,61 @@ def test_rekey_and_revoke_are_written_to_the_gateway_history(integration, old_ga
 
     assert "Re-keyed: the previous key no longer works." in history
     assert "Key revoked." in history
+
+
+def issued_key_url(user):
+    return reverse("admin:integration_gateway_issued_key", args=[user.pk])
+
+
+@pytest.mark.parametrize("action", ["create", "re-key"])
+def test_reloading_the_page_with_a_new_key_shows_no_key_and_issues_none(
+    integration, old_gateway, action
+):
+    if action == "create":
+        posted = integration.post(ADD_URL, {"username": "gw-spi-1"})
+        gateway = User.objects.get(username="gw-spi-1")
+    else:
+        posted = integration.post(rekey_url(old_gateway))
+        gateway = old_gateway
+    # Post/Redirect/Get: the POST answers with a redirect, the key is on the page it leads to.
+    assert posted.status_code == 302
+    assert posted["Location"] == issued_key_url(gateway)
+    key = shown_key(integration.get(posted["Location"]))
+    digest = GatewayKey.objects.get(user=gateway).digest
+
+    reloaded = integration.get(issued_key_url(gateway), follow=True)
+
+    assert key not in reloaded.content.decode()
+    assert "was shown once" in reloaded.content.decode()
+    assert reloaded.redirect_chain[-1][0] == change_url(gateway)
+    assert GatewayKey.objects.get(user=gateway).digest == digest
+    assert whoami(key).status_code == 200
+
+
+def test_the_key_is_not_left_in_the_session_once_shown(integration, old_gateway):
+    integration.post(rekey_url(old_gateway), follow=True)
+
+    assert not [name for name in dict(integration.session.items()) if "gateway-key" in name]
+
+
+def test_revoke_is_offered_only_while_the_key_is_active(integration, old_gateway):
+    assert 'id="gateway-revoke"' in integration.get(change_url(old_gateway)).content.decode()
+
+    integration.post(revoke_url(old_gateway))
+
+    page = integration.get(change_url(old_gateway)).content.decode()
+    assert 'id="gateway-revoke"' not in page
+    assert 'id="gateway-rekey"' in page
+    asked_again = integration.get(revoke_url(old_gateway), follow=True)
+    assert "has no active key to revoke" in asked_again.content.decode()
+
+
+def test_gateways_are_one_entry_in_the_menu(integration):
+    page = integration.get(reverse("admin:index")).content.decode()
+
+    assert LIST_URL in page
+    assert "/admin/integration/gatewaykey/" not in page
+    assert "Gateway keys" not in page
 
 
 def test_quality_staff_can_neither_rekey_nor_revoke(client, old_gateway):

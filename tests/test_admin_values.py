@@ -5,6 +5,7 @@ and tracks (issue 4: DeviceDataRecord, DataValue, Track/Run/Unit).
 import csv
 import io
 import json
+import re
 
 import pytest
 from django.db import connection
@@ -74,7 +75,18 @@ def test_value_list_shows_the_stored_judge_alarm_and_limits(quality, traffic):
     page = quality.get(VALUES_URL).content.decode()
     assert 'mes-badge mes-badge-FAIL">FAIL<' in page
     assert 'mes-badge mes-badge-ALARM">alarm<' in page
-    assert "240 – 250 C; target 245; alarm 235 – 255 (HOLD)" in page
+    # The limits are the value's tooltip in the list, not a column of their own.
+    assert 'title="Limits judged against: 240 – 250 C; target 245; alarm 235 – 255 (HOLD)"' in (
+        page
+    )
+    assert "field-limits_display" not in page
+
+
+def test_value_list_leads_with_when_which_unit_and_where(quality, traffic):
+    page = quality.get(VALUES_URL).content.decode()
+
+    headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', page)
+    assert headers[:3] == ["collected_at", "unit_sn", "station"]
 
 
 @pytest.mark.parametrize(

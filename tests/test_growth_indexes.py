@@ -32,6 +32,8 @@ PAGES = [
     (VALUES + "?judge__exact=FAIL", True),
     (VALUES + "?alarmed__exact=1", True),
     (VALUES + "?collectedFrom=2026-01-24&collectedTo=2026-01-24", True),
+    (VALUES + "?judge__exact=FAIL&receivedFrom=2026-01-24T10:00:00Z", False),
+    (VALUES + "?alarmed__exact=1&receivedFrom=2026-01-24T10:00:00Z", False),
     (VALUES + "?q=SN-0001", False),
     (VALUES + "?unitSn=SN-0001", False),
     (VALUES + "?runNo=RUN-2026-001", True),
@@ -139,6 +141,30 @@ def assert_reads_indexes(quality_client, path: str, in_index_order: bool) -> Non
                 assert node["Node Type"] != "Seq Scan", (path, sql)
             if in_index_order and node["Node Type"] == "Sort":
                 assert not relations_under(node) & BIG_TABLES, (path, sql)
+
+
+@pytest.mark.parametrize(
+    ("condition", "index"),
+    [
+        ({"judge": "FAIL"}, "datavalue_failed_received"),
+        ({"alarmed": True}, "datavalue_alarmed_received"),
+    ],
+)
+def test_the_dashboards_value_figures_read_their_receipt_index(received, condition, index):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from execution.models import DataValue
+    from mes.counting import bounded_count
+
+    # A window past the values received so far: the statistics then tell the planner that
+    # the receipt-time range is narrow, as a day's window is among ten million values.
+    start = timezone.now() + timedelta(seconds=1)
+    with CaptureQueriesContext(connection) as captured:
+        bounded_count(DataValue.objects.filter(created_at__gte=start, **condition))
+    plan = explain(captured.captured_queries[0]["sql"])
+    assert index in {node.get("Index Name") for node in plan_nodes(plan)}
 
 
 def test_an_interrupted_index_migration_can_be_run_again():

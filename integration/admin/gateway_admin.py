@@ -3,8 +3,10 @@
 Built on the Gateway proxy, whose manager sees only users in the `Gateways`
 group that are neither staff nor superusers, and whose form has one field,
 the name: nobody reaches other users or their flags through it (docs/operations.md: permissions).
-A key appears once, in the answer to the request that made it, which is
-never cached; it is not put in a message or a session.
+A key appears once. The request that makes it keeps it in the session and
+redirects (Post/Redirect/Get) to the key's page, which takes it out of the
+session and is never cached: a reload finds no key there and issues none. The
+gateway's keys are shown on its own page; there is no second menu entry for them.
 """
 
 from django import forms
@@ -20,6 +22,7 @@ from django.utils.html import format_html
 from execution.admin import ReadOnlyAdmin, badge
 from integration.gateway_keys import create_gateway, issue_gateway_key, revoke_gateway_key
 from integration.models import Gateway, GatewayKey
+from mes.back_office import moment
 
 
 class GatewayForm(forms.ModelForm):
@@ -33,6 +36,10 @@ class GatewayForm(forms.ModelForm):
             "username": "The gateway's name, e.g. gw-reflow-1: letters, digits and @ . + - _ "
             "only; unique among all users."
         }
+
+
+def _issued_key_session_name(gateway) -> str:
+    return f"mes-issued-gateway-key-{gateway.pk}"
 
 
 def _key_of(gateway) -> GatewayKey | None:
@@ -112,21 +119,19 @@ class GatewayAdmin(admin.ModelAdmin):
         key = _key_of(gateway)
         if key is None or key.last_used_at is None:
             return "never"
-        return f"{key.last_used_at:%Y-%m-%d %H:%M} UTC"
+        return moment(key.last_used_at)
 
     @admin.display(description="key issued", ordering="gateway_key__created_at")
     def key_issued(self, gateway):
         key = _key_of(gateway)
         if key is None:
             return "—"
-        return f"{(key.rotated_at or key.created_at):%Y-%m-%d %H:%M} UTC"
+        return moment(key.rotated_at or key.created_at)
 
     @admin.display(description="revoked at")
     def key_revoked(self, gateway):
         key = _key_of(gateway)
-        if key is None or key.revoked_at is None:
-            return "—"
-        return f"{key.revoked_at:%Y-%m-%d %H:%M} UTC"
+        return moment(key.revoked_at if key else None)
 
     # --- create and rename ---
 
@@ -141,7 +146,17 @@ class GatewayAdmin(admin.ModelAdmin):
         request.issued_gateway_key = key
 
     def response_add(self, request, obj, post_url_continue=None):
-        return self.key_page(request, obj, request.issued_gateway_key, "created")
+        return self.show_key_once(request, obj, request.issued_gateway_key, "created")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        gateway = self.get_object(request, unquote(object_id))
+        key = _key_of(gateway) if gateway else None
+        # Revoke is offered only while there is a key to revoke.
+        extra_context = {
+            **(extra_context or {}),
+            "key_active": bool(key and key.revoked_at is None),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     # --- re-key and revoke ---
 
@@ -152,6 +167,11 @@ class GatewayAdmin(admin.ModelAdmin):
                 "<path:object_id>/rekey/",
                 self.admin_site.admin_view(self.rekey_view),
                 name=f"{prefix}_rekey",
+            ),
+            path(
+                "<path:object_id>/key/",
+                self.admin_site.admin_view(self.issued_key_view),
+                name=f"{prefix}_issued_key",
             ),
             path(
                 "<path:object_id>/revoke/",
@@ -181,10 +201,16 @@ class GatewayAdmin(admin.ModelAdmin):
             )
         key = issue_gateway_key(gateway)
         self.log_change(request, gateway, "Re-keyed: the previous key no longer works.")
-        return self.key_page(request, gateway, key, "re-keyed")
+        return self.show_key_once(request, gateway, key, "re-keyed")
 
     def revoke_view(self, request, object_id):
         gateway = self._gateway_to_change(request, object_id)
+        key = _key_of(gateway)
+        if request.method != "POST" and not (key and key.revoked_at is None):
+            self.message_user(request, f"{gateway.username} has no active key to revoke.")
+            return HttpResponseRedirect(
+                reverse("admin:integration_gateway_change", args=[gateway.pk])
+            )
         if request.method != "POST":
             return self.confirm_page(
                 request,
@@ -217,6 +243,29 @@ class GatewayAdmin(admin.ModelAdmin):
             request, "admin/integration/gateway/confirm_key_action.html", context
         )
 
+    def show_key_once(self, request, gateway, key, what):
+        """Keep the new key for the one page that shows it, and redirect there."""
+        request.session[_issued_key_session_name(gateway)] = {"key": key, "what": what}
+        return HttpResponseRedirect(
+            reverse("admin:integration_gateway_issued_key", args=[gateway.pk])
+        )
+
+    def issued_key_view(self, request, object_id):
+        """The new key, once: taken out of the session as it is shown."""
+        gateway = self._gateway_to_change(request, object_id)
+        issued = request.session.pop(_issued_key_session_name(gateway), None)
+        if issued is None:
+            self.message_user(
+                request,
+                f"The key of {gateway.username} was shown once and is not stored; "
+                "re-key the gateway if it was lost.",
+                level=messages.WARNING,
+            )
+            return HttpResponseRedirect(
+                reverse("admin:integration_gateway_change", args=[gateway.pk])
+            )
+        return self.key_page(request, gateway, issued["key"], issued["what"])
+
     def key_page(self, request, gateway, key, what):
         context = {
             **self.admin_site.each_context(request),
@@ -236,7 +285,14 @@ class GatewayAdmin(admin.ModelAdmin):
 
 @admin.register(GatewayKey)
 class GatewayKeyAdmin(ReadOnlyAdmin):
+    """The keys, read-only, reached by URL only: the menu's one entry is Gateways, whose
+    pages show each gateway's key."""
+
     list_display = ["user", "prefix", "created_at", "rotated_at", "revoked_at", "last_used_at"]
     search_fields = ["user__username", "prefix"]
     list_select_related = ["user"]
     exclude = ["digest"]
+
+    def get_model_perms(self, request):
+        # No permissions here means no menu entry (Django's admin index hides the model).
+        return {}

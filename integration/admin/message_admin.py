@@ -25,6 +25,7 @@ from integration.ingestion import (
 )
 from integration.models import IntegrationMessage, business_key_for
 from integration.payload_diff import ABSENT, compare_payloads
+from mes.back_office import moment
 from mes.skip_scan import distinct_values
 
 REPLAY_PERMISSION = "integration.replay_integrationmessage"
@@ -98,17 +99,17 @@ def _json_cell(value) -> str:
 
 @admin.register(IntegrationMessage)
 class IntegrationMessageAdmin(ReadOnlyAdmin):
+    # When, what and which event first; system and entity type are the same for every
+    # message this endpoint logs, so they are on each message's page only.
     list_display = [
         "id",
+        "created_at",
         "status_badge",
-        "system",
-        "entity_type",
         "business_key",
         "unit_page",
         "error_code",
         "client",
         "resolution",
-        "created_at",
     ]
     list_display_links = ["id", "status_badge"]
     list_filter = [
@@ -219,9 +220,7 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
             return "—"
         if message.resolved_at is None:
             return badge("FAILED", "unresolved")
-        return format_html(
-            "{} {}", badge("RESOLVED", "resolved"), f"{message.resolved_at:%Y-%m-%d %H:%M:%S}"
-        )
+        return format_html("{} {}", badge("RESOLVED", "resolved"), moment(message.resolved_at))
 
     @admin.display(description="record")
     def record_link(self, message):
