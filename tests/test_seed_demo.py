@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from execution.demo import DEMO_HISTORY_UNITS
 from execution.models import (
     Carrier,
     CarrierTrack,
@@ -26,6 +27,7 @@ from execution.models import (
     Track,
     Unit,
 )
+from execution.spc_window import analyse_window
 from integration.models import DeviceDataRecord, GatewayKey, IntegrationMessage
 
 pytestmark = pytest.mark.django_db
@@ -213,11 +215,14 @@ def test_printed_example_event_is_accepted_with_the_printed_key(seeded):
     )
     assert response.status_code == 200, response.content
     assert response.json()["data"]["isDuplicate"] is False
-    record = DeviceDataRecord.objects.get()
+    # The seeded reflow history is there too: look the example event up by its id.
+    event_id = printed_example_event(seeded)["eventId"]
+    record = DeviceDataRecord.objects.get(event_id=event_id)
     assert record.sent_by.username == "gw-demo"
     assert record.data_values_created == 1
-    assert DataValue.objects.get().judge == DataValue.Judge.PASS
-    assert IntegrationMessage.objects.get().status == IntegrationMessage.Status.SUCCESS
+    assert DataValue.objects.get(source_ref=f"device-data:{event_id}").judge == "PASS"
+    message = IntegrationMessage.objects.get(dedupe_key=f"device-data:{event_id}")
+    assert message.status == IntegrationMessage.Status.SUCCESS
 
 
 def test_seeding_again_rekeys_the_gateway_in_place(seeded):
@@ -232,19 +237,53 @@ def test_seeding_again_rekeys_the_gateway_in_place(seeded):
     event = printed_example_event(output)
     refused = gateway_client(old_key).post(DEVICE_DATA_URL, event, format="json")
     assert refused.status_code == 401
-    assert not DeviceDataRecord.objects.exists()
+    assert not DeviceDataRecord.objects.filter(event_id=event["eventId"]).exists()
     accepted = gateway_client(new_key).post(DEVICE_DATA_URL, event, format="json")
     assert accepted.status_code == 200, accepted.content
-    assert DeviceDataRecord.objects.count() == 1
+    assert DeviceDataRecord.objects.filter(event_id=event["eventId"]).count() == 1
 
 
 def test_seeding_again_after_ingestion_keeps_the_received_data(seeded):
     gateway_client(printed_key(seeded)).post(
         DEVICE_DATA_URL, printed_example_event(seeded), format="json"
     )
+    records, values = DeviceDataRecord.objects.count(), DataValue.objects.count()
     seed_demo()
-    assert DeviceDataRecord.objects.count() == 1
-    assert DataValue.objects.count() == 1
+    assert DeviceDataRecord.objects.count() == records == DEMO_HISTORY_UNITS + 1
+    assert DataValue.objects.count() == values == DEMO_HISTORY_UNITS + 1
+
+
+# --- the reflow history for the SPC chart ------------------------------------------------------
+
+
+def test_peak_temperature_has_enough_values_for_capability_figures(seeded):
+    peak = DataSpec.objects.get(name="Peak Temperature")
+
+    result = analyse_window(peak)
+
+    assert peak.values.count() >= 100
+    assert result.analysis.capability.n == 100
+    assert result.analysis.capability.cpk.known and result.analysis.capability.ppk.known
+
+
+def test_the_reflow_history_drifts_so_that_a_nelson_rule_fires_and_no_board_is_held(seeded):
+    peak = DataSpec.objects.get(name="Peak Temperature")
+
+    result = analyse_window(peak)
+
+    assert result.analysis.violations
+    assert not Unit.objects.filter(status=Unit.Status.ON_HOLD).exists()
+    assert not peak.values.filter(alarmed=True).exists()
+
+
+def test_the_reflow_history_is_received_through_the_ingestion_service_once(seeded):
+    seed_demo()
+    messages = IntegrationMessage.objects.filter(dedupe_key__startswith="device-data:demo-peak-")
+    assert messages.count() == DEMO_HISTORY_UNITS
+    assert set(messages.values_list("status", flat=True)) == {IntegrationMessage.Status.SUCCESS}
+    assert DeviceDataRecord.objects.filter(sent_by__username="gw-demo").count() == (
+        DEMO_HISTORY_UNITS
+    )
 
 
 # --- role groups from the data migration -------------------------------------------------------

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from execution.demo import DEMO_RUN_NO, seed_demo_line
+from integration.demo_history import seed_demo_history
 from integration.gateway_keys import GATEWAYS_GROUP, issue_gateway_key
 
 DEMO_GATEWAY = "gw-demo"
@@ -50,6 +51,7 @@ class Command(BaseCommand):
             ensure_user(username, password, is_superuser=is_superuser, is_staff=True, group=group)
         gateway = ensure_user(DEMO_GATEWAY, group=GATEWAYS_GROUP)
         key = issue_gateway_key(gateway)  # re-keyed in place: the new key is printed below
+        seed_demo_history(gateway)
 
         unit_sn = line["run"].units.order_by("sn").first().sn
         self.stdout.write(self.style.SUCCESS(f"Demo line ready: run {DEMO_RUN_NO}."))
@@ -57,6 +59,9 @@ class Command(BaseCommand):
         for username, password, _, group in DEMO_USERS:
             self.stdout.write(f"  {group or 'Superuser':<20} {username} / {password}")
         self.stdout.write(f"API docs:    {base_url}/api/docs/")
+        self.stdout.write(
+            "SPC chart of the reflow history: Peak Temperature under Data-collection specs"
+        )
         self.stdout.write(f"Demo gateway {DEMO_GATEWAY}, key (shown on every seed, re-keyed):")
         self.stdout.write(f"  {key}")
         self.stdout.write("Example request:")
