@@ -96,8 +96,11 @@ def test_the_chart_has_an_individuals_and_a_moving_range_panel_with_labelled_lim
 def test_the_chart_draws_the_newest_100_values_by_default_and_50_when_asked(integration, line):
     add_values(line.peak, line.track, STEADY * 11)  # 110 values
 
-    default = chart_of(spec_page(integration, line.peak))
+    page = spec_page(integration, line.peak)
+    default = chart_of(page)
     fifty = chart_of(spec_page(integration, line.peak, values=50))
+
+    assert "More values match: only the newest 100 are analysed." in page
 
     assert default.count('class="mes-point ') == 100
     assert fifty.count('class="mes-point ') == 50
