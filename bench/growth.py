@@ -320,7 +320,7 @@ def pages(total: int, sample_sn: str, sample_run: str, rows: dict) -> list[tuple
             messages + "?" + q({"businessKey": f"device-data:g-{total // 3}"}),
         ),
         ("message page", messages + f"{rows['message']}/change/"),
-        ("spec page with its trend chart", f"/admin/execution/dataspec/{rows['spec']}/change/"),
+        ("spec page with its SPC chart", f"/admin/execution/dataspec/{rows['spec']}/change/"),
         ("unit page with its values", f"/admin/execution/unit/{rows['unit']}/change/"),
         ("run page with its values", f"/admin/execution/run/{rows['run']}/change/"),
     ]

@@ -25,7 +25,7 @@ from django.utils.html import format_html
 from execution.admin_filters import InputFilter, date_range_filter, input_filter
 from execution.admin_paging import BoundedCountPaginator
 from execution.admin_route_steps import RouteStepForm
-from execution.charts import LATEST_VALUES, latest_number_values, limit_lines, trend_chart_svg
+from execution.admin_spc import SpcSectionMixin
 from execution.exports import stream_data_values_csv
 from execution.models import (
     Carrier,
@@ -297,7 +297,7 @@ class DataSpecForm(forms.ModelForm):
 
 
 @admin.register(DataSpec)
-class DataSpecAdmin(admin.ModelAdmin):
+class DataSpecAdmin(SpcSectionMixin, admin.ModelAdmin):
     form = DataSpecForm
     list_display = [
         "name",
@@ -313,7 +313,6 @@ class DataSpecAdmin(admin.ModelAdmin):
     search_fields = ["name", "operation__code"]
     list_select_related = ["operation"]
     autocomplete_fields = ["operation"]
-    readonly_fields = ["trend_chart"]
     fieldsets = [
         (None, {"fields": ["operation", "name", "item_type", "data_type", "method"]}),
         (
@@ -325,37 +324,11 @@ class DataSpecAdmin(admin.ModelAdmin):
             },
         ),
         ("Trigger", {"fields": ["trigger_type", "trigger_rule", "is_required", "is_active"]}),
-        (
-            f"Trend of the latest {LATEST_VALUES} values",
-            {
-                "fields": ["trend_chart"],
-                "description": "Points are coloured by their stored judgement (red FAIL, "
-                "green PASS, grey NA; an orange ring is an alarm); lines are the current "
-                "limits: red the spec, orange dashed the alarm, green dotted the target.",
-            },
-        ),
     ]
 
     @admin.display(description="limits")
     def limits_summary(self, spec):
         return describe_limits(spec.limits)
-
-    @admin.display(description="trend")
-    def trend_chart(self, spec):
-        if spec is None or spec.pk is None:
-            return "Save the spec to see its values."
-        if spec.data_type != DataSpec.DataType.NUMBER:
-            return "Trend charts are drawn for NUMBER specs."
-        svg = trend_chart_svg(
-            latest_number_values(spec),
-            limit_lines(spec),
-            url_for=lambda value: reverse("admin:execution_datavalue_change", args=[value.pk]),
-        )
-        return format_html(
-            '<div class="mes-chart">{}</div><p><a href="{}">All values of this spec</a></p>',
-            svg,
-            value_list_url(spec__id__exact=spec.pk),
-        )
 
 
 class RouteStepInline(admin.TabularInline):

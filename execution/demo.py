@@ -1,7 +1,9 @@
 """The demo SMT line: master data, a run with units and tracks, and a carrier.
 
 Used by `manage.py seed_demo` (with the demo users and gateway). Every row is
-looked up by its natural key first, so seeding twice changes nothing.
+looked up by its natural key first, so seeding twice changes nothing. A finished
+run of DEMO_HISTORY_UNITS boards gives the SPC chart a history to show (its
+readings are sent through the ingestion service by integration/demo_history.py).
 """
 
 from datetime import UTC, datetime, timedelta
@@ -11,6 +13,7 @@ from execution.models import (
     CarrierTrack,
     DataSpec,
     Operation,
+    PassResult,
     RouteStep,
     RouteVersion,
     Run,
@@ -25,6 +28,12 @@ DEMO_UNIT_COUNT = 12
 DEMO_CARRIER_NO = "CARRIER-DEMO-01"
 # Fixed times keep the demo identical run after run.
 DEMO_START = datetime(2026, 1, 24, 8, 0, tzinfo=UTC)
+# The day before: a finished run whose boards passed every step, two minutes apart,
+# with a three-hour stop of the line halfway (a gap on the SPC chart's time axis).
+DEMO_HISTORY_RUN_NO = "RUN-DEMO-000"
+DEMO_HISTORY_UNITS = 120
+DEMO_HISTORY_START = datetime(2026, 1, 23, 6, 0, tzinfo=UTC)
+DEMO_HISTORY_PAUSE_AFTER = 60
 
 NUMBER, TEXT, BOOLEAN, JSON = (
     DataSpec.DataType.NUMBER,
@@ -148,4 +157,50 @@ def seed_demo_line() -> dict:
         station=stations[40],
         defaults={"in_at": DEMO_START},
     )
-    return {"run": run, "route": route, "stations": stations, "carrier_track": carrier_track}
+    history = seed_demo_history_run(route, stations)
+    return {
+        "run": run,
+        "history_run": history,
+        "route": route,
+        "stations": stations,
+        "carrier_track": carrier_track,
+    }
+
+
+def history_unit_sn(number: int) -> str:
+    return f"SN-HIST-{number:04d}"
+
+
+def history_in_at(number: int) -> datetime:
+    """When history board `number` (1-based) entered the line."""
+    pause = timedelta(hours=3) if number > DEMO_HISTORY_PAUSE_AFTER else timedelta()
+    return DEMO_HISTORY_START + timedelta(minutes=2 * number) + pause
+
+
+def seed_demo_history_run(route, stations) -> Run:
+    """The finished history run: its boards and their tracks, created where missing."""
+    run, _ = Run.objects.get_or_create(
+        run_no=DEMO_HISTORY_RUN_NO,
+        defaults={"route_version": route, "status": Run.Status.COMPLETED},
+    )
+    existing = set(run.units.values_list("sn", flat=True))
+    new_units = Unit.objects.bulk_create(
+        Unit(sn=history_unit_sn(number), run=run, status=Unit.Status.DONE)
+        for number in range(1, DEMO_HISTORY_UNITS + 1)
+        if history_unit_sn(number) not in existing
+    )
+    numbers = {history_unit_sn(number): number for number in range(1, DEMO_HISTORY_UNITS + 1)}
+    Track.objects.bulk_create(
+        Track(
+            unit=unit,
+            step_no=step_no,
+            station=station,
+            source=Source.AUTO,
+            in_at=history_in_at(numbers[unit.sn]) + timedelta(seconds=step_no * 6),
+            out_at=history_in_at(numbers[unit.sn]) + timedelta(seconds=step_no * 6 + 50),
+            result=PassResult.PASS,
+        )
+        for unit in new_units
+        for step_no, station in stations.items()
+    )
+    return run

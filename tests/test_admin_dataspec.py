@@ -1,14 +1,13 @@
-"""Editing a DataSpec in the back office, and its trend chart (issue 4: DataSpec)."""
+"""Editing a DataSpec in the back office (issue 4: DataSpec)."""
 
 import re
-from datetime import timedelta
 
 import pytest
 from django.urls import reverse
 
 from execution.charts import nice_ticks
-from execution.models import DataSpec, DataValue
-from tests.factories import BASE_TIME, DataSpecFactory, person_in_role
+from execution.models import DataSpec
+from tests.factories import person_in_role
 
 
 def change_url(spec):
@@ -135,103 +134,7 @@ def test_quality_staff_cannot_change_a_spec(client, line):
     assert line.peak.spec["min"] == 240
 
 
-# --- the trend chart ---------------------------------------------------------------------------
-
-
-def add_values(spec, track, numbers, judge="PASS", alarmed=False):
-    DataValue.objects.bulk_create(
-        DataValue(
-            spec=spec,
-            track=track,
-            collected_at=BASE_TIME + timedelta(minutes=index),
-            value_number=number,
-            limits=spec.limits,
-            judge=judge,
-            alarmed=alarmed,
-            source="AUTO",
-            source_ref=f"device-data:chart-{judge}-{index}",
-        )
-        for index, number in enumerate(numbers)
-    )
-
-
-def chart_of(client, spec) -> str:
-    page = client.get(change_url(spec)).content.decode()
-    match = re.search(r"<svg[^>]*class=\"mes-trend\".*?</svg>", page, flags=re.S)
-    assert match, "no trend chart on the page"
-    return match.group(0)
-
-
-def test_trend_chart_draws_the_latest_200_values(integration, line):
-    add_values(line.peak, line.track, [240 + (index % 10) for index in range(205)])
-
-    chart = chart_of(integration, line.peak)
-
-    assert chart.count("<circle") == 200
-    assert "200 latest values" in chart
-    # The oldest five are left out: the chart starts at the sixth value's time.
-    assert "2026-01-24 10:05" in chart and "2026-01-24 10:04<" not in chart
-
-
-def test_trend_chart_draws_spec_target_and_alarm_limits_as_lines(integration, line):
-    add_values(line.peak, line.track, [244, 246])
-
-    chart = chart_of(integration, line.peak)
-
-    labels = re.findall(
-        r'<line class="mes-limit mes-limit-(\w+)"[^>]*><title>([^<]+)</title>', chart
-    )
-    assert sorted(labels) == sorted(
-        [
-            ("spec", "spec min 240"),
-            ("spec", "spec max 250"),
-            ("target", "target 245"),
-            ("alarm", "alarm min 235"),
-            ("alarm", "alarm max 255"),
-        ]
-    )
-
-
-def test_trend_chart_colours_points_by_their_stored_judgement(integration, line):
-    # Judged FAIL when received; the chart shows that, whatever the limits are now.
-    add_values(line.peak, line.track, [245], judge="FAIL", alarmed=True)
-    add_values(line.peak, line.track, [260], judge="PASS")
-
-    chart = chart_of(integration, line.peak)
-
-    assert chart.count('class="mes-point mes-point-FAIL"') == 1
-    assert chart.count('class="mes-point mes-point-PASS"') == 1
-    assert 'stroke="#ef6c00"' in chart  # the alarm ring
-
-
-def test_trend_chart_higher_values_are_drawn_higher(integration, line):
-    add_values(line.peak, line.track, [241, 249])
-
-    chart = chart_of(integration, line.peak)
-
-    [low_y, high_y] = [float(y) for y in re.findall(r'<circle[^>]*cy="([\d.]+)"', chart)]
-    assert high_y < low_y  # SVG's y grows downwards
-
-
-def test_trend_chart_is_shown_to_quality_staff_and_loads_nothing_from_elsewhere(client, line):
-    client.force_login(person_in_role("quality staff"))
-    add_values(line.peak, line.track, [245])
-
-    page = client.get(change_url(line.peak)).content.decode()
-
-    assert 'class="mes-trend"' in page
-    assert '<script src="http' not in page and "cdn" not in page.lower()
-
-
-def test_a_spec_without_values_says_so_instead_of_a_chart(integration, line):
-    page = integration.get(change_url(line.conveyor)).content.decode()
-    assert "No numeric values collected for this spec yet." in page
-
-
-def test_a_text_spec_has_no_trend_chart(integration, line):
-    text_spec = DataSpecFactory(operation=line.operation, data_type=DataSpec.DataType.TEXT)
-    page = integration.get(change_url(text_spec)).content.decode()
-    assert "Trend charts are drawn for NUMBER specs." in page
+# --- chart axes (the SPC chart itself: tests/test_spc_chart.py) -------------------------------
 
 
 def test_axis_ticks_are_round_numbers_covering_the_range():

@@ -160,19 +160,6 @@ def test_integration_admin_creates_the_missing_unit_and_replays_the_failed_messa
     sync_api.expect(page.locator("#result_list")).to_have_count(0)
 
 
-def test_the_spec_trend_chart_renders_in_the_browser(page, traffic, line):
-    person_in_role("quality staff")
-    sign_in(page, "quality-staff")
-
-    page.goto(f"/admin/execution/dataspec/{line.peak.pk}/change/")
-
-    chart = page.locator("svg.mes-trend")
-    sync_api.expect(chart).to_be_visible()
-    sync_api.expect(chart.locator("circle")).to_have_count(2)
-    sync_api.expect(chart.locator("line.mes-limit")).to_have_count(5)
-    shoot(page, "quality-4-trend-chart")
-
-
 @pytest.fixture(autouse=True, scope="module")
 def _no_stale_screenshots():
     # Each run's pictures replace the last run's, so what is in the folder is current.

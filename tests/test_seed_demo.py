@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from execution.demo import DEMO_HISTORY_UNITS
 from execution.models import (
     Carrier,
     CarrierTrack,
@@ -28,6 +29,7 @@ from execution.models import (
     Track,
     Unit,
 )
+from execution.spc_window import analyse_window
 from integration.models import (
     DeviceDataRecord,
     GatewayKey,
@@ -287,6 +289,39 @@ def test_the_demo_has_one_unit_on_hold_with_an_open_hold(seeded):
     assert held.sn == "SN-DEMO-0012"
     assert hold.is_open and hold.spec.name == "Peak Temperature"
     assert hold.hold_values.count() == 1
+
+
+# --- the reflow history for the SPC chart ------------------------------------------------------
+
+
+def test_peak_temperature_has_enough_values_for_capability_figures(seeded):
+    peak = DataSpec.objects.get(name="Peak Temperature")
+
+    result = analyse_window(peak)
+
+    assert peak.values.count() >= 100
+    assert result.analysis.capability.n == 100
+    assert result.analysis.capability.cpk.known and result.analysis.capability.ppk.known
+
+
+def test_the_reflow_history_drifts_so_that_a_nelson_rule_fires_and_no_board_is_held(seeded):
+    peak = DataSpec.objects.get(name="Peak Temperature")
+
+    result = analyse_window(peak)
+
+    assert result.analysis.violations
+    history = Unit.objects.filter(run__run_no="RUN-DEMO-000")
+    assert not history.filter(status=Unit.Status.ON_HOLD).exists()
+    assert not peak.values.filter(alarmed=True, track__unit__in=history).exists()
+
+
+def test_the_reflow_history_is_received_through_the_ingestion_service_once(seeded):
+    seed_demo()
+    messages = IntegrationMessage.objects.filter(dedupe_key__startswith="device-data:demo-peak-")
+    assert messages.count() == DEMO_HISTORY_UNITS
+    assert set(messages.values_list("status", flat=True)) == {IntegrationMessage.Status.SUCCESS}
+    history = DeviceDataRecord.objects.filter(event_id__startswith="demo-peak-")
+    assert history.filter(sent_by__username="gw-demo").count() == DEMO_HISTORY_UNITS
 
 
 # --- role groups from the data migration -------------------------------------------------------

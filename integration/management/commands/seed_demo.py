@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from execution.demo import DEMO_RUN_NO, DEMO_START, seed_demo_line
+from integration.demo_history import seed_demo_history
 from integration.demo_traffic import DEMO_TRAFFIC_UNIT, send_demo_traffic
 from integration.gateway_keys import GATEWAYS_GROUP, issue_gateway_key
 from integration.ingestion import receive_device_event
@@ -78,6 +79,7 @@ class Command(BaseCommand):
             ensure_user(username, password, is_superuser=is_superuser, is_staff=True, group=group)
         gateway = ensure_user(DEMO_GATEWAY, group=GATEWAYS_GROUP)
         key = issue_gateway_key(gateway)  # re-keyed in place: the new key is printed below
+        seed_demo_history(gateway)
         send_demo_traffic(gateway)
         seed_held_unit(gateway)
 
@@ -90,6 +92,9 @@ class Command(BaseCommand):
             f"A unit's page: {base_url}/admin/execution/unit/by-sn/{DEMO_TRAFFIC_UNIT}/"
         )
         self.stdout.write(f"API docs:    {base_url}/api/docs/")
+        self.stdout.write(
+            "SPC chart of the reflow history: Peak Temperature under Data-collection specs"
+        )
         self.stdout.write(f"Demo gateway {DEMO_GATEWAY}, key (shown on every seed, re-keyed):")
         self.stdout.write(f"  {key}")
         self.stdout.write("Example request:")
