@@ -253,8 +253,11 @@ def _named(models, actions):
 
 
 @pytest.mark.django_db
-def test_quality_staff_may_view_received_and_master_data_and_nothing_else():
-    assert permissions_of("Quality staff") == _named(MASTER_DATA + RECEIVED_DATA, ["view"])
+def test_quality_staff_may_view_received_and_master_data_and_acknowledge_nothing_else():
+    assert permissions_of("Quality staff") == {
+        *_named(MASTER_DATA + RECEIVED_DATA, ["view"]),
+        "integration.acknowledge_message",
+    }
 
 
 @pytest.mark.django_db
@@ -262,6 +265,7 @@ def test_integration_admins_may_replay_manage_gateways_and_master_data():
     assert permissions_of("Integration admins") == {
         "integration.add_devicedatarecord",
         "integration.replay_integrationmessage",
+        "integration.acknowledge_message",
         "integration.view_gatewaykey",
         "integration.view_gateway",
         "integration.add_gateway",

@@ -14,6 +14,11 @@ from rest_framework.exceptions import ValidationError as ShapeError
 
 from execution.admin import ReadOnlyAdmin, admin_link, badge, pretty_json
 from execution.admin_filters import date_range_filter, input_filter
+from integration.admin.message_actions import (
+    AcknowledgedFilter,
+    MessageActionsMixin,
+    acknowledged_marker,
+)
 from integration.ingestion import (
     EventIdConflict,
     EventNotWritten,
@@ -96,7 +101,7 @@ def _json_cell(value) -> str:
 
 
 @admin.register(IntegrationMessage)
-class IntegrationMessageAdmin(ReadOnlyAdmin):
+class IntegrationMessageAdmin(MessageActionsMixin, ReadOnlyAdmin):
     list_display = [
         "id",
         "status_badge",
@@ -115,6 +120,7 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
         "entity_type",
         ErrorCodeFilter,
         ResolutionFilter,
+        AcknowledgedFilter,
         date_range_filter("created", "created_at", "createdFrom", "createdTo"),
         input_filter("business key", "businessKey", "business_key"),
     ]
@@ -122,7 +128,7 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
     search_help_text = "eventId or business key (device-data:<eventId>): the whole of it."
     # sent_by: the client column.
     list_select_related = ["sent_by"]
-    actions = ["replay_selected"]
+    actions = ["replay_selected", "acknowledge_selected"]
     readonly_fields = [
         "status_badge",
         "client",
@@ -131,6 +137,7 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
         "original_link",
         "replay_of_link",
         "replays_links",
+        "acknowledgement",
         "payload_json",
         "conflict_comparison",
     ]
@@ -163,6 +170,7 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
                         "original_link",
                         "replay_of_link",
                         "replays_links",
+                        "acknowledgement",
                     ]
                 },
             ),
@@ -204,9 +212,9 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
     @admin.display(description="resolution", ordering="resolved_at")
     def resolution(self, message):
         if message.status != Status.FAILED:
-            return "—"
+            return acknowledged_marker(message) or "—"
         if message.resolved_at is None:
-            return badge("FAILED", "unresolved")
+            return acknowledged_marker(message) or badge("FAILED", "unresolved")
         return format_html(
             "{} {}", badge("RESOLVED", "resolved"), f"{message.resolved_at:%Y-%m-%d %H:%M:%S}"
         )
