@@ -48,6 +48,9 @@ SEEDED_MODELS = [
     User.groups.through,
     Group,
     GatewayKey,
+    DeviceDataRecord,
+    DataValue,
+    IntegrationMessage,
 ]
 DEMO_STATIONS = ["PRINTER-01", "SPI-01", "MOUNTER-01", "REFLOW-01", "AOI-01"]
 DEVICE_DATA_URL = "/api/integration/device-data"
@@ -213,11 +216,12 @@ def test_printed_example_event_is_accepted_with_the_printed_key(seeded):
     )
     assert response.status_code == 200, response.content
     assert response.json()["data"]["isDuplicate"] is False
-    record = DeviceDataRecord.objects.get()
+    record = DeviceDataRecord.objects.get(event_id="demo-evt-1")
     assert record.sent_by.username == "gw-demo"
     assert record.data_values_created == 1
-    assert DataValue.objects.get().judge == DataValue.Judge.PASS
-    assert IntegrationMessage.objects.get().status == IntegrationMessage.Status.SUCCESS
+    assert DataValue.objects.get(source_ref="device-data:demo-evt-1").judge == DataValue.Judge.PASS
+    message = IntegrationMessage.objects.get(business_key="device-data:demo-evt-1")
+    assert message.status == IntegrationMessage.Status.SUCCESS
 
 
 def test_seeding_again_rekeys_the_gateway_in_place(seeded):
@@ -232,19 +236,39 @@ def test_seeding_again_rekeys_the_gateway_in_place(seeded):
     event = printed_example_event(output)
     refused = gateway_client(old_key).post(DEVICE_DATA_URL, event, format="json")
     assert refused.status_code == 401
-    assert not DeviceDataRecord.objects.exists()
+    assert not DeviceDataRecord.objects.filter(event_id="demo-evt-1").exists()
     accepted = gateway_client(new_key).post(DEVICE_DATA_URL, event, format="json")
     assert accepted.status_code == 200, accepted.content
-    assert DeviceDataRecord.objects.count() == 1
+    assert DeviceDataRecord.objects.filter(event_id="demo-evt-1").count() == 1
 
 
 def test_seeding_again_after_ingestion_keeps_the_received_data(seeded):
     gateway_client(printed_key(seeded)).post(
         DEVICE_DATA_URL, printed_example_event(seeded), format="json"
     )
+    counts = (DeviceDataRecord.objects.count(), DataValue.objects.count())
     seed_demo()
-    assert DeviceDataRecord.objects.count() == 1
-    assert DataValue.objects.count() == 1
+    assert (DeviceDataRecord.objects.count(), DataValue.objects.count()) == counts
+    assert DeviceDataRecord.objects.filter(event_id="demo-evt-1").count() == 1
+
+
+# --- the acknowledged conflict -----------------------------------------------------------------
+
+
+def test_the_demo_has_a_conflict_acknowledged_by_quality_with_a_note(seeded):
+    conflict = IntegrationMessage.objects.get(status=IntegrationMessage.Status.CONFLICT)
+    assert conflict.business_key == "device-data:demo-conflict-1"
+    assert conflict.record.event_id == "demo-conflict-1"
+    assert conflict.acknowledged_by.username == "quality"
+    assert conflict.acknowledged_at is not None and "eventIds" in conflict.acknowledgement_note
+    assert conflict.sent_by.username == "gw-demo"
+
+
+def test_seeding_again_keeps_the_one_acknowledged_conflict_as_it_was(seeded):
+    before = list(IntegrationMessage.objects.values_list("pk", "status", "acknowledged_at"))
+    seed_demo()
+    assert list(IntegrationMessage.objects.values_list("pk", "status", "acknowledged_at")) == before
+    assert DeviceDataRecord.objects.get(event_id="demo-conflict-1").duplicate_count == 0
 
 
 # --- role groups from the data migration -------------------------------------------------------
