@@ -1,10 +1,10 @@
 """The figures on the back office's front page, each with the filtered list behind it.
 
 Messages in the last 24 hours and 7 days by status, FAILED messages not yet
-resolved, CONFLICTs, FAIL and alarmed values, and the latest events. Messages
-and values are counted on one basis, the time the MES received them: a value
-received now with an old event time (a gateway's buffered data) is new here. Each
-figure counts what its link's filters select: the window's start is written
+resolved and CONFLICTs that nobody acknowledged, FAIL and alarmed values, open holds,
+and the latest events. Messages and values are counted on one basis, the time the MES
+received them: a value received now with an old event time (a gateway's buffered data)
+is new here. Each figure counts what its link's filters select: the window's start is written
 into the link, to the second, and counted from that same instant. Past
 mes.counting.EXACT_UP_TO a figure is PostgreSQL's estimate, shown as "about"
 (a week of SUCCESS messages is millions of rows). Only the figures a person
@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from execution.models import DataValue, Hold
+from integration.acknowledgements import conflicts_needing_attention, failures_needing_attention
 from integration.models import DeviceDataRecord, IntegrationMessage
 from mes.counting import Count, bounded_count
 
@@ -96,27 +97,24 @@ def message_figures(starts: list[datetime]) -> list[tuple[str, list[Figure]]]:
 
 
 def attention_figures() -> list[Figure]:
-    """What needs someone: FAILED messages not yet resolved, and CONFLICTs."""
-    failed = bounded_count(
-        IntegrationMessage.objects.filter(
-            status=IntegrationMessage.Status.FAILED, resolved_at__isnull=True
-        )
-    )
-    conflicts = bounded_count(
-        IntegrationMessage.objects.filter(status=IntegrationMessage.Status.CONFLICT)
-    )
+    """What needs someone: FAILED messages not yet resolved, and CONFLICTs, that nobody
+    acknowledged (integration/acknowledgements.py; each count reads a small partial index)."""
+    failed = bounded_count(failures_needing_attention())
+    conflicts = bounded_count(conflicts_needing_attention())
     return [
         figure(
             "FAILED messages not yet resolved",
             failed,
-            _changelist(IntegrationMessage, status__exact="FAILED", resolved="no"),
+            _changelist(
+                IntegrationMessage, status__exact="FAILED", resolved="no", acknowledged="no"
+            ),
             failed.value > 0,
             key="failed-unresolved",
         ),
         figure(
             "CONFLICTs (eventId reused with another payload)",
             conflicts,
-            _changelist(IntegrationMessage, status__exact="CONFLICT"),
+            _changelist(IntegrationMessage, status__exact="CONFLICT", acknowledged="no"),
             conflicts.value > 0,
             key="conflicts",
         ),

@@ -34,7 +34,14 @@ class IntegrationMessageFilterSet(filters.FilterSet):
     businessKey = filters.CharFilter(field_name="business_key")
     createdFrom = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     createdTo = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    # A choice, not a BooleanFilter: that one takes an unknown value as "no filter".
+    acknowledged = filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], method="filter_acknowledged"
+    )
 
     class Meta:
         model = IntegrationMessage
         fields = []
+
+    def filter_acknowledged(self, queryset, name, value):
+        return queryset.filter(acknowledged_at__isnull=value != "true")

@@ -162,6 +162,20 @@ class IntegrationMessage(models.Model):
         on_delete=models.PROTECT,
         related_name="integration_messages",
     )
+    # A CONFLICT, or a FAILED message that will not be replayed, taken off what needs
+    # attention by a person, with why (integration/acknowledgements.py). Few messages are
+    # acknowledged: a partial index (message_acknowledged_by) skips the NULLs.
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="acknowledged_messages",
+        db_index=False,
+    )
+    # The database default serves code from before the column, during a rolling deploy.
+    acknowledgement_note = models.TextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # The payload's fields that are its record's, as bits (integration/stored_payload.py):
@@ -171,7 +185,10 @@ class IntegrationMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        permissions = [("replay_integrationmessage", "Can replay failed integration messages")]
+        permissions = [
+            ("replay_integrationmessage", "Can replay failed integration messages"),
+            ("acknowledge_message", "Can acknowledge a conflict or failure"),
+        ]
         # SUCCESS is nearly every message: the status and error indexes leave it out, and
         # the FAILED index holds only the attempts still waiting for their event. The
         # record's messages are found by business key: no index on `record` (records are
@@ -198,6 +215,30 @@ class IntegrationMessage(models.Model):
                 fields=["replay_of"],
                 condition=models.Q(replay_of__isnull=False),
                 name="message_replay_of",
+            ),
+            # What needs attention, in the lists' order: small, so the dashboard's
+            # figures and the lists behind them stay exact and quick at any size.
+            models.Index(
+                fields=["created_at", "id"],
+                condition=models.Q(
+                    status="FAILED", resolved_at__isnull=True, acknowledged_at__isnull=True
+                ),
+                name="message_failed_attention",
+            ),
+            models.Index(
+                fields=["created_at", "id"],
+                condition=models.Q(status="CONFLICT", acknowledged_at__isnull=True),
+                name="message_conflict_attention",
+            ),
+            models.Index(
+                fields=["created_at", "id"],
+                condition=models.Q(acknowledged_at__isnull=False),
+                name="message_acknowledged",
+            ),
+            models.Index(
+                fields=["acknowledged_by"],
+                condition=models.Q(acknowledged_by__isnull=False),
+                name="message_acknowledged_by",
             ),
         ]
 

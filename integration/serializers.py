@@ -513,6 +513,9 @@ class MessageSerializer(serializers.ModelSerializer):
     resolvedAt = UtcDateTimeField(source="resolved_at", allow_null=True)
     sentBy = serializers.SerializerMethodField()
     createdAt = UtcDateTimeField(source="created_at")
+    acknowledgedAt = UtcDateTimeField(source="acknowledged_at", allow_null=True)
+    acknowledgedBy = serializers.SerializerMethodField()
+    acknowledgementNote = serializers.CharField(source="acknowledgement_note")
 
     class Meta:
         model = IntegrationMessage
@@ -531,6 +534,9 @@ class MessageSerializer(serializers.ModelSerializer):
             "resolvedAt",
             "sentBy",
             "createdAt",
+            "acknowledgedAt",
+            "acknowledgedBy",
+            "acknowledgementNote",
         ]
 
     def get_recordId(self, message) -> str | None:
@@ -541,3 +547,6 @@ class MessageSerializer(serializers.ModelSerializer):
 
     def get_sentBy(self, message) -> str | None:
         return message.sent_by.username if message.sent_by else None
+
+    def get_acknowledgedBy(self, message) -> str | None:
+        return message.acknowledged_by.username if message.acknowledged_by else None

@@ -283,8 +283,10 @@ class DeviceDataDetailView(generics.RetrieveAPIView):
 class MessageListView(generics.ListAPIView):
     """Every inbound attempt, filtered and paginated (the payload stays in the admin)."""
 
-    # sentBy: the sender's username.
-    queryset = IntegrationMessage.objects.select_related("sent_by").order_by("-created_at", "-pk")
+    # sentBy, acknowledgedBy: the usernames.
+    queryset = IntegrationMessage.objects.select_related("sent_by", "acknowledged_by").order_by(
+        "-created_at", "-pk"
+    )
     cursor_fields = ["created_at"]  # the ordering, for keyset pages
     serializer_class = MessageSerializer
     filterset_class = IntegrationMessageFilterSet

@@ -103,26 +103,28 @@ class AttentionCollector:
     def collect(self):
         from django.db import DatabaseError
 
-        from integration.models import IntegrationMessage
+        from integration.acknowledgements import (
+            conflicts_needing_attention,
+            failures_needing_attention,
+        )
         from mes.counting import bounded_count
         from mes.database_errors import bounded_transaction
 
-        Status = IntegrationMessage.Status
         try:
             # Briefly: with the database down or stuck, the other figures (errors, 503s)
             # are what Prometheus needs, and they must not wait for these.
             with bounded_transaction(lock_timeout_ms=500, statement_timeout_ms=2000):
-                failed = bounded_count(
-                    IntegrationMessage.objects.filter(
-                        status=Status.FAILED, resolved_at__isnull=True
-                    )
-                )
-                conflicts = bounded_count(IntegrationMessage.objects.filter(status=Status.CONFLICT))
+                failed = bounded_count(failures_needing_attention())
+                conflicts = bounded_count(conflicts_needing_attention())
         except DatabaseError:
             return
         for name, helptext, count in (
-            ("mes_messages_unresolved_failed", "FAILED messages not yet resolved.", failed),
-            ("mes_messages_conflicts", "CONFLICT messages.", conflicts),
+            (
+                "mes_messages_unresolved_failed",
+                "FAILED messages not yet resolved nor acknowledged.",
+                failed,
+            ),
+            ("mes_messages_conflicts", "CONFLICT messages not acknowledged.", conflicts),
         ):
             gauge = GaugeMetricFamily(name, helptext + " Estimated past 10,000.")
             gauge.add_metric([], count.value)

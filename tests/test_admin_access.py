@@ -253,11 +253,12 @@ def _named(models, actions):
 
 
 @pytest.mark.django_db
-def test_quality_staff_may_view_received_and_master_data_and_close_holds():
+def test_quality_staff_may_view_data_close_holds_and_acknowledge_and_nothing_else():
     assert permissions_of("Quality staff") == {
         *_named(MASTER_DATA + RECEIVED_DATA, ["view"]),
         "execution.view_hold",
         "execution.release_hold",
+        "integration.acknowledge_message",
     }
 
 
@@ -266,6 +267,7 @@ def test_integration_admins_may_replay_manage_gateways_and_master_data():
     assert permissions_of("Integration admins") == {
         "integration.add_devicedatarecord",
         "integration.replay_integrationmessage",
+        "integration.acknowledge_message",
         "integration.view_gatewaykey",
         "integration.view_gateway",
         "integration.add_gateway",

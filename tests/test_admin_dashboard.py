@@ -126,7 +126,7 @@ def test_the_index_shows_the_figures_and_the_latest_events(quality, traffic):
 
     assert 'aria-label="Quality dashboard"' in page
     failed_url = reverse("admin:integration_integrationmessage_changelist")
-    assert f'href="{failed_url}?status__exact=FAILED&amp;resolved=no"' in page
+    assert f'href="{failed_url}?status__exact=FAILED&amp;resolved=no&amp;acknowledged=no"' in page
     assert "FAILED messages not yet resolved" in page
     record_url = reverse("admin:integration_devicedatarecord_change", args=[traffic.hot_record.pk])
     assert f'href="{record_url}">evt-hot</a>' in page

@@ -58,6 +58,9 @@ PAGES = [
     (MESSAGES + "?status__exact=DUPLICATE", True),
     (MESSAGES + "?resolved=no", True),
     (MESSAGES + "?resolved=yes", True),
+    (MESSAGES + "?status__exact=FAILED&resolved=no&acknowledged=no", True),
+    (MESSAGES + "?status__exact=CONFLICT&acknowledged=no", True),
+    (MESSAGES + "?acknowledged=yes", True),
     (MESSAGES + "?error_code__exact=UNIT_NOT_FOUND", True),
     (MESSAGES + "?q=evt-03", False),
     (MESSAGES + "?createdFrom=2026-01-01", True),
@@ -67,6 +70,7 @@ PAGES = [
     ("/api/integration/device-data?eventId=evt-03", False),
     ("/api/integration/messages", True),
     ("/api/integration/messages?status=FAILED", True),
+    ("/api/integration/messages?acknowledged=true", True),
 ]
 
 

@@ -1,6 +1,7 @@
 """Who may do what on every /api/ endpoint, cell by cell (docs/operations.md, docs/api.md).
 
-Rows: the API's endpoints, the batch endpoint included. Columns: an anonymous
+Rows: the API's endpoints, the batch endpoint included, and the back office's
+Acknowledge and Replay buttons of a message. Columns: an anonymous
 client, a gateway key, a Quality staff session, an Integration admins session, a
 superuser session and a signed-in user in no group. Each cell asserts the status,
 the envelope and what was written: a refused POST writes nothing (no record, value
@@ -11,13 +12,14 @@ from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from execution.models import DataValue
 from integration.ingestion import receive_device_event
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event
-from tests.factories import UserFactory, gateway_with_key
+from tests.factories import UserFactory, gateway_with_key, receive_traffic
 
 LIST_URL = "/api/integration/device-data"
 
@@ -67,6 +69,9 @@ ENDPOINTS = [
     Endpoint("GET device-data", "get", LIST_URL, READ),
     Endpoint("GET device-data/{id}", "get", LIST_URL + "/{record_id}", READ),
     Endpoint("GET messages", "get", "/api/integration/messages", READ),
+    Endpoint(
+        "GET messages?acknowledged", "get", "/api/integration/messages?acknowledged=true", READ
+    ),
     Endpoint("GET whoami", "get", "/api/integration/whoami", ANY_AUTHENTICATED),
     Endpoint("GET schema", "get", "/api/schema/", PUBLIC, json=False),
     Endpoint("GET docs", "get", "/api/docs/", PUBLIC, json=False),
@@ -209,3 +214,55 @@ def test_a_key_header_that_fails_wins_over_a_valid_session(line, role):
     assert response.status_code == 401, response.content
     assert response.json()["error"]["code"] == "NOT_AUTHENTICATED"
     assert counts() == (0, 0, 0)
+
+
+# The back office's two message buttons (issue 14): done, refused (403), or sent to sign in.
+DONE, SIGN_IN = "done", "sign in"
+MESSAGE_BUTTONS = {
+    "acknowledge": {
+        ANONYMOUS: SIGN_IN,
+        GATEWAY: SIGN_IN,
+        QUALITY: DONE,
+        INTEGRATION_ADMIN: DONE,
+        SUPERUSER: DONE,
+        NO_GROUP: SIGN_IN,
+    },
+    "replay": {
+        ANONYMOUS: SIGN_IN,
+        GATEWAY: SIGN_IN,
+        QUALITY: FORBIDDEN,
+        INTEGRATION_ADMIN: DONE,
+        SUPERUSER: DONE,
+        NO_GROUP: SIGN_IN,
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("button", "role"),
+    [
+        pytest.param(button, role, id=f"{button} as {role}")
+        for button in MESSAGE_BUTTONS
+        for role in ROLES
+    ],
+)
+def test_permission_matrix_of_the_message_buttons(line, button, role):
+    seeder, _key = gateway_with_key("gw-seed")
+    failed = receive_traffic(seeder).failed
+    client = client_for(role)
+    url = reverse(f"admin:integration_integrationmessage_{button}", args=[failed.pk])
+
+    response = client.post(url, {"note": "checked"})
+
+    expected = MESSAGE_BUTTONS[button][role]
+    failed.refresh_from_db()
+    done = failed.acknowledged_at is not None or failed.replays.exists()
+    if expected == DONE:
+        assert response.status_code == 302 and "/login/" not in response["Location"]
+        assert done
+    elif expected == SIGN_IN:
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+        assert not done
+    else:
+        assert response.status_code == FORBIDDEN
+        assert not done

@@ -68,6 +68,9 @@ MESSAGE_FIELDS = {
     "resolvedAt",
     "sentBy",
     "createdAt",
+    "acknowledgedAt",
+    "acknowledgedBy",
+    "acknowledgementNote",
 }
 
 
@@ -659,6 +662,9 @@ def test_a_message_item_has_every_field_and_no_payload(messages, quality_client)
         "resolvedAt": None,
         "sentBy": "gw-reflow-1",
         "createdAt": "2026-01-24T10:00:00Z",
+        "acknowledgedAt": None,
+        "acknowledgedBy": None,
+        "acknowledgementNote": "",
     }
     assert by_status["FAILED"]["id"] == str(failed.pk)
     assert by_status["FAILED"]["errorCode"] == "UNIT_NOT_FOUND"

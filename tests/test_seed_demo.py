@@ -61,6 +61,7 @@ SEEDED_MODELS = [
     HoldValue,
     DeviceDataRecord,
     DataValue,
+    IntegrationMessage,
 ]
 DEMO_STATIONS = ["PRINTER-01", "SPI-01", "MOUNTER-01", "REFLOW-01", "AOI-01"]
 DEVICE_DATA_URL = "/api/integration/device-data"
@@ -324,6 +325,25 @@ def test_the_reflow_history_is_received_through_the_ingestion_service_once(seede
     assert history.filter(sent_by__username="gw-demo").count() == DEMO_HISTORY_UNITS
 
 
+# --- the acknowledged conflict -----------------------------------------------------------------
+
+
+def test_the_demo_has_a_conflict_acknowledged_by_quality_with_a_note(seeded):
+    conflict = IntegrationMessage.objects.get(status=IntegrationMessage.Status.CONFLICT)
+    assert conflict.business_key == "device-data:demo-conflict-1"
+    assert conflict.record.event_id == "demo-conflict-1"
+    assert conflict.acknowledged_by.username == "quality"
+    assert conflict.acknowledged_at is not None and "eventIds" in conflict.acknowledgement_note
+    assert conflict.sent_by.username == "gw-demo"
+
+
+def test_seeding_again_keeps_the_one_acknowledged_conflict_as_it_was(seeded):
+    before = list(IntegrationMessage.objects.values_list("pk", "status", "acknowledged_at"))
+    seed_demo()
+    assert list(IntegrationMessage.objects.values_list("pk", "status", "acknowledged_at")) == before
+    assert DeviceDataRecord.objects.get(event_id="demo-conflict-1").duplicate_count == 0
+
+
 # --- role groups from the data migration -------------------------------------------------------
 
 
@@ -353,11 +373,13 @@ def test_gateways_may_only_ingest():
     assert permissions_of("Gateways") == {"integration.add_devicedatarecord"}
 
 
-def test_quality_staff_may_view_received_and_master_data_and_change_nothing_but_holds():
+def test_quality_staff_may_view_data_close_holds_acknowledge_and_change_nothing_else():
     permissions = permissions_of("Quality staff")
     assert permissions >= RECEIVED_DATA_VIEW
     assert {"execution.view_dataspec", "execution.view_track", "execution.view_run"} <= permissions
-    codenames = {permission.split(".", 1)[1] for permission in permissions} - {"release_hold"}
+    codenames = {permission.split(".", 1)[1] for permission in permissions}
+    # Closing a hold and a note on a message: no change to the data itself.
+    codenames -= {"release_hold", "acknowledge_message"}
     assert all(codename.startswith("view_") for codename in codenames), permissions
 
 

@@ -15,6 +15,11 @@ from rest_framework.exceptions import ValidationError as ShapeError
 from execution.admin import ReadOnlyAdmin, admin_link, badge, pretty_json
 from execution.admin_filters import date_range_filter, input_filter
 from execution.unit_links import unit_link
+from integration.admin.message_actions import (
+    AcknowledgedFilter,
+    MessageActionsMixin,
+    acknowledged_marker,
+)
 from integration.ingestion import (
     EventIdConflict,
     EventNotWritten,
@@ -98,7 +103,7 @@ def _json_cell(value) -> str:
 
 
 @admin.register(IntegrationMessage)
-class IntegrationMessageAdmin(ReadOnlyAdmin):
+class IntegrationMessageAdmin(MessageActionsMixin, ReadOnlyAdmin):
     # When, what and which event first; system and entity type are the same for every
     # message this endpoint logs, so they are on each message's page only.
     list_display = [
@@ -118,6 +123,7 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
         "entity_type",
         ErrorCodeFilter,
         ResolutionFilter,
+        AcknowledgedFilter,
         date_range_filter("created", "created_at", "createdFrom", "createdTo"),
         input_filter("business key", "businessKey", "business_key"),
     ]
@@ -125,7 +131,7 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
     search_help_text = "eventId or business key (device-data:<eventId>): the whole of it."
     # sent_by: the client column; record: the unit column.
     list_select_related = ["sent_by", "record"]
-    actions = ["replay_selected"]
+    actions = ["replay_selected", "acknowledge_selected"]
     readonly_fields = [
         "status_badge",
         "unit_page",
@@ -135,6 +141,7 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
         "original_link",
         "replay_of_link",
         "replays_links",
+        "acknowledgement",
         "payload_json",
         "conflict_comparison",
     ]
@@ -168,6 +175,7 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
                         "original_link",
                         "replay_of_link",
                         "replays_links",
+                        "acknowledgement",
                     ]
                 },
             ),
@@ -217,9 +225,9 @@ class IntegrationMessageAdmin(ReadOnlyAdmin):
     @admin.display(description="resolution", ordering="resolved_at")
     def resolution(self, message):
         if message.status != Status.FAILED:
-            return "—"
+            return acknowledged_marker(message) or "—"
         if message.resolved_at is None:
-            return badge("FAILED", "unresolved")
+            return acknowledged_marker(message) or badge("FAILED", "unresolved")
         return format_html("{} {}", badge("RESOLVED", "resolved"), moment(message.resolved_at))
 
     @admin.display(description="record")

@@ -1,4 +1,7 @@
-"""Seed the demo SMT line, demo users and a demo gateway; safe to run again."""
+"""Seed the demo SMT line, demo users, a demo gateway and an acknowledged conflict; safe to
+run again."""
+
+from contextlib import suppress
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -7,13 +10,19 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from execution.demo import DEMO_RUN_NO, DEMO_START, seed_demo_line
+from integration.acknowledgements import acknowledge_messages
 from integration.demo_history import seed_demo_history
 from integration.demo_traffic import DEMO_TRAFFIC_UNIT, send_demo_traffic
 from integration.gateway_keys import GATEWAYS_GROUP, issue_gateway_key
-from integration.ingestion import receive_device_event
-from integration.models import DeviceDataRecord
+from integration.ingestion import EventIdConflict, receive_device_event
+from integration.models import DeviceDataRecord, IntegrationMessage, business_key_for
 
 DEMO_GATEWAY = "gw-demo"
+DEMO_CONFLICT_EVENT_ID = "demo-conflict-1"
+DEMO_CONFLICT_NOTE = (
+    "The oven's gateway re-used eventIds after a restart; the first reading is the right "
+    "one. Gateway fixed in its 2.4.1 update."
+)
 # (username, password, is_superuser, group)
 DEMO_USERS = [
     ("admin", "admin-demo-1", True, None),
@@ -84,6 +93,9 @@ class Command(BaseCommand):
         seed_held_unit(gateway)
 
         unit_sn = line["run"].units.order_by("sn").first().sn
+        seed_acknowledged_conflict(
+            unit_sn, gateway, get_user_model().objects.get(username="quality")
+        )
         self.stdout.write(self.style.SUCCESS(f"Demo line ready: run {DEMO_RUN_NO}."))
         self.stdout.write(f"Back office: {base_url}/admin/")
         for username, password, _, group in DEMO_USERS:
@@ -112,3 +124,36 @@ class Command(BaseCommand):
         )
         if not settings.DEBUG:
             self.stdout.write("(DEBUG is off: static files need collectstatic or whitenoise.)")
+
+
+def seed_acknowledged_conflict(unit_sn, gateway, quality_engineer):
+    """An event sent twice with different readings (a CONFLICT), acknowledged by quality.
+
+    Through the ingestion and acknowledgement services, as a gateway and a person would;
+    nothing is sent again once the conflict exists.
+    """
+    business_key = business_key_for(DEMO_CONFLICT_EVENT_ID)
+    conflicts = IntegrationMessage.objects.filter(
+        business_key=business_key, status=IntegrationMessage.Status.CONFLICT
+    )
+    if not conflicts.exists():
+        event = {
+            "eventId": DEMO_CONFLICT_EVENT_ID,
+            "eventTime": "2026-01-24T08:30:00Z",
+            "source": "AUTO",
+            "runNo": DEMO_RUN_NO,
+            "unitSn": unit_sn,
+            "stationCode": "REFLOW-01",
+            "stepNo": 40,
+            "data": [{"specName": "Peak Temperature", "valueNumber": 245}],
+        }
+        receive_device_event(event, sent_by=gateway)  # or a duplicate: it was written before
+        # The refusal is what the demo needs: the conflict is kept as a message.
+        with suppress(EventIdConflict):
+            receive_device_event(
+                {**event, "data": [{"specName": "Peak Temperature", "valueNumber": 251}]},
+                sent_by=gateway,
+            )
+    acknowledge_messages(
+        conflicts.filter(acknowledged_at__isnull=True), by=quality_engineer, note=DEMO_CONFLICT_NOTE
+    )
