@@ -102,7 +102,9 @@ class AttentionCollector:
 
     def collect(self):
         from django.db import DatabaseError
+        from django.utils import timezone
 
+        from execution.models import Hold
         from integration.acknowledgements import (
             conflicts_needing_attention,
             failures_needing_attention,
@@ -116,8 +118,23 @@ class AttentionCollector:
             with bounded_transaction(lock_timeout_ms=500, statement_timeout_ms=2000):
                 failed = bounded_count(failures_needing_attention())
                 conflicts = bounded_count(conflicts_needing_attention())
+                open_holds = Hold.objects.filter(closed_at=None)
+                holds = bounded_count(open_holds)
+                # The oldest first, from the partial index hold_open.
+                oldest = open_holds.order_by("opened_at").values_list("opened_at", flat=True)[:1]
+                oldest = list(oldest)
         except DatabaseError:
             return
+        waited = (timezone.now() - oldest[0]).total_seconds() if oldest else 0
+        hold_gauge = GaugeMetricFamily("mes_open_holds", "Units on hold awaiting a disposition.")
+        hold_gauge.add_metric([], holds.value)
+        yield hold_gauge
+        age_gauge = GaugeMetricFamily(
+            "mes_oldest_open_hold_seconds",
+            "How long the unit held longest has waited for a disposition (0: none held).",
+        )
+        age_gauge.add_metric([], waited)
+        yield age_gauge
         for name, helptext, count in (
             (
                 "mes_messages_unresolved_failed",

@@ -2,11 +2,14 @@
 the write's transaction; the unit's events are still taken and their answers name the
 hold; a disposition closes it and sets the unit's status."""
 
+import re
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError
+from django.utils import timezone
 
 from execution.holds import HoldNotOpen, close_hold
 from execution.models import DataSpec, DataValue, Hold, HoldValue, Unit
@@ -355,3 +358,17 @@ def test_a_disposition_waits_its_turn_for_a_unit_locked_by_another_session(line)
 
     assert "hold" in outcome, outcome
     assert Unit.objects.get(pk=line.unit.pk).status == Unit.Status.QUEUED
+
+
+def test_the_open_hold_gauges_count_held_units_and_the_oldest_wait(line, gateway_client):
+    from mes.metrics import scrape
+
+    assert re.search(r"^mes_open_holds 0\.0$", scrape().decode(), re.MULTILINE)
+    post(gateway_client, hot("evt-hot"))
+    Hold.objects.update(opened_at=timezone.now() - timedelta(hours=5))
+
+    text = scrape().decode()
+
+    assert re.search(r"^mes_open_holds 1\.0$", text, re.MULTILINE), text
+    waited = float(re.search(r"^mes_oldest_open_hold_seconds (\S+)$", text, re.MULTILINE)[1])
+    assert 5 * 3600 <= waited < 5 * 3600 + 60
