@@ -1,6 +1,7 @@
 """POST /api/integration/device-data/batch: per-event answers, isolation and cost."""
 
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -221,6 +222,9 @@ def test_a_batch_of_500_new_events_costs_a_constant_number_of_queries(
 @requires_postgresql
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_batch_and_single_posts_of_the_same_events_interleaved_write_each_once(line):
+    """Each event is written once, and every answer says truly what happened to it. On a
+    loaded machine the database may take too long for some events of a batch: those are
+    answered 503 (not written, send again), never counted as written or duplicated."""
     events = five_hundred_events(line, prefix="evt-mix")[:120]
     _, key = gateway_with_key("gw-interleave")
     barrier = threading.Barrier(4)
@@ -233,7 +237,12 @@ def test_batch_and_single_posts_of_the_same_events_interleaved_write_each_once(l
     def batch_sender(chunk):
         try:
             barrier.wait(timeout=30)
-            return [post_batch(client(), chunk).status_code]
+            response = post_batch(client(), chunk)
+            assert response.status_code == 200, response.json()
+            return [
+                (result["eventId"], result["status"], result.get("error", {}).get("code"))
+                for result in response.json()["data"]["results"]
+            ]
         finally:
             connection.close()
 
@@ -241,7 +250,16 @@ def test_batch_and_single_posts_of_the_same_events_interleaved_write_each_once(l
         try:
             barrier.wait(timeout=30)
             api = client()
-            return [api.post(SINGLE_URL, event, format="json").status_code for event in chunk]
+            answers = []
+            for event in chunk:
+                response = api.post(SINGLE_URL, event, format="json")
+                body = response.json()
+                if response.status_code == 200:
+                    status = "DUPLICATE" if body["data"]["isDuplicate"] else "CREATED"
+                    answers.append((event["eventId"], status, None))
+                else:
+                    answers.append((event["eventId"], "FAILED", body["error"]["code"]))
+            return answers
         finally:
             connection.close()
 
@@ -252,15 +270,22 @@ def test_batch_and_single_posts_of_the_same_events_interleaved_write_each_once(l
             pool.submit(single_sender, events[::2]),
             pool.submit(single_sender, list(reversed(events))[::3]),
         ]
-        statuses = [status for future in futures for status in future.result()]
+        answers = [answer for future in futures for answer in future.result()]
 
-    assert set(statuses) == {200}
-    assert DeviceDataRecord.objects.count() == 120
-    assert DataValue.objects.count() == 240
-    assert IntegrationMessage.objects.filter(status="SUCCESS").count() == 120
-    sent = 120 * 2 + len(events[::2]) + len(events[::3])
-    record_total = sum(DeviceDataRecord.objects.values_list("duplicate_count", flat=True))
-    assert record_total == sent - 120
+    assert len(answers) == 120 * 2 + len(events[::2]) + len(events[::3])
+    not_written = [answer for answer in answers if answer[1] == "FAILED"]
+    assert {code for _, _, code in not_written} <= {"SERVICE_UNAVAILABLE"}
+    created = Counter(event_id for event_id, status, _ in answers if status == "CREATED")
+    duplicates = Counter(event_id for event_id, status, _ in answers if status == "DUPLICATE")
+    records = dict(DeviceDataRecord.objects.values_list("event_id", "duplicate_count"))
+    # Each event written at most once, by the one answer that said CREATED.
+    assert set(created.values()) == {1}
+    assert set(records) == set(created)
+    assert {event_id: duplicates[event_id] for event_id in records} == records
+    assert DataValue.objects.count() == 2 * len(records)
+    assert IntegrationMessage.objects.filter(status="SUCCESS").count() == len(records)
+    # Every event was in both batches: only an overloaded database leaves one unwritten.
+    assert len(records) >= 120 - len(not_written)
 
 
 @pytest.mark.skipif(
