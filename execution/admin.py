@@ -376,6 +376,22 @@ class UnitAdmin(CollectedValuesMixin, admin.ModelAdmin):
     list_select_related = ["run"]
     raw_id_fields = ["run"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A hold is opened by data and closed by a disposition (docs/holds.md): while one
+        # is open, the status is not the form's to change. Asked again when the form is
+        # saved, so a form opened before the hold cannot write the old status back.
+        if obj is not None and obj.holds.filter(closed_at=None).exists():
+            return [*super().get_readonly_fields(request, obj), "status"]
+        return super().get_readonly_fields(request, obj)
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "status":
+            # ON_HOLD comes with a hold, from data: never set by hand.
+            kwargs["choices"] = [
+                choice for choice in db_field.choices if choice[0] != Unit.Status.ON_HOLD
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
     def collected_values(self, unit):
         return DataValue.objects.filter(of_unit(unit.sn))
 

@@ -24,6 +24,7 @@ from execution.admin import (
 from execution.holds import HoldNotOpen, close_hold
 from execution.models import DataValue, Hold
 from execution.unit_links import unit_link
+from mes.database_errors import Cause, CommitUncertain, cause_of
 
 RELEASE_PERMISSION = "execution.release_hold"
 
@@ -163,11 +164,20 @@ class HoldAdmin(EvidenceMixin, CollectedValuesMixin, admin.ModelAdmin):
             )
         except HoldNotOpen as closed:
             messages.warning(request, str(closed))
-        except DatabaseError:
+        except CommitUncertain:
             messages.error(
                 request,
-                "The unit is being written to right now; nothing was changed. Try again.",
+                "The database connection was lost while the hold was being closed: it may or "
+                "may not be closed. This page shows which.",
             )
+        except DatabaseError as error:
+            cause = cause_of(error)
+            why = (
+                "the unit is being written to right now"
+                if cause is Cause.LOCK_TIMEOUT
+                else f"the database could not take it now ({cause.value})"
+            )
+            messages.error(request, f"Nothing was changed: {why}. Try again.")
         else:
             label = Hold.Disposition(disposition).label.lower()
             messages.success(request, f"Hold {hold.pk} closed: {label}; unit {hold.unit.sn}.")

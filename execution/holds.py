@@ -61,11 +61,19 @@ def hold_units(causes: list[HoldCause], now) -> dict[int, Hold]:
     """
     if not causes:
         return {}
-    unit_ids = sorted({cause.unit_id for cause in causes})
+    # FOR NO KEY UPDATE: enough to take turns with close_hold on the status, and it lets
+    # foreign-key checks (a new track of the unit) through.
     units = {
         unit.pk: unit
-        for unit in Unit.objects.select_for_update().filter(pk__in=unit_ids).order_by("pk")
+        for unit in Unit.objects.select_for_update(no_key=True)
+        .filter(pk__in={cause.unit_id for cause in causes})
+        .order_by("pk")
     }
+    # A scrapped unit is not held again: its value is kept, judged and marked alarmed.
+    causes = [cause for cause in causes if units[cause.unit_id].status != Unit.Status.SCRAPPED]
+    if not causes:
+        return {}
+    unit_ids = sorted({cause.unit_id for cause in causes})
     holds = open_holds_of(unit_ids)
     new = {}
     for cause in causes:
@@ -115,6 +123,27 @@ def holds_of_values(value_ids) -> dict[int, Hold]:
     }
 
 
+def holds_of_units(unit_sns) -> dict[str, list[Hold]]:
+    """Every hold of these units, by serial number, oldest first."""
+    holds: dict[str, list[Hold]] = {}
+    if unit_sns:
+        for hold in (
+            Hold.objects.filter(unit__sn__in=unit_sns)
+            .select_related("unit")
+            .order_by("opened_at", "pk")
+        ):
+            holds.setdefault(hold.unit.sn, []).append(hold)
+    return holds
+
+
+def hold_open_at(holds: list[Hold], moment) -> Hold | None:
+    """The hold of these (one unit's) that was open at that moment, if one was."""
+    for hold in reversed(holds):
+        if hold.opened_at <= moment and (hold.closed_at is None or hold.closed_at > moment):
+            return hold
+    return None
+
+
 def close_hold(hold_id: int, *, disposition: str, note: str, closed_by) -> Hold:
     """Close an open hold with a disposition and a note, and set its unit's status: a
     release restores the status the unit had before the hold (QUEUED if it was already
@@ -133,8 +162,8 @@ def close_hold(hold_id: int, *, disposition: str, note: str, closed_by) -> Hold:
         statement_timeout_ms=settings.INGEST_STATEMENT_TIMEOUT_MS,
     ):
         unit_id = Hold.objects.values_list("unit_id", flat=True).get(pk=hold_id)
-        unit = Unit.objects.select_for_update().get(pk=unit_id)
-        hold = Hold.objects.select_for_update().get(pk=hold_id)
+        unit = Unit.objects.select_for_update(no_key=True).get(pk=unit_id)
+        hold = Hold.objects.select_for_update(no_key=True).get(pk=hold_id)
         if not hold.is_open:
             raise HoldNotOpen(f"Hold {hold.pk} was closed at {hold.closed_at:%Y-%m-%d %H:%M:%S}.")
         hold.closed_at = timezone.now()

@@ -457,7 +457,11 @@ class HoldValue(models.Model):
     """One alarmed value behind a hold, and the event that carried it."""
 
     hold = models.ForeignKey(Hold, on_delete=models.CASCADE, related_name="hold_values")
-    value = models.ForeignKey(DataValue, on_delete=models.PROTECT, related_name="hold_values")
+    # No database constraint: creating one locks the values table against every insert
+    # while the migration runs (docs/operations.md); PROTECT still guards deletion.
+    value = models.ForeignKey(
+        DataValue, on_delete=models.PROTECT, related_name="hold_values", db_constraint=False
+    )
     event_id = models.CharField(max_length=255)
     added_at = models.DateTimeField()
 

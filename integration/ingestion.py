@@ -23,7 +23,9 @@ from rest_framework.exceptions import ValidationError
 from execution.holds import (
     HoldCause,
     HoldNote,
+    hold_open_at,
     hold_units,
+    holds_of_units,
     holds_of_values,
     holds_unit,
     open_holds_of,
@@ -784,20 +786,34 @@ def _attach_original_values(attempts: list[Attempt], repeats: Counter, now) -> N
             record.duplicate_count += repeats.pop(record.pk)
             record.last_duplicate_at = now
         attempt.values = values_by_record.get(record.pk) or by_key.get(record.business_key, [])
-    _attach_original_holds([a for a in attempts if a.status == Result.DUPLICATE])
+    _attach_original_holds(attempts)
 
 
-def _attach_original_holds(duplicates: list[Attempt]) -> None:
-    """A duplicate names the hold its original's values were added to, as its original's
-    answer did (its values are the original's)."""
-    alarmed = [value.pk for a in duplicates for value in a.values if value.alarmed]
-    holds = holds_of_values(alarmed)
+def _attach_original_holds(attempts: list[Attempt]) -> None:
+    """A duplicate answers its original's hold, as its original's answer did: the hold of
+    its unit that was open when the original was written, caused by it or not."""
+    duplicates = [a for a in attempts if a.status == Result.DUPLICATE]
+    if not duplicates:
+        return
+    written_now = {a.record.pk: a.hold for a in attempts if a.status == Result.CREATED}
+    earlier = [
+        a for a in duplicates if a.record.pk not in written_now and a.record.track_id is not None
+    ]
+    holds = holds_of_units({a.record.unit_sn for a in earlier})
+    causes = holds_of_values(
+        [v.pk for a in earlier for v in a.values if v.alarmed] if holds else []
+    )
     for attempt in duplicates:
-        for value in attempt.values:
-            if value.pk in holds:
-                hold = holds[value.pk]
-                attempt.hold = HoldNote(hold.pk, hold.opened_at, True)
-                break
+        record = attempt.record
+        if record.pk in written_now:
+            attempt.hold = written_now[record.pk]
+            continue
+        hold = hold_open_at(holds.get(record.unit_sn, []), record.received_at)
+        if hold is not None:
+            caused = any(
+                value.pk in causes and causes[value.pk].pk == hold.pk for value in attempt.values
+            )
+            attempt.hold = HoldNote(hold.pk, hold.opened_at, caused)
 
 
 def replay_failed_message(message: IntegrationMessage, *, replayed_by) -> IngestionOutcome:

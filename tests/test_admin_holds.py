@@ -185,3 +185,43 @@ def test_the_holds_api_refuses_gateways_and_bad_dates(hold):
     assert api_as("gateway").get(HOLDS_API).status_code == 403
     response = api_as("quality staff").get(HOLDS_API, {"openedFrom": "yesterday"})
     assert response.status_code == 400
+
+
+# --- the unit's form cannot go around a hold --------------------------------------------------
+
+
+def unit_form(unit, **changes):
+    return {"sn": unit.sn, "run": unit.run_id or "", "status": unit.status, **changes}
+
+
+def test_the_unit_form_cannot_free_a_held_unit(integration, hold):
+    unit = Unit.objects.get(pk=hold.unit_id)
+    url = reverse("admin:execution_unit_change", args=[unit.pk])
+
+    response = integration.post(url, unit_form(unit, status="QUEUED"))
+
+    assert response.status_code == 302
+    assert Unit.objects.get(pk=unit.pk).status == Unit.Status.ON_HOLD
+    assert Hold.objects.get(pk=hold.pk).is_open
+
+
+def test_a_unit_form_opened_before_the_hold_cannot_write_the_old_status_back(
+    integration, line, gateway
+):
+    unit = Unit.objects.get(pk=line.unit.pk)
+    stale = unit_form(unit)  # the form as it was read, status QUEUED
+    hold_of(gateway)
+
+    integration.post(reverse("admin:execution_unit_change", args=[unit.pk]), stale)
+
+    assert Unit.objects.get(pk=unit.pk).status == Unit.Status.ON_HOLD
+
+
+def test_nobody_puts_a_unit_on_hold_by_hand(integration, line):
+    url = reverse("admin:execution_unit_change", args=[line.unit.pk])
+
+    response = integration.post(url, unit_form(line.unit, status="ON_HOLD"))
+
+    assert response.status_code == 200  # the form again, with the error
+    assert "Select a valid choice" in response.content.decode()
+    assert Unit.objects.get(pk=line.unit.pk).status == Unit.Status.QUEUED

@@ -136,6 +136,60 @@ def test_a_resent_event_names_the_hold_its_original_caused_and_adds_nothing(line
     assert HoldValue.objects.count() == 1
 
 
+def test_a_resent_event_of_a_held_unit_names_the_hold_as_its_original_did(line, gateway_client):
+    post(gateway_client, hot("evt-hot"))
+    first = post(gateway_client, hot("evt-calm", 245))
+
+    again = post(gateway_client, hot("evt-calm", 245))
+
+    assert first.json()["hold"]["causedByThisEvent"] is False
+    assert again.json()["isDuplicate"] is True
+    assert again.json()["hold"] == first.json()["hold"]
+
+
+def test_a_repeat_within_a_batch_names_the_same_hold_as_its_original(line, gateway_client):
+    post(gateway_client, hot("evt-hot"))
+    events = [hot("evt-calm", 245), hot("evt-calm", 245)]
+
+    response = gateway_client.post(BATCH, {"events": events}, format="json")
+
+    results = response.json()["data"]["results"]
+    assert [result["status"] for result in results] == ["CREATED", "DUPLICATE"]
+    assert results[0]["data"]["hold"] is not None
+    assert results[1]["data"]["hold"] == results[0]["data"]["hold"]
+
+
+def test_a_resent_event_written_before_the_hold_names_no_hold(line, gateway_client):
+    first = post(gateway_client, hot("evt-before", 245))
+    post(gateway_client, hot("evt-hot"))
+
+    again = post(gateway_client, hot("evt-before", 245))
+
+    assert first.json()["hold"] is None
+    assert again.json()["isDuplicate"] is True and again.json()["hold"] is None
+
+
+def test_a_scrapped_unit_is_not_held_again_and_its_value_is_kept(line, gateway_client):
+    Unit.objects.filter(pk=line.unit.pk).update(status=Unit.Status.SCRAPPED)
+
+    response = post(gateway_client, hot("evt-after-scrap"))
+
+    assert response.status_code == 200
+    assert response.json()["values"][0]["alarmed"] is True
+    assert response.json()["hold"] is None
+    assert not Hold.objects.exists()
+    assert Unit.objects.get(pk=line.unit.pk).status == Unit.Status.SCRAPPED
+
+
+def test_a_unit_in_rework_is_held_again_by_an_alarm(line, gateway_client):
+    Unit.objects.filter(pk=line.unit.pk).update(status=Unit.Status.REWORK)
+
+    post(gateway_client, hot("evt-after-rework"))
+
+    assert Hold.objects.get().unit_status_before == Unit.Status.REWORK
+    assert Unit.objects.get(pk=line.unit.pk).status == Unit.Status.ON_HOLD
+
+
 def test_a_batch_with_two_alarmed_events_of_one_unit_opens_one_hold(line, gateway_client):
     events = [hot("evt-b1"), hot("evt-b2", 261, eventTime="2026-01-24T10:01:00Z")]
 

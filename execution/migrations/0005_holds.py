@@ -1,52 +1,20 @@
-"""Holds (issue 14, docs/holds.md): the tables, the REWORK unit status, and the
-release_hold permission for Quality staff.
+"""Holds (issue 14, docs/holds.md): the tables and the REWORK unit status.
 
 Safe while traffic flows: two new tables (their indexes are built while they are empty)
-and a choices change on unit.status, which alters nothing in the database.
+and a choices change on unit.status, which alters nothing in the database. Their foreign
+keys briefly lock the tables they point at against writes (units, specs, users: edited
+in the admin only); none points at the values table, which ingestion writes. The
+release_hold permission is granted in execution.0007.
 """
 
 import django.db.models.deletion
 from django.conf import settings
-from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
-
-# Quality staff view and close holds; Integration admins view them.
-HOLD_PERMISSIONS = {
-    "Quality staff": ["view_hold", "release_hold"],
-    "Integration admins": ["view_hold"],
-}
-
-
-def _permissions(apps, codenames):
-    # Permissions are normally created after all migrations; the groups need them now.
-    app_config = apps.get_app_config("execution")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-    Permission = apps.get_model("auth", "Permission")
-    return list(
-        Permission.objects.filter(content_type__app_label="execution", codename__in=codenames)
-    )
-
-
-def grant_hold_permissions(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    for name, codenames in HOLD_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.add(*_permissions(apps, codenames))
-
-
-def revoke_hold_permissions(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    for name, codenames in HOLD_PERMISSIONS.items():
-        for group in Group.objects.filter(name=name):
-            group.permissions.remove(*_permissions(apps, codenames))
 
 
 class Migration(migrations.Migration):
     dependencies = [
         ("execution", "0004_value_station_and_run_indexes"),
-        ("integration", "0002_role_groups"),
         ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
@@ -169,6 +137,7 @@ class Migration(migrations.Migration):
                 (
                     "value",
                     models.ForeignKey(
+                        db_constraint=False,
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="hold_values",
                         to="execution.datavalue",
@@ -229,5 +198,4 @@ class Migration(migrations.Migration):
                 name="hold_closed_with_disposition",
             ),
         ),
-        migrations.RunPython(grant_hold_permissions, revoke_hold_permissions),
     ]

@@ -1,0 +1,46 @@
+"""Holds (docs/holds.md): Quality staff view and close holds, Integration admins view
+them. Rows in the permission tables only: safe while traffic flows."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+# Quality staff view and close holds; Integration admins view them.
+HOLD_PERMISSIONS = {
+    "Quality staff": ["view_hold", "release_hold"],
+    "Integration admins": ["view_hold"],
+}
+
+
+def _permissions(apps, codenames):
+    # Permissions are normally created after all migrations; the groups need them now.
+    app_config = apps.get_app_config("execution")
+    app_config.models_module = True
+    create_permissions(app_config, apps=apps, verbosity=0)
+    app_config.models_module = None
+    Permission = apps.get_model("auth", "Permission")
+    return list(
+        Permission.objects.filter(content_type__app_label="execution", codename__in=codenames)
+    )
+
+
+def grant_hold_permissions(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    for name, codenames in HOLD_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.add(*_permissions(apps, codenames))
+
+
+def revoke_hold_permissions(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    for name, codenames in HOLD_PERMISSIONS.items():
+        for group in Group.objects.filter(name=name):
+            group.permissions.remove(*_permissions(apps, codenames))
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("execution", "0006_value_received_index"),
+        ("integration", "0002_role_groups"),
+    ]
+
+    operations = [migrations.RunPython(grant_hold_permissions, revoke_hold_permissions)]
