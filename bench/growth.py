@@ -321,7 +321,7 @@ def pages(total: int, sample_sn: str, sample_run: str, rows: dict) -> list[tuple
         ),
         ("message page", messages + f"{rows['message']}/change/"),
         ("spec page with its SPC chart", f"/admin/execution/dataspec/{rows['spec']}/change/"),
-        ("unit page with its values", f"/admin/execution/unit/{rows['unit']}/change/"),
+        ("unit page with its history", f"/admin/execution/unit/{rows['unit']}/page/"),
         ("run page with its values", f"/admin/execution/run/{rows['run']}/change/"),
     ]
 
