@@ -24,6 +24,7 @@ from django.db import DatabaseError, connection
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
+from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from integration.mqtt.config import MqttConfig
 from integration.mqtt.ingest import DatabaseUnavailable, Inbound, write_group
@@ -219,11 +220,17 @@ class Consumer:
         return current
 
     def _handle(self, group: list[Inbound]) -> None:
+        # The service names a group's results in the log context (mes/request_log.py):
+        # one group's, never the previous one's.
+        clear_contextvars()
+        bind_contextvars(consumer=self.consumer_id, messages=len(group))
         try:
             answers = write_group(group)
         except DatabaseUnavailable as error:
             self._ride_out_outage(group, error)
             return
+        finally:
+            clear_contextvars()
         confirmations = []
         for message, answer in zip(group, answers, strict=True):
             if message.generation != self._generation:
