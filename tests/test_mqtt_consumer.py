@@ -15,15 +15,18 @@ import sys
 import threading
 import time
 import uuid
+from io import StringIO
 
 import paho.mqtt.client as mqtt
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from execution.demo import seed_demo_line
 from integration.gateway_keys import revoke_gateway_key
 from integration.models import DeviceDataRecord, IntegrationMessage
 from integration.mqtt.config import MqttConfig, MqttConfigError
@@ -37,7 +40,7 @@ from integration.mqtt.topics import (
 )
 from tests.conftest import make_event
 from tests.factories import gateway_with_key
-from tests.mqtt_broker import mosquitto_broker  # noqa: F401 (a fixture)
+from tests.mqtt_broker import start_mosquitto
 from tests.postgres import needs_postgresql, second_session, url_of_database
 
 GATEWAY = "gw-reflow-1"
@@ -277,11 +280,18 @@ class ConsumerProcess:
 
 
 @pytest.fixture
-def consumers(mosquitto_broker, tmp_path):  # noqa: F811
+def broker(tmp_path):
+    """A real Mosquitto for the test (anonymous access; the accounts are tested apart)."""
+    with start_mosquitto(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def consumers(broker, tmp_path):
     started = []
 
     def start(consumer_id: str = "mes-test-1", **env) -> ConsumerProcess:
-        consumer = ConsumerProcess(mosquitto_broker, consumer_id, tmp_path, **env)
+        consumer = ConsumerProcess(broker, consumer_id, tmp_path, **env)
         started.append(consumer)
         return consumer
 
@@ -291,11 +301,11 @@ def consumers(mosquitto_broker, tmp_path):  # noqa: F811
 
 
 @pytest.fixture
-def gateway_client_of(mosquitto_broker):  # noqa: F811
+def gateway_client_of(broker):
     opened = []
 
     def open_for(name: str = GATEWAY) -> Gateway:
-        client = Gateway(mosquitto_broker, name)
+        client = Gateway(broker, name)
         opened.append(client)
         return client
 
@@ -423,12 +433,12 @@ def test_a_broker_restart_loses_and_doubles_nothing(
     gateway,
     consumers,
     gateway_client_of,
-    mosquitto_broker,  # noqa: F811
+    broker,
 ):
     consumer = consumers()
     gw = gateway_client_of()
     before = _publish_many(gw, "evt-before", 200)
-    mosquitto_broker.restart()
+    broker.restart()
     consumer.wait_for_log("connected to", 2)
     after = _publish_many(gw, "evt-after", 200)
     gw.wait_until_answered(before | after)
@@ -484,3 +494,25 @@ def test_a_database_cut_for_seconds_loses_and_doubles_nothing(
     gw.wait_until_answered(first | during | after)
     _every_event_written_once(first | during | after)
     assert "database outages 1" in consumer.stats_line()
+
+
+@live[0]
+@live[1]
+def test_the_simulator_publishes_its_traffic_over_mqtt_and_reads_each_answer(
+    consumers,
+    broker,
+    monkeypatch,
+):
+    seed_demo_line()
+    consumers()
+    monkeypatch.setenv("MQTT_URL", broker.url)
+    out = StringIO()
+    call_command("simulate_gateway", mqtt=True, count=12, rate=0, seed=7, stdout=out)
+    summary = out.getvalue()
+    assert "created (200)                12" in summary
+    assert "duplicate (200)              1" in summary
+    assert "EVENT_ID_CONFLICT (409)      1" in summary
+    assert "UNIT_NOT_FOUND (422)         1" in summary
+    assert set(DeviceDataRecord.objects.values_list("sent_by__username", flat=True)) == {
+        "gw-simulator"
+    }
