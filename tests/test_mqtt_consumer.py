@@ -62,8 +62,10 @@ def test_the_gateway_is_read_from_its_events_topic_and_nothing_else():
     assert shared_events_subscription("mes-ingest") == "$share/mes-ingest/mes/v1/gateways/+/events"
 
 
-def test_a_response_topic_must_lie_under_the_gateways_own_name():
-    assert may_answer_on("mes/v1/gateways/gw-1/replies/42", "gw-1")
+def test_a_response_topic_must_lie_under_the_gateways_own_results_topic():
+    assert may_answer_on("mes/v1/gateways/gw-1/results/42", "gw-1")
+    assert may_answer_on("mes/v1/gateways/gw-1/results", "gw-1")
+    assert not may_answer_on("mes/v1/gateways/gw-1/replies", "gw-1")
     assert not may_answer_on("mes/v1/gateways/gw-2/results", "gw-1")
     assert not may_answer_on("mes/v1/gateways/gw-1/events", "gw-1")
     assert not may_answer_on("anything/else", "gw-1")
@@ -167,8 +169,7 @@ class Gateway:
         self.client.loop_start()
         self.client.subscribe(
             [
-                (results_topic(name), SubscribeOptions(qos=1)),
-                (f"mes/v1/gateways/{name}/replies/#", SubscribeOptions(qos=1)),
+                (f"{results_topic(name)}/#", SubscribeOptions(qos=1)),  # with results itself
             ]
         )
         assert subscribed.wait(5)
@@ -357,11 +358,16 @@ def test_an_answer_goes_to_the_response_topic_with_the_correlation_data(
 ):
     consumers()
     gw = gateway_client_of()
-    reply_to = f"mes/v1/gateways/{GATEWAY}/replies/line-a"
+    reply_to = f"mes/v1/gateways/{GATEWAY}/results/line-a"
     gw.publish(make_event(eventId="evt-rr"), response_topic=reply_to, correlation=b"req-17")
     ((topic, body, correlation),) = gw.wait_for_answers(1)
     assert (topic, correlation) == (reply_to, b"req-17")
     assert body["status"] == 200 and body["data"]["eventId"] == "evt-rr"
+    # Another gateway's topic is never published into: the answer goes to its own results.
+    other = "mes/v1/gateways/gw-other/results"
+    gw.publish(make_event(eventId="evt-rr-2"), response_topic=other, correlation=b"req-18")
+    (_first, (topic, body, correlation)) = gw.wait_for_answers(2)
+    assert (topic, correlation, body["eventId"]) == (results_topic(GATEWAY), b"req-18", "evt-rr-2")
 
 
 @live[0]

@@ -1,5 +1,5 @@
 """A gateway's side of MQTT, for the simulator and the benchmark: publish an event and
-wait for its answer (MQTT 5 request/response on a reply topic of the gateway's own)."""
+wait for its answer (MQTT 5 request/response on a topic below its results topic)."""
 
 import threading
 import time
@@ -12,7 +12,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from integration.mqtt.config import MqttConfig
-from integration.mqtt.topics import PREFIX, events_topic
+from integration.mqtt.topics import events_topic, results_topic
 
 
 class GatewayConnection:
@@ -21,7 +21,7 @@ class GatewayConnection:
 
     def __init__(self, config: MqttConfig, name: str, key: str | None, timeout: float = 30):
         self.name, self.timeout = name, timeout
-        self.reply_topic = f"{PREFIX}/{name}/replies/{uuid.uuid4().hex[:12]}"
+        self.reply_topic = f"{results_topic(name)}/{uuid.uuid4().hex[:12]}"
         self._waiting: dict[bytes, list] = {}
         self._lock = threading.Lock()
         self.client = mqtt.Client(

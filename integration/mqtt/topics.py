@@ -1,7 +1,8 @@
 """The MQTT topic layout (docs/mqtt.md): where gateways publish and where answers go.
 
     mes/v1/gateways/{gateway}/events    a gateway publishes its events (QoS 1)
-    mes/v1/gateways/{gateway}/results   the MES answers (QoS 1)
+    mes/v1/gateways/{gateway}/results   the MES answers (QoS 1); an MQTT 5 Response
+                                        Topic may name a topic below it
     $share/{group}/mes/v1/gateways/+/events   what consumers subscribe to, sharing the load
 
 `{gateway}` is the gateway's name in the MES: the broker's ACL lets a gateway
@@ -38,14 +39,10 @@ def gateway_of(topic: str) -> str | None:
 
 
 def may_answer_on(topic: str, gateway: str) -> bool:
-    """Whether an MQTT 5 Response Topic may carry gateway `gateway`'s answers: only
-    topics under its own name (never its events topic), so no gateway can make the
-    MES publish into another gateway's topics."""
-    own = f"{PREFIX}/{gateway}/"
-    return (
-        topic.startswith(own)
-        and len(topic) > len(own)
-        and topic != events_topic(gateway)
-        and "+" not in topic
-        and "#" not in topic
+    """Whether an MQTT 5 Response Topic may carry gateway `gateway`'s answers: only its
+    results topic or a topic below it (the only topics its broker role lets it read),
+    so no gateway can make the MES publish into another gateway's topics."""
+    results = results_topic(gateway)
+    return (topic == results or topic.startswith(f"{results}/")) and not (
+        "+" in topic or "#" in topic
     )
