@@ -45,7 +45,7 @@ class MqttConfig:
     # Messages the broker may send before the consumer acknowledges any (MQTT 5 Receive
     # Maximum): room for a few groups in flight, bounded memory.
     receive_maximum: int = 1000
-    group_size: int = 200
+    group_size: int = 500
     group_wait_ms: float = 5.0
     outage_pause_s: float = 5.0
     stats_interval_s: float = 60.0
@@ -78,7 +78,7 @@ class MqttConfig:
             share_group=env.get("MQTT_SHARE_GROUP", "").strip() or "mes-ingest",
             session_expiry_s=_number(env, "MQTT_SESSION_EXPIRY_S", 24 * 3600),
             receive_maximum=max(1, _number(env, "MQTT_RECEIVE_MAXIMUM", 1000)),
-            group_size=max(1, _number(env, "MQTT_GROUP_SIZE", 200)),
+            group_size=max(1, _number(env, "MQTT_GROUP_SIZE", 500)),
             group_wait_ms=_number(env, "MQTT_GROUP_WAIT_MS", 5.0, float),
             outage_pause_s=_number(env, "MQTT_OUTAGE_PAUSE_S", 5.0, float),
             stats_interval_s=_number(env, "MQTT_STATS_INTERVAL_S", 60.0, float),
