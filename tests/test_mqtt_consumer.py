@@ -333,7 +333,7 @@ def _records(event_ids) -> dict[str, int]:
 
 @live[0]
 @live[1]
-def test_a_published_event_is_written_once_and_answered_on_the_results_topic(
+def test_a_published_event_is_written_once_answered_on_the_results_topic_and_acknowledged(
     line, gateway, consumers, gateway_client_of
 ):
     consumer = consumers()
@@ -349,6 +349,8 @@ def test_a_published_event_is_written_once_and_answered_on_the_results_topic(
     assert second[1]["data"]["isDuplicate"] is True
     assert record.sent_by == gateway and record.duplicate_count == 1
     assert "acknowledged 2," in consumer.stats_line()
+    assert consumer.stop() == 0  # SIGTERM: a clean stop
+    assert "MQTT consumer mes-test-1 stopped: received 2," in consumer.output()
 
 
 @live[0]
