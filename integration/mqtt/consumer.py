@@ -4,12 +4,13 @@ paho-mqtt 2.x, MQTT 5, QoS 1 with manual acknowledgements, a stable client id an
 a persistent session, so a consumer started again with the same id gets every
 message it had not acknowledged. The network thread only queues what arrives;
 the main thread takes what arrived together (up to MQTT_GROUP_SIZE messages
-within MQTT_GROUP_WAIT_MS), writes it in one call of the ingestion service
-(integration/mqtt/ingest.py), publishes each message's answer, waits until the
-broker has the answers, and only then acknowledges the messages, in arrival
-order. When the database cannot take a group, nothing of it is acknowledged:
-the consumer disconnects, waits until the database answers again, and
-reconnects; the broker delivers the messages again (docs/mqtt.md).
+within MQTT_GROUP_WAIT_MS) and writes it in one call of the ingestion service
+(integration/mqtt/ingest.py); an answering thread then publishes each message's
+answer, waits until the broker has the answers, and only then acknowledges the
+messages, in arrival order, while the main thread writes the next group. When
+the database cannot take a group, nothing of it is acknowledged: the consumer
+disconnects, waits until the database answers again, and reconnects; the broker
+delivers the messages again (docs/mqtt.md).
 """
 
 import logging
@@ -61,6 +62,7 @@ class Consumer:
         self.stopping = threading.Event()
         self.stats_wanted = threading.Event()
         self._inbox: queue.Queue[Inbound] = queue.Queue()
+        self._outbox: queue.Queue = queue.Queue()  # written groups, to answer and acknowledge
         self._lock = threading.Lock()
         self._generation = 0  # +1 on each (dis)connection: older deliveries are stale
         self._connected = threading.Event()
@@ -138,6 +140,7 @@ class Consumer:
         """Consume until SIGTERM (or SIGINT); the messages already received are written
         and acknowledged before the consumer disconnects."""
         self._install_signal_handlers()
+        threading.Thread(target=self._answer_and_acknowledge, daemon=True).start()
         self._connect()
         next_line = time.monotonic() + self.config.stats_interval_s
         try:
@@ -154,6 +157,7 @@ class Consumer:
         except DatabaseUnavailable:
             pass  # stopping during an outage: the broker keeps what was not acknowledged
         finally:
+            self._outbox.join()  # the written groups answered and acknowledged
             self.client.disconnect()
             self.client.loop_stop()
             logger.info("MQTT consumer %s stopped: %s", self.consumer_id, self.stats.line())
@@ -231,18 +235,32 @@ class Consumer:
             return
         finally:
             clear_contextvars()
-        confirmations = []
-        for message, answer in zip(group, answers, strict=True):
-            if message.generation != self._generation:
-                continue
-            confirmations.append(self._publish_answer(message, answer))
-        if not self._confirmed(confirmations):
-            self._current(group)
-            return
-        for message in self._current(group):  # in arrival order
-            if message.qos > 0:
-                self.client.ack(message.mid, message.qos)
-            self.stats.note_acknowledged(message)
+        self._outbox.put((group, answers))
+
+    def _answer_and_acknowledge(self) -> None:
+        """The answering thread: each written group's answers published, confirmed by the
+        broker, then its messages acknowledged in arrival order, group after group, while
+        the main thread writes the next group."""
+        while True:
+            group, answers = self._outbox.get()
+            try:
+                confirmations = [
+                    self._publish_answer(message, answer)
+                    for message, answer in zip(group, answers, strict=True)
+                    if message.generation == self._generation
+                ]
+                if self._confirmed(confirmations):
+                    for message in self._current(group):  # in arrival order
+                        if message.qos > 0:
+                            self.client.ack(message.mid, message.qos)
+                        self.stats.note_acknowledged(message)
+                else:
+                    self.stats.note_dropped(group)
+            except Exception:
+                logger.exception("Answering a group failed; its messages are left unacknowledged")
+                self.stats.note_dropped(group)
+            finally:
+                self._outbox.task_done()
 
     def _publish_answer(self, message: Inbound, answer):
         gateway = message.gateway
@@ -292,6 +310,7 @@ class Consumer:
             error,
             len(group),
         )
+        self._outbox.join()  # the groups written before are acknowledged first
         self.client.disconnect()
         self.client.loop_stop()
         self.stats.note_dropped(group)
