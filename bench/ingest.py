@@ -15,7 +15,10 @@ with gunicorn and measures:
    written with psycopg and no web stack — one transaction per event from as
    many processes as gunicorn has workers, and COPY for batches of the same sizes,
    each run just before and just after the figures it is compared with (their
-   mean counts: the machine's speed drifts within minutes).
+   mean counts: the machine's speed drifts within minutes);
+5. MQTT (bench/mqtt.py, when Mosquitto is installed): single-event messages from
+   several publisher processes, two `consume_mqtt` consumers, events/s written and
+   publish→answer latency, beside the COPY baseline of the same run.
 
 Prints a table with each figure and ours ÷ baseline, and writes the same as JSON.
 Each client process sends with its own gateway key, and the server's throttle is
@@ -44,7 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from integration.stored_payload import split_payload  # noqa: E402  (after the path is set)
+from bench import mqtt as bench_mqtt  # noqa: E402  (after the path is set)
+from integration.stored_payload import split_payload  # noqa: E402
 
 VALUES_PER_EVENT = 3
 SPEC_NAMES = ["Peak Temperature", "Conveyor Speed", "Time Above Liquidus"]
@@ -712,6 +716,8 @@ def report(results: dict) -> str:
         f"{best_batch['batch_size']}) = {ratio(best_batch['events_per_second'], base)} of COPY "
         f"(target ≥ 50%)"
     )
+    if "mqtt" in results:
+        lines += bench_mqtt.report_lines(results["mqtt"], results["baseline"]["copy"])
     observed = results.get("observability")
     if observed:
         out(
@@ -742,6 +748,9 @@ def main():
     parser.add_argument("--units-per-run", type=int, default=1000)
     parser.add_argument("--gateways", type=int, default=4)
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "ingest.json"))
+    parser.add_argument(
+        "--mqtt-publishers", type=int, default=4, help="MQTT publisher processes (0: no MQTT)"
+    )
     options = parser.parse_args()
     options.batch_concurrency = options.batch_concurrency or 2 * options.workers
 
@@ -812,6 +821,12 @@ def main():
     finally:
         stop_server(server)
     results["observability"] = observability_cost(database_url, options, keys, units)
+    if options.mqtt_publishers and bench_mqtt.available():
+        print(f"MQTT: {options.mqtt_publishers} publishers, two consumers …", flush=True)
+        results["mqtt"] = bench_mqtt.mqtt_section(
+            server_environment(database_url), units, options.gateways,
+            publishers=options.mqtt_publishers, duration=options.duration,
+        )  # fmt: skip
     if not options.keep_database:
         drop_database(options.database_url, name)
     table = report(results)

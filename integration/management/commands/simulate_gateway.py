@@ -1,4 +1,5 @@
-"""Post realistic device events for the demo run to a running server, over real HTTP.
+"""Post realistic device events for the demo run to a running server, over real HTTP
+(or, with --mqtt, publish them to the MQTT broker of MQTT_URL: docs/mqtt.md).
 
 Among them, on purpose: duplicates (a gateway retrying), one conflict (an
 eventId reused for another reading) and one failure (an unknown unit).
@@ -13,6 +14,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from functools import partial
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -20,6 +22,8 @@ from django.core.management.base import BaseCommand, CommandError
 from execution.demo import DEMO_RUN_NO
 from execution.models import Unit
 from integration.gateway_keys import GATEWAYS_GROUP, create_gateway, issue_gateway_key
+from integration.mqtt.config import MqttConfig, MqttConfigError
+from integration.mqtt.gateway_client import GatewayConnection
 
 SIMULATOR_GATEWAY = "gw-simulator"
 
@@ -58,14 +62,23 @@ class Command(BaseCommand):
         parser.add_argument("--count", type=int, default=50, help="New events to send")
         parser.add_argument("--rate", type=float, default=10.0, help="Events per second")
         parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument(
+            "--mqtt",
+            action="store_true",
+            help="Publish over MQTT to the broker of MQTT_URL (a consume_mqtt must run) "
+            "and wait for each answer, instead of posting over HTTP",
+        )
 
-    def handle(self, *args, url, key, count, rate, seed, **options):
+    def handle(self, *args, url, key, count, rate, seed, mqtt, **options):
         units = list(Unit.objects.filter(run__run_no=DEMO_RUN_NO).values_list("sn", flat=True))
         if not units:
             raise CommandError(f"No units in {DEMO_RUN_NO}: run `manage.py seed_demo` first.")
         key = key or self._simulator_key()
         rng = random.Random(seed)
         endpoint = url.rstrip("/") + "/api/integration/device-data"
+        send = partial(self._post, endpoint, key)
+        if mqtt:
+            send, endpoint = self._mqtt_sender(key)
         batch = uuid.uuid4().hex[:8]
 
         outcomes, latencies, sent = Counter(), [], []
@@ -75,7 +88,7 @@ class Command(BaseCommand):
         for number, (kind, event) in enumerate(plan):
             target = started + number * interval
             time.sleep(max(0.0, target - time.perf_counter()))
-            status, body, elapsed = self._post(endpoint, key, event)
+            status, body, elapsed = send(event)
             latencies.append(elapsed)
             sent.append(event)
             outcomes[self._outcome(status, body)] += 1
@@ -93,6 +106,15 @@ class Command(BaseCommand):
                 f"  latency ms: median {statistics.median(ordered) * 1000:.1f}, "
                 f"p95 {p95 * 1000:.1f}, max {ordered[-1] * 1000:.1f}"
             )
+
+    def _mqtt_sender(self, key):
+        """Publish each event as gateway gw-simulator and wait for its answer."""
+        try:
+            config = MqttConfig.from_environment()
+            connection = GatewayConnection(config, SIMULATOR_GATEWAY, key)
+        except (MqttConfigError, OSError) as error:
+            raise CommandError(f"Cannot reach the MQTT broker: {error}") from None
+        return connection.request, f"{config.shown_url} as {SIMULATOR_GATEWAY}"
 
     def _simulator_key(self) -> str:
         user = get_user_model().objects.filter(username=SIMULATOR_GATEWAY).first()

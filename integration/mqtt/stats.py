@@ -1,0 +1,51 @@
+"""The consumer's counts, logged as one line a minute and on SIGUSR1 (docs/mqtt.md)."""
+
+import threading
+import time
+from collections import Counter
+
+
+class ConsumerStats:
+    """Messages received, acknowledged and answered (by status) since the start, and the
+    lag: how many received messages wait for their acknowledgement and for how long."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.received = 0
+        self.acknowledged = 0
+        self.answered: Counter = Counter()
+        self.outages = 0
+        self._waiting: dict[int, float] = {}  # id(message) → received at (monotonic)
+
+    def note_received(self, message) -> None:
+        with self._lock:
+            self.received += 1
+            self._waiting[id(message)] = message.received_at
+
+    def note_answered(self, status: int) -> None:
+        with self._lock:
+            self.answered[status] += 1
+
+    def note_acknowledged(self, message) -> None:
+        with self._lock:
+            self.acknowledged += 1
+            self._waiting.pop(id(message), None)
+
+    def note_dropped(self, messages) -> None:
+        """Messages left unacknowledged on purpose: the broker delivers them again."""
+        with self._lock:
+            for message in messages:
+                self._waiting.pop(id(message), None)
+
+    def line(self) -> str:
+        """The observability line: counts since the start and the current lag."""
+        with self._lock:
+            waiting = len(self._waiting)
+            oldest = min(self._waiting.values(), default=None)
+            answered = ", ".join(f"{s}: {n}" for s, n in sorted(self.answered.items()))
+            lag = 0.0 if oldest is None else time.monotonic() - oldest
+            return (
+                f"received {self.received}, acknowledged {self.acknowledged}, "
+                f"answered {{{answered}}}, waiting {waiting}, lag {lag:.3f}s, "
+                f"database outages {self.outages}"
+            )
