@@ -25,7 +25,7 @@ CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
 EVENTS_TOPIC = "mes/v1/gateways/{gateway}/events"
 RESULTS_TOPIC = "mes/v1/gateways/{gateway}/results"
-SHARED_EVENTS_SUBSCRIPTION = "$share/mes-ingest/mes/v1/gateways/+/events"
+SHARED_EVENTS_SUBSCRIPTION = "$share/{group}/mes/v1/gateways/+/events"
 CONSUMER_ROLE = "mes-ingest"
 # Marks the broker clients this module manages, and records which key each was given: the
 # MES keeps only a digest, so this prefix is how sync_broker_accounts tells a client that
@@ -85,10 +85,11 @@ def gateway_acls(name: str) -> list[dict]:
     ]
 
 
-def consumer_acls() -> list[dict]:
+def consumer_acls(share_group: str = "mes-ingest") -> list[dict]:
     """The MES consumer's ACLs: the shared subscription to every events topic, and results."""
+    subscription = SHARED_EVENTS_SUBSCRIPTION.format(group=share_group)
     return [
-        _acl("subscribePattern", SHARED_EVENTS_SUBSCRIPTION, allow=True, priority=1),
+        _acl("subscribePattern", subscription, allow=True, priority=1),
         _acl("publishClientReceive", "mes/v1/gateways/+/events", allow=True, priority=1),
         _acl("publishClientSend", "mes/v1/gateways/+/results/#", allow=True, priority=1),
     ]
@@ -263,10 +264,11 @@ class BrokerAdmin:
         """Enable the gateway's client again, with the password it already has."""
         self.run([{"command": "enableClient", "username": name}])
 
-    def set_consumer(self, username: str, password: str) -> None:
+    def set_consumer(self, username: str, password: str, share_group: str = "mes-ingest"):
         """Make the MES consumer's client and role (shared subscription, results)."""
         self.run(
-            _role_commands(CONSUMER_ROLE, consumer_acls()), tolerated=frozenset(ALREADY_EXISTS)
+            _role_commands(CONSUMER_ROLE, consumer_acls(share_group)),
+            tolerated=frozenset(ALREADY_EXISTS),
         )
         self.run(
             _client_commands(username, password, CONSUMER_ROLE, "MES MQTT consumer"),

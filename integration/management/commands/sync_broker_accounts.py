@@ -45,7 +45,11 @@ class Command(BaseCommand):
                 consumer_url = getattr(settings, "MQTT_URL", "") or os.environ.get("MQTT_URL", "")
                 consumer = urlsplit(consumer_url)
                 if consumer.username and consumer.password:
-                    admin.set_consumer(unquote(consumer.username), unquote(consumer.password))
+                    admin.set_consumer(
+                        unquote(consumer.username),
+                        unquote(consumer.password),
+                        os.environ.get("MQTT_SHARE_GROUP", "").strip() or "mes-ingest",
+                    )
                     self.stdout.write(f"Consumer {unquote(consumer.username)}: set.")
                 lines = sync_gateway_clients(admin, gateway_accounts())
         except BrokerAccountError as error:
