@@ -154,6 +154,7 @@ class BrokerAdmin:
             client.tls_set(
                 ca_certs=settings.MQTT_ADMIN_CA_FILE or None, cert_reqs=ssl.CERT_REQUIRED
             )
+        client.connect_timeout = self.timeout
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
@@ -221,8 +222,11 @@ class BrokerAdmin:
         tagged = [
             {**command, "correlationData": f"{batch}-{n}"} for n, command in enumerate(commands)
         ]
-        info = self._client.publish(CONTROL_TOPIC, json.dumps({"commands": tagged}), qos=1)
-        info.wait_for_publish(self.timeout)
+        try:
+            info = self._client.publish(CONTROL_TOPIC, json.dumps({"commands": tagged}), qos=1)
+            info.wait_for_publish(self.timeout)
+        except (RuntimeError, ValueError) as error:
+            raise BrokerAccountError(f"The broker connection was lost: {error}") from error
         wanted = [command["correlationData"] for command in tagged]
         with self._arrived:
             if not self._arrived.wait_for(

@@ -7,6 +7,7 @@ A key appears once. The request that makes it keeps it in the session and
 redirects (Post/Redirect/Get) to the key's page, which takes it out of the
 session and is never cached: a reload finds no key there and issues none. The
 gateway's keys are shown on its own page; there is no second menu entry for them.
+Each key change reaches the MQTT broker after the MES (docs/mqtt-broker.md).
 """
 
 from django import forms
