@@ -22,6 +22,9 @@ GATEWAYS_GROUP = "Gateways"
 # Last use is written at most this often per key, so one row never becomes a
 # lock hotspot under load.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
+# A gateway's name is one level of its MQTT topics: topic syntax in it would widen its ACL
+# (a gateway named "+" would be granted every gateway's topic).
+TOPIC_SYNTAX = frozenset("+#/\0")
 
 
 def _digest(key: str) -> str:
@@ -58,9 +61,19 @@ def revoke_gateway_key(user) -> bool:
     )
 
 
+def check_gateway_name(name: str) -> None:
+    """Refuse (ValueError) a name that cannot be one level of an MQTT topic."""
+    if not name or TOPIC_SYNTAX & set(name):
+        raise ValueError(
+            f"{name!r} cannot name a gateway: it is part of its MQTT topics, where + # / "
+            "are syntax."
+        )
+
+
 @transaction.atomic
 def create_gateway(name: str):
     """Create a gateway service account named `name` and return (user, key)."""
+    check_gateway_name(name)
     user = get_user_model().objects.create_user(username=name)  # no usable password
     user.groups.add(Group.objects.get(name=GATEWAYS_GROUP))
     return user, issue_gateway_key(user)

@@ -294,3 +294,12 @@ try:
     ]
 except ValueError as error:
     raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {error}") from error
+
+# Gateway accounts at the MQTT broker (integration/broker_accounts.py, docs/mqtt-broker.md):
+# its dynamic-security admin, e.g. mqtt://admin:pass@127.0.0.1:1883. Unset: the MES does not
+# manage the broker (REST only, or a broker managed by hand).
+MQTT_ADMIN_URL = os.environ.get("MQTT_ADMIN_URL", "").strip()
+MQTT_ADMIN_CA_FILE = (
+    os.environ.get("MQTT_ADMIN_CA_FILE", "").strip() or os.environ.get("MQTT_CA_FILE", "").strip()
+)
+MQTT_ADMIN_TIMEOUT = float(os.environ.get("MQTT_ADMIN_TIMEOUT", "").strip() or 5)

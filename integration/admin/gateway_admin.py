@@ -7,6 +7,7 @@ A key appears once. The request that makes it keeps it in the session and
 redirects (Post/Redirect/Get) to the key's page, which takes it out of the
 session and is never cached: a reload finds no key there and issues none. The
 gateway's keys are shown on its own page; there is no second menu entry for them.
+Each key change reaches the MQTT broker after the MES (docs/mqtt-broker.md).
 """
 
 from django import forms
@@ -20,7 +21,17 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 
 from execution.admin import ReadOnlyAdmin, badge
-from integration.gateway_keys import create_gateway, issue_gateway_key, revoke_gateway_key
+from integration.broker_accounts import (
+    broker_warning,
+    update_broker_after_issue,
+    update_broker_after_revoke,
+)
+from integration.gateway_keys import (
+    check_gateway_name,
+    create_gateway,
+    issue_gateway_key,
+    revoke_gateway_key,
+)
 from integration.models import Gateway, GatewayKey
 from mes.back_office import moment
 
@@ -36,6 +47,14 @@ class GatewayForm(forms.ModelForm):
             "username": "The gateway's name, e.g. gw-reflow-1: letters, digits and @ . + - _ "
             "only; unique among all users."
         }
+
+    def clean_username(self):
+        name = self.cleaned_data["username"]
+        try:
+            check_gateway_name(name)
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from error
+        return name
 
 
 def _issued_key_session_name(gateway) -> str:
@@ -144,6 +163,7 @@ class GatewayAdmin(admin.ModelAdmin):
         obj._state.adding = False
         obj._state.db = user._state.db
         request.issued_gateway_key = key
+        self.tell_broker_outcome(request, update_broker_after_issue(user.username, key), "creation")
 
     def response_add(self, request, obj, post_url_continue=None):
         return self.show_key_once(request, obj, request.issued_gateway_key, "created")
@@ -201,6 +221,9 @@ class GatewayAdmin(admin.ModelAdmin):
             )
         key = issue_gateway_key(gateway)
         self.log_change(request, gateway, "Re-keyed: the previous key no longer works.")
+        self.tell_broker_outcome(
+            request, update_broker_after_issue(gateway.username, key), "re-key"
+        )
         return self.show_key_once(request, gateway, key, "re-keyed")
 
     def revoke_view(self, request, object_id):
@@ -226,7 +249,16 @@ class GatewayAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"{gateway.username} had no active key.", level=messages.WARNING
             )
+        # Disabled at the broker even when the MES had no active key: it may have missed one.
+        self.tell_broker_outcome(request, update_broker_after_revoke(gateway.username), "revoke")
         return HttpResponseRedirect(reverse("admin:integration_gateway_change", args=[gateway.pk]))
+
+    def tell_broker_outcome(self, request, update, after):
+        """Say what the MQTT broker made of a key change (nothing when sync is off)."""
+        if update.done:
+            self.message_user(request, f"MQTT broker updated after the {after}.")
+        elif update.failed:
+            self.message_user(request, broker_warning(update, after=after), level=messages.ERROR)
 
     # --- pages ---
 

@@ -3,7 +3,8 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from integration.gateway_keys import create_gateway
+from integration.broker_accounts import broker_warning, update_broker_after_issue
+from integration.gateway_keys import check_gateway_name, create_gateway
 
 
 class Command(BaseCommand):
@@ -15,6 +16,16 @@ class Command(BaseCommand):
     def handle(self, *args, name, **options):
         if get_user_model().objects.filter(username=name).exists():
             raise CommandError(f"A user named {name!r} already exists.")
+        try:
+            check_gateway_name(name)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
         user, key = create_gateway(name)
+        # The MES first, the broker after: the gateway exists whatever the broker says.
+        broker = update_broker_after_issue(user.username, key)
+        if broker.done:
+            self.stdout.write("Its MQTT account at the broker is set.")
+        elif broker.failed:
+            self.stderr.write(broker_warning(broker, after="creation"))
         self.stdout.write(f"Created gateway {user.username}. Its key is shown only now:")
         self.stdout.write(key)

@@ -1,0 +1,369 @@
+"""Gateway accounts at the MQTT broker: Mosquitto's dynamic-security plugin, kept in step.
+
+A gateway is one account for both protocols: at the broker its username is its name, its
+password its API key, and its role lets it publish only to its own events topic and read
+only its own results. This module sends the plugin's JSON commands to
+`$CONTROL/dynamic-security/v1` as the admin client of `MQTT_ADMIN_URL` and waits for each
+answer on `.../response`. With `MQTT_ADMIN_URL` unset, broker sync is off: every function
+here does nothing and says so (REST-only plants). docs/mqtt-broker.md has the rules.
+"""
+
+import json
+import secrets
+import ssl
+import threading
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from django.conf import settings
+from paho.mqtt.enums import CallbackAPIVersion
+
+from integration.gateway_keys import check_gateway_name
+
+CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
+RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
+EVENTS_TOPIC = "mes/v1/gateways/{gateway}/events"
+RESULTS_TOPIC = "mes/v1/gateways/{gateway}/results"
+SHARED_EVENTS_SUBSCRIPTION = "$share/{group}/mes/v1/gateways/+/events"
+CONSUMER_ROLE = "mes-ingest"
+# Marks the broker clients this module manages, and records which key each was given: the
+# MES keeps only a digest, so this prefix is how sync_broker_accounts tells a client that
+# has the current key from one that still has a replaced one.
+KEY_MARK = "mes-gateway-key:"
+
+# Errors that mean "already as wanted": the commands are sent so that re-running them is safe.
+ALREADY_EXISTS = {"Role already exists", "ACL with this topic already exists"}
+CLIENT_EXISTS = "Client already exists"
+CLIENT_NOT_FOUND = "Client not found"
+
+
+class BrokerAccountError(Exception):
+    """The broker could not be reached, refused the admin, or refused a command."""
+
+
+@dataclass(frozen=True)
+class BrokerUpdate:
+    """What became of a broker change: done, skipped (sync is off), or failed with a reason."""
+
+    done: bool
+    skipped: bool = False
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return not (self.done or self.skipped)
+
+
+def broker_sync_enabled() -> bool:
+    """True when MQTT_ADMIN_URL names a broker whose accounts the MES manages."""
+    return bool(getattr(settings, "MQTT_ADMIN_URL", ""))
+
+
+def gateway_role(name: str) -> str:
+    """The broker role of the gateway `name`: its own topics, nobody else's."""
+    return f"mes-gateway-{name}"
+
+
+def gateway_acls(name: str) -> list[dict]:
+    """The gateway's ACLs: publish to its events topic, subscribe to and receive its results.
+
+    Results may also go to a Response Topic under its results topic (MQTT 5
+    request/response), hence the `/#`, which matches the results topic itself too. The
+    receive denial of every other gateway's topics holds even if a subscription slipped by.
+    """
+    try:
+        check_gateway_name(name)
+    except ValueError as error:
+        raise BrokerAccountError(str(error)) from error
+    results = RESULTS_TOPIC.format(gateway=name)
+    return [
+        _acl("publishClientSend", EVENTS_TOPIC.format(gateway=name), allow=True, priority=1),
+        _acl("subscribePattern", f"{results}/#", allow=True, priority=1),
+        _acl("publishClientReceive", f"{results}/#", allow=True, priority=1),
+        _acl("publishClientReceive", "mes/v1/gateways/#", allow=False, priority=0),
+    ]
+
+
+def consumer_acls(share_group: str = "mes-ingest") -> list[dict]:
+    """The MES consumer's ACLs: the shared subscription to every events topic, and results."""
+    subscription = SHARED_EVENTS_SUBSCRIPTION.format(group=share_group)
+    return [
+        _acl("subscribePattern", subscription, allow=True, priority=1),
+        _acl("publishClientReceive", "mes/v1/gateways/+/events", allow=True, priority=1),
+        _acl("publishClientSend", "mes/v1/gateways/+/results/#", allow=True, priority=1),
+    ]
+
+
+def _acl(acltype: str, topic: str, *, allow: bool, priority: int) -> dict:
+    return {"acltype": acltype, "topic": topic, "allow": allow, "priority": priority}
+
+
+def _role_commands(rolename: str, acls: list[dict]) -> list[dict]:
+    # createRole is refused for an existing role: the ACLs are then added one by one, and
+    # an ACL already there is left as it is.
+    return [
+        {"command": "createRole", "rolename": rolename, "acls": acls},
+        *({"command": "addRoleACL", "rolename": rolename, **acl} for acl in acls),
+    ]
+
+
+def _client_commands(username: str, password: str, rolename: str, description: str):
+    # createClient is refused for an existing client: modifyClient then sets the password,
+    # the description and the one role, and enableClient undoes an earlier disable.
+    client = {
+        "username": username,
+        "password": password,
+        "textname": username,
+        "textdescription": description,
+        "roles": [{"rolename": rolename, "priority": 1}],
+    }
+    return [
+        {"command": "createClient", **client},
+        {"command": "modifyClient", **client},
+        {"command": "enableClient", "username": username},
+    ]
+
+
+class BrokerAdmin:
+    """A connection to the broker as its dynamic-security admin; use it in a `with` block."""
+
+    def __init__(self, url: str | None = None, *, timeout: float | None = None):
+        self.url = url or settings.MQTT_ADMIN_URL
+        self.timeout = timeout if timeout is not None else settings.MQTT_ADMIN_TIMEOUT
+        self._responses: dict[str, dict] = {}
+        self._arrived = threading.Condition()
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._connect_error = ""
+        self._client = None
+
+    # --- connection ---
+
+    def __enter__(self):
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise BrokerAccountError("MQTT_ADMIN_URL must look like mqtt://user:pass@host:port.")
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"mes-broker-admin-{secrets.token_hex(4)}",
+            protocol=mqtt.MQTTv5,
+        )
+        client.username_pw_set(unquote(parts.username or ""), unquote(parts.password or ""))
+        if parts.scheme == "mqtts":
+            client.tls_set(
+                ca_certs=settings.MQTT_ADMIN_CA_FILE or None, cert_reqs=ssl.CERT_REQUIRED
+            )
+        client.connect_timeout = self.timeout
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        try:
+            client.connect(parts.hostname, port, keepalive=30)
+        except (OSError, ValueError) as error:
+            raise BrokerAccountError(
+                f"The broker at {parts.hostname}:{port} is unreachable: {error}"
+            ) from error
+        self._client = client
+        client.loop_start()
+        try:
+            if not self._connected.wait(self.timeout):
+                raise BrokerAccountError(f"The broker at {parts.hostname}:{port} did not answer.")
+            if self._connect_error:
+                raise BrokerAccountError(f"The broker refused the admin: {self._connect_error}.")
+            client.subscribe(RESPONSE_TOPIC, qos=1)
+            if not self._subscribed.wait(self.timeout) or self._connect_error:
+                raise BrokerAccountError(
+                    "The broker refused the admin's subscription to the control responses: "
+                    "is the dynamic-security plugin loaded, and is this its admin?"
+                )
+        except BrokerAccountError:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            self._connect_error = str(reason_code)
+        self._connected.set()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        if any(code.is_failure for code in reason_codes):
+            self._connect_error = ", ".join(str(code) for code in reason_codes)
+        self._subscribed.set()
+
+    def _on_message(self, client, userdata, message):
+        try:
+            responses = json.loads(message.payload).get("responses", [])
+        except (ValueError, AttributeError):
+            return
+        with self._arrived:
+            for response in responses:
+                if isinstance(response, dict) and response.get("correlationData"):
+                    self._responses[response["correlationData"]] = response
+            self._arrived.notify_all()
+
+    # --- commands ---
+
+    def run(self, commands: list[dict], *, tolerated: frozenset[str] = frozenset()) -> list[dict]:
+        """Send commands in one control message and return their responses, in order.
+
+        A response with an error not in `tolerated` raises BrokerAccountError. Each command
+        carries its own correlation data: other admins' answers share the response topic.
+        """
+        batch = secrets.token_hex(6)
+        tagged = [
+            {**command, "correlationData": f"{batch}-{n}"} for n, command in enumerate(commands)
+        ]
+        try:
+            info = self._client.publish(CONTROL_TOPIC, json.dumps({"commands": tagged}), qos=1)
+            info.wait_for_publish(self.timeout)
+        except (RuntimeError, ValueError) as error:
+            raise BrokerAccountError(f"The broker connection was lost: {error}") from error
+        wanted = [command["correlationData"] for command in tagged]
+        with self._arrived:
+            if not self._arrived.wait_for(
+                lambda: all(key in self._responses for key in wanted), self.timeout
+            ):
+                raise BrokerAccountError(
+                    "The broker did not answer the dynamic-security command "
+                    f"{commands[0]['command']}: is the plugin loaded?"
+                )
+            responses = [self._responses.pop(key) for key in wanted]
+        for command, response in zip(commands, responses, strict=True):
+            error = response.get("error")
+            if error and error not in tolerated:
+                raise BrokerAccountError(
+                    f"The broker refused {command['command']} for "
+                    f"{command.get('username') or command.get('rolename')}: {error}."
+                )
+        return responses
+
+    def set_gateway(self, name: str, key: str) -> None:
+        """Make the gateway's client: enabled, with `key` as password and its own role."""
+        role = gateway_role(name)
+        prefix = key.partition(".")[0]
+        self.run(_role_commands(role, gateway_acls(name)), tolerated=frozenset(ALREADY_EXISTS))
+        self.run(
+            _client_commands(name, key, role, f"{KEY_MARK}{prefix}"),
+            tolerated=frozenset({CLIENT_EXISTS}),
+        )
+
+    def disable_gateway(self, name: str) -> bool:
+        """Disable the gateway's client (connected sessions are dropped); False if none."""
+        [response] = self.run(
+            [{"command": "disableClient", "username": name}],
+            tolerated=frozenset({CLIENT_NOT_FOUND}),
+        )
+        return not response.get("error")
+
+    def enable_gateway(self, name: str) -> None:
+        """Enable the gateway's client again, with the password it already has."""
+        self.run([{"command": "enableClient", "username": name}])
+
+    def set_consumer(self, username: str, password: str, share_group: str = "mes-ingest"):
+        """Make the MES consumer's client and role (shared subscription, results)."""
+        self.run(
+            _role_commands(CONSUMER_ROLE, consumer_acls(share_group)),
+            tolerated=frozenset(ALREADY_EXISTS),
+        )
+        self.run(
+            _client_commands(username, password, CONSUMER_ROLE, "MES MQTT consumer"),
+            tolerated=frozenset({CLIENT_EXISTS}),
+        )
+
+    def gateway_clients(self) -> dict[str, dict]:
+        """The broker clients this module manages, by username (those carrying KEY_MARK)."""
+        [response] = self.run([{"command": "listClients", "verbose": True, "count": -1}])
+        clients = response.get("data", {}).get("clients", [])
+        return {
+            client["username"]: client
+            for client in clients
+            if str(client.get("textdescription", "")).startswith(KEY_MARK)
+        }
+
+
+@dataclass(frozen=True)
+class GatewayAccount:
+    """A gateway as the MES knows it: its name, and its active key's prefix (None: no key)."""
+
+    name: str
+    key_prefix: str | None
+
+
+def sync_gateway_clients(admin: BrokerAdmin, gateways: list[GatewayAccount]) -> list[str]:
+    """Bring the broker's gateway clients in step with the MES; one line per change or problem.
+
+    A client keeps working only if it holds the gateway's current key (its recorded
+    prefix is the MES's); every other managed client is disabled: revoked gateways,
+    replaced keys, names that are no longer gateways. The broker cannot be given a key the
+    MES has only as a digest, so a gateway without a current client must be re-keyed.
+    """
+    clients = admin.gateway_clients()
+    lines = []
+
+    def disable(name, client, why):
+        if not client.get("disabled"):
+            admin.disable_gateway(name)
+            lines.append(f"{name}: disabled ({why}).")
+
+    for gateway in gateways:
+        client = clients.pop(gateway.name, None)
+        if gateway.key_prefix is None:
+            if client is not None:
+                disable(gateway.name, client, "no active key in the MES")
+        elif client is None:
+            lines.append(f"{gateway.name}: no broker client; re-key it to use MQTT.")
+        elif client["textdescription"] == f"{KEY_MARK}{gateway.key_prefix}":
+            admin.run(
+                _role_commands(gateway_role(gateway.name), gateway_acls(gateway.name)),
+                tolerated=frozenset(ALREADY_EXISTS),
+            )
+            if client.get("disabled"):
+                admin.enable_gateway(gateway.name)
+                lines.append(f"{gateway.name}: enabled (it holds the current key).")
+        else:
+            disable(gateway.name, client, "it holds a replaced key; re-key it to use MQTT")
+    for name, client in clients.items():
+        disable(name, client, "not a gateway in the MES")
+    return lines
+
+
+def _attempt(change) -> BrokerUpdate:
+    if not broker_sync_enabled():
+        return BrokerUpdate(done=False, skipped=True)
+    try:
+        with BrokerAdmin() as admin:
+            change(admin)
+    except BrokerAccountError as error:
+        return BrokerUpdate(done=False, error=str(error))
+    return BrokerUpdate(done=True)
+
+
+def update_broker_after_issue(name: str, key: str) -> BrokerUpdate:
+    """After a key is issued and committed in the MES: give it to the gateway's broker client.
+
+    The clear key exists only now, so this is the one moment the broker can get it.
+    """
+    return _attempt(lambda admin: admin.set_gateway(name, key))
+
+
+def update_broker_after_revoke(name: str) -> BrokerUpdate:
+    """After a key is revoked in the MES: disable the gateway's broker client."""
+    return _attempt(lambda admin: admin.disable_gateway(name))
+
+
+def broker_warning(update: BrokerUpdate, *, after: str) -> str:
+    """The sentence an admin reads when a broker change failed (docs/mqtt-broker.md)."""
+    return (
+        f"The MQTT broker was not updated after the {after}: {update.error} Run "
+        "`manage.py sync_broker_accounts` once it is reachable: it disables a broker client "
+        "whose key is not the current one; re-key the gateway then to use MQTT."
+    )
