@@ -195,6 +195,22 @@ def _error_of(attempt) -> dict:
     }
 
 
+def batch_results(attempts) -> dict:
+    """The batch answer's body: a summary and each event's result, in order (the REST
+    batch endpoint and the MQTT consumer give the same)."""
+    summary = {"created": 0, "duplicate": 0, "conflict": 0, "failed": 0}
+    results = []
+    for attempt in attempts:
+        summary[attempt.status.lower()] += 1
+        result = {"index": attempt.index, "eventId": attempt.event_id, "status": attempt.status}
+        if attempt.status in (Result.CREATED, Result.DUPLICATE):
+            result["data"] = ingestion_answer(attempt.outcome)
+        else:
+            result["error"] = _error_of(attempt)
+        results.append(result)
+    return {"summary": summary, "results": results}
+
+
 class DeviceDataBatchView(JsonBodyMixin, APIView):
     """POST up to 500 events at once; each gets the answer it would get alone."""
 
@@ -218,17 +234,7 @@ class DeviceDataBatchView(JsonBodyMixin, APIView):
             isinstance(a.error, EventNotWritten | serializers.ValidationError) for a in attempts
         ):
             raise BatchNotWritten(unavailable)
-        summary = {"created": 0, "duplicate": 0, "conflict": 0, "failed": 0}
-        results = []
-        for attempt in attempts:
-            summary[attempt.status.lower()] += 1
-            result = {"index": attempt.index, "eventId": attempt.event_id, "status": attempt.status}
-            if attempt.status in (Result.CREATED, Result.DUPLICATE):
-                result["data"] = ingestion_answer(attempt.outcome)
-            else:
-                result["error"] = _error_of(attempt)
-            results.append(result)
-        response = Response({"summary": summary, "results": results})
+        response = Response(batch_results(attempts))
         if unavailable:  # those events are to be sent again
             response["Retry-After"] = str(EventNotWritten.retry_after)
         return response

@@ -7,7 +7,7 @@ PAGE_ROWS rows at a time, and the same history as CSV (docs/unit-page.md). Peopl
 may only view units land on it from the unit's change view; editors get a link there.
 
 It lives here, not in execution, because it shows records and messages: execution never
-imports integration (DESIGN.md). This module registers the Unit admin again, as
+imports integration (docs/DECISIONS.md: app layers). This module registers the Unit admin again, as
 execution's UnitAdmin extended with these pages.
 """
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from rest_framework.exceptions import APIException, ValidationError
 
 from integration.ingestion import Result
-from integration.views import _error_of, ingestion_answer
+from integration.views import _error_of, batch_results, ingestion_answer
 from mes.api.exceptions import error_body, first_error_message
 
 
@@ -67,16 +67,4 @@ def event_answer(attempt) -> Answer:
 
 def batch_answer(attempts) -> Answer:
     """A `{"events": [...]}` message's answer, as the batch endpoint gives it."""
-    summary = {"created": 0, "duplicate": 0, "conflict": 0, "failed": 0}
-    results = []
-    for attempt in attempts:
-        summary[attempt.status.lower()] += 1
-        result = {"index": attempt.index, "eventId": attempt.event_id, "status": attempt.status}
-        if attempt.status in (Result.CREATED, Result.DUPLICATE):
-            result["data"] = ingestion_answer(attempt.outcome)
-        else:
-            result["error"] = _error_of(attempt)
-        results.append(result)
-    return _with_status(
-        200, {"ok": True, "data": {"summary": summary, "results": results}}, single=False
-    )
+    return _with_status(200, {"ok": True, "data": batch_results(attempts)}, single=False)
