@@ -27,10 +27,11 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from execution.demo import seed_demo_line
+from execution.models import DataSpec
 from integration.gateway_keys import revoke_gateway_key
 from integration.models import DeviceDataRecord, IntegrationMessage
 from integration.mqtt.config import MqttConfig, MqttConfigError
-from integration.mqtt.ingest import Inbound, write_group
+from integration.mqtt.ingest import Inbound, write_group, write_group_guarded
 from integration.mqtt.topics import (
     events_topic,
     gateway_of,
@@ -143,6 +144,36 @@ def test_events_of_an_unknown_or_revoked_gateway_are_refused_and_nothing_is_writ
     assert (gone.status, gone.body["error"]["code"]) == (403, "GATEWAY_REVOKED")
     assert accepted.status == 200
     assert list(DeviceDataRecord.objects.values_list("event_id", flat=True)) == ["evt-ok"]
+
+
+def _poison_conveyor_speed(line) -> dict:
+    """Limits stored as text, past the model's checks (a data fix in SQL): judging a
+    Conveyor Speed value then raises TypeError in the service. Returns such an event."""
+    DataSpec.objects.filter(pk=line.conveyor.pk).update(spec={"min": "70"})
+    return make_event(eventId="evt-poison", data=[{"specName": "Conveyor Speed", "valueNumber": 80}])
+
+
+def test_a_message_the_service_fails_on_is_answered_500_and_the_rest_of_its_group_written(
+    line, gateway
+):
+    poison = _poison_conveyor_speed(line)
+    group = [
+        inbound(make_event(eventId="evt-before"), mid=1),
+        inbound(poison, mid=2),
+        inbound({"events": [make_event(eventId="evt-b1", unitSn="SN-0001")]}, mid=3),
+    ]
+
+    before, failed, batch = write_group_guarded(group)
+
+    assert before.status == 200 and batch.status == 200
+    assert failed.status == 500
+    assert failed.body["eventId"] == "evt-poison"
+    assert failed.body["error"]["code"] == "INTERNAL_ERROR"
+    assert "re-send" in failed.body["error"]["message"]
+    assert set(DeviceDataRecord.objects.values_list("event_id", flat=True)) == {
+        "evt-before",
+        "evt-b1",
+    }
 
 
 # The real consumer against a real broker (PostgreSQL: a second process writes).
@@ -396,6 +427,35 @@ def test_batches_malformed_json_and_unknown_gateways_are_answered_and_acknowledg
     output = consumer.output()
     assert "Malformed MQTT message from gateway 'gw-reflow-1'" in output
     assert "gw-unknown" in output
+
+
+@live[0]
+@live[1]
+def test_a_poison_message_is_answered_500_and_acknowledged_and_the_consumer_goes_on(
+    line, gateway, consumers, gateway_client_of
+):
+    poison = _poison_conveyor_speed(line)
+    consumer = consumers()
+    gw = gateway_client_of()
+    gw.publish(make_event(eventId="evt-before"), wait=False)
+    gw.publish(poison, wait=False)
+    gw.publish(make_event(eventId="evt-after"))
+    answers = {body["eventId"]: body for _topic, body, _c in gw.wait_for_answers(3)}
+    assert answers["evt-poison"]["status"] == 500
+    assert answers["evt-before"]["status"] == answers["evt-after"]["status"] == 200
+    assert "acknowledged 3," in consumer.stats_line()
+    assert _records(["evt-before", "evt-poison", "evt-after"]) == {
+        "evt-before": 1,
+        "evt-poison": 0,
+        "evt-after": 1,
+    }
+    output = consumer.output()
+    assert "TypeError" in output and "'gw-reflow-1'" in output  # logged with its traceback
+    consumer.stop()  # a restarted consumer is not given the poison message again
+    again = consumers()
+    gw.publish(make_event(eventId="evt-later"))
+    assert gw.wait_for_answers(4)[-1][1]["eventId"] == "evt-later"
+    assert "received 1," in again.stats_line()
 
 
 def _publish_many(gw: Gateway, prefix: str, count: int) -> set[str]:

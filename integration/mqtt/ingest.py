@@ -6,7 +6,10 @@ REST endpoints use), so single-event messages are written at batch speed; each
 message still gets the answer REST would have given it. When the database could
 not take the group, `DatabaseUnavailable` is raised and nothing is to be
 acknowledged: the broker delivers the messages again, and exact-once turns the
-re-delivery into a first write or a duplicate.
+re-delivery into a first write or a duplicate. A message the service fails on
+unexpectedly (a bug, or master data it cannot judge) is answered 500 and
+acknowledged, so it cannot stop the consumer and come back for ever
+(`write_group_guarded`).
 """
 
 import logging
@@ -152,3 +155,59 @@ def write_group(messages: list[Inbound]) -> list[Answer]:
                 item.answer = event_answer(mine[0])
         answers.append(item.answer)
     return answers
+
+
+def write_group_guarded(messages: list[Inbound]) -> list[Answer]:
+    """`write_group`, with an unexpected failure kept to the message it came from.
+
+    When the service raises something other than a database outage, the group was
+    rolled back: each message is written again alone, and one that fails again is
+    answered 500 (logged with its traceback) and acknowledged like any answered
+    message. Left unacknowledged it would come back on every restart and stop every
+    consumer in turn; the gateway may re-send it once the cause is fixed."""
+    try:
+        return write_group(messages)
+    except DatabaseUnavailable:
+        raise
+    except Exception:
+        if len(messages) == 1:
+            return [_failed(messages[0])]
+        logger.exception("A group of %d MQTT messages failed; each is written alone", len(messages))
+        return [_written_alone(message) for message in messages]
+
+
+def _written_alone(message: Inbound) -> Answer:
+    try:
+        (answer,) = write_group([message])
+    except DatabaseUnavailable:
+        raise
+    except Exception:
+        return _failed(message)
+    return answer
+
+
+def _failed(message: Inbound) -> Answer:
+    event_id = _event_id_of(message.payload)
+    logger.exception(
+        "MQTT message of gateway %r (eventId %r) failed unexpectedly; answered 500 and "
+        "acknowledged",
+        message.gateway,
+        event_id,
+    )
+    answer = refusal(
+        500,
+        "INTERNAL_ERROR",
+        "An unexpected error; it has been logged. The event may not have been written: "
+        "re-send it (exact-once makes a re-send safe).",
+    )
+    answer.body["eventId"] = event_id
+    return answer
+
+
+def _event_id_of(raw: bytes) -> str | None:
+    try:
+        document = loads_strict(raw)
+    except (ParseError, ValueError):
+        return None
+    event_id = document.get("eventId") if isinstance(document, dict) else None
+    return event_id if isinstance(event_id, str) else None
