@@ -150,7 +150,9 @@ def _poison_conveyor_speed(line) -> dict:
     """Limits stored as text, past the model's checks (a data fix in SQL): judging a
     Conveyor Speed value then raises TypeError in the service. Returns such an event."""
     DataSpec.objects.filter(pk=line.conveyor.pk).update(spec={"min": "70"})
-    return make_event(eventId="evt-poison", data=[{"specName": "Conveyor Speed", "valueNumber": 80}])
+    return make_event(
+        eventId="evt-poison", data=[{"specName": "Conveyor Speed", "valueNumber": 80}]
+    )
 
 
 def test_a_message_the_service_fails_on_is_answered_500_and_the_rest_of_its_group_written(
