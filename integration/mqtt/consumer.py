@@ -29,6 +29,7 @@ from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from integration.mqtt.config import MqttConfig
 from integration.mqtt.ingest import DatabaseUnavailable, Inbound, write_group_guarded
+from integration.mqtt.packed_properties import PackedPublishProperties
 from integration.mqtt.stats import ConsumerStats
 from integration.mqtt.topics import may_answer_on, results_topic, shared_events_subscription
 
@@ -229,6 +230,7 @@ class Consumer:
         clear_contextvars()
         bind_contextvars(consumer=self.consumer_id, messages=len(group))
         try:
+            self.stats.note_group()
             answers = write_group_guarded(group)
         except DatabaseUnavailable as error:
             self._ride_out_outage(group, error)
@@ -266,8 +268,6 @@ class Consumer:
         gateway = message.gateway
         if gateway is None:
             return None
-        properties = Properties(PacketTypes.PUBLISH)
-        properties.ContentType = "application/json"
         topic = results_topic(gateway)
         if message.response_topic:
             if may_answer_on(message.response_topic, gateway):
@@ -279,8 +279,9 @@ class Consumer:
                     message.response_topic,
                     topic,
                 )
-        if message.correlation_data is not None:
-            properties.CorrelationData = message.correlation_data
+        properties = PackedPublishProperties(
+            content_type="application/json", correlation_data=message.correlation_data
+        )
         self.stats.note_answered(answer.status)
         return self.client.publish(topic, orjson.dumps(answer.body), qos=1, properties=properties)
 

@@ -7,11 +7,10 @@ import uuid
 
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from integration.mqtt.config import MqttConfig
+from integration.mqtt.packed_properties import PackedPublishProperties
 from integration.mqtt.topics import events_topic, results_topic
 
 
@@ -57,9 +56,9 @@ class GatewayConnection:
         waiter = [threading.Event(), None, time.perf_counter()]
         with self._lock:
             self._waiting[correlation] = waiter
-        properties = Properties(PacketTypes.PUBLISH)
-        properties.ResponseTopic = self.reply_topic
-        properties.CorrelationData = correlation
+        properties = PackedPublishProperties(
+            response_topic=self.reply_topic, correlation_data=correlation
+        )
         self.client.publish(
             events_topic(self.name), orjson.dumps(event), qos=1, properties=properties
         )

@@ -15,12 +15,17 @@ class ConsumerStats:
         self.acknowledged = 0
         self.answered: Counter = Counter()
         self.outages = 0
+        self.groups = 0  # calls of the ingestion service: messages ÷ groups is the grouping
         self._waiting: dict[int, float] = {}  # id(message) → received at (monotonic)
 
     def note_received(self, message) -> None:
         with self._lock:
             self.received += 1
             self._waiting[id(message)] = message.received_at
+
+    def note_group(self) -> None:
+        with self._lock:
+            self.groups += 1
 
     def note_answered(self, status: int) -> None:
         with self._lock:
@@ -46,6 +51,7 @@ class ConsumerStats:
             lag = 0.0 if oldest is None else time.monotonic() - oldest
             return (
                 f"received {self.received}, acknowledged {self.acknowledged}, "
-                f"answered {{{answered}}}, waiting {waiting}, lag {lag:.3f}s, "
+                f"answered {{{answered}}} in {self.groups} groups, waiting {waiting}, "
+                f"lag {lag:.3f}s, "
                 f"database outages {self.outages}"
             )
