@@ -6,6 +6,12 @@ gateway, publish single-event messages (QoS 1) with MQTT 5 request/response and
 time each answer. Measured: events/s written at full speed (answers 200 per
 second: a message is answered only after its event is committed), and the
 publish→answer latency p50/p95/p99 at half that rate (open loop).
+
+Those publishers run on this machine and take CPU the MES would have on a plant,
+where gateways are other machines; so a third figure, the drain, measures the MES
+alone: the events are published while the consumers are stopped (the broker keeps
+them in the consumers' persistent sessions), then the consumers are started, and the
+rate is the events over the time between the first and the last record written.
 """
 
 import multiprocessing
@@ -17,6 +23,8 @@ import tempfile
 import time
 from collections import deque
 from pathlib import Path
+
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -64,6 +72,69 @@ def _publisher(args):
     elapsed = time.perf_counter() - started
     connection.close()
     return latencies, statuses, elapsed, time.process_time() - cpu_started
+
+
+def _publish_only(args):
+    """Publish `count` single events as fast as the broker takes them, answers unread."""
+    from bench.ingest import make_event
+    from integration.mqtt.config import MqttConfig
+    from integration.mqtt.gateway_client import GatewayConnection
+    from integration.mqtt.packed_properties import PackedPublishProperties
+    from integration.mqtt.topics import events_topic
+
+    port, name, worker, phase, units, count = args
+    connection = GatewayConnection(MqttConfig(host="127.0.0.1", port=port), name, None)
+    client, topic = connection.client, events_topic(name)
+    info = None
+    for n in range(count):
+        unit_sn, run_no = units[(worker * 7919 + n) % len(units)]
+        event = make_event(f"{phase}-{worker}-{n}", unit_sn, run_no, n)
+        properties = PackedPublishProperties(
+            response_topic=connection.reply_topic, correlation_data=n.to_bytes(4, "big")
+        )
+        info = client.publish(topic, orjson.dumps(event), qos=1, properties=properties)
+        while len(client._out_messages) > 500:  # noqa: SLF001 (paho has no public count)
+            time.sleep(0.001)
+    if info is not None:
+        info.wait_for_publish(120)
+    connection.close()
+    return count
+
+
+def _drain(environment, broker, directory, names, units, *, publishers, events) -> dict:
+    """Events queued at the broker while the consumers are stopped, then written: the
+    rate between the first and the last record (the MES alone, no publisher running)."""
+    import psycopg
+
+    _stop_consumers(_start_consumers(environment, broker, 2, directory))  # the sessions
+    phase = f"m-drain-{int(time.time())}"
+    jobs = [
+        (broker.port, names[i % len(names)], i, phase, units, events // publishers)
+        for i in range(publishers)
+    ]
+    with multiprocessing.get_context("fork").Pool(publishers) as pool:
+        published = sum(pool.map(_publish_only, jobs))
+    consumers = _start_consumers(environment, broker, 2, directory)
+    deadline = time.monotonic() + 600
+    with psycopg.connect(environment["DATABASE_URL"], autocommit=True) as connection:
+        query = (
+            "SELECT count(*), extract(epoch FROM max(received_at) - min(received_at)) "
+            "FROM integration_devicedatarecord WHERE event_id LIKE %s"
+        )
+        while True:
+            written, seconds = connection.execute(query, [phase + "-%"]).fetchone()
+            if written >= published or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    counts = _stop_consumers(consumers)
+    seconds = float(seconds or 0)
+    return {
+        "events": written,
+        "published": published,
+        "seconds": round(seconds, 2),
+        "events_per_second": round(written / seconds, 1) if seconds else 0.0,
+        "consumer_counts": counts,
+    }
 
 
 def _load(port, names, units, *, phase, publishers, duration, rate=None, window=200) -> dict:
@@ -134,7 +205,8 @@ def _stop_consumers(consumers) -> list[str]:
 
 
 def mqtt_section(environment, units, gateways: int, *, publishers: int, duration: float) -> dict:
-    """Full speed, then half that rate, with two consumers; the figures as a dict."""
+    """Full speed, then half that rate, with two consumers, then the drain; the figures
+    as a dict."""
     sys.path.insert(0, str(ROOT))
     from tests.mqtt_broker import Mosquitto, free_port
 
@@ -150,8 +222,19 @@ def mqtt_section(environment, units, gateways: int, *, publishers: int, duration
                          duration=duration, rate=half_rate / publishers)  # fmt: skip
         finally:
             stopped = _stop_consumers(consumers)
+        try:
+            # As many events as the full speed wrote in its time, at least 10,000.
+            drain = _drain(environment, broker, directory, names, units, publishers=publishers,
+                           events=max(10_000, full["events"]))  # fmt: skip
+        finally:
             broker.stop()
-    return {"consumers": 2, "full": full, "half_load": half, "consumer_counts": stopped}
+    return {
+        "consumers": 2,
+        "full": full,
+        "half_load": half,
+        "drain": drain,
+        "consumer_counts": stopped,
+    }
 
 
 def report_lines(figures: dict, copy_baseline: dict) -> list[str]:
@@ -167,10 +250,20 @@ def report_lines(figures: dict, copy_baseline: dict) -> list[str]:
             f"{'MQTT ' + label:<44} {run['events_per_second']:>10.1f} {run['p50_ms']:>8} "
             f"{run['p95_ms']:>8} {run['p99_ms']:>8}   answers {run['statuses']}"
         )
+    drain = figures.get("drain")
+    if drain:
+        lines.append(
+            f"{'MQTT drain: the MES alone, events queued':<44} "
+            f"{drain['events_per_second']:>10.1f}   {drain['events']} of {drain['published']} "
+            f"written in {drain['seconds']} s"
+        )
     for size, copy in copy_baseline.items():
         share = full["events_per_second"] / copy["events_per_second"]
         label = f"  MQTT ÷ COPY batches of {size} (same run)"
-        lines.append(f"{label:<44} {copy['events_per_second']:>10.1f}{'':>27} {share:>11.0%}")
+        shares = f"full speed {share:.0%}"
+        if drain:
+            shares += f", drain {drain['events_per_second'] / copy['events_per_second']:.0%}"
+        lines.append(f"{label:<44} {copy['events_per_second']:>10.1f}   {shares}")
     lines.append(
         f"  the simulated gateways' own CPU, on this machine: "
         f"{full['publisher_cpu_us_per_message']} µs a message at full speed"
