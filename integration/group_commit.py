@@ -24,7 +24,10 @@ Failure semantics (tests/test_group_commit.py, tests/test_faults.py):
   has taken its event by then (the group ahead of it is stuck), it takes the
   event out of the queue and writes it alone. An event already taken into a
   group waits for that group, which its own timeouts bound.
-- Anything else a writer raises (a bug) is raised to every request of its group.
+- Anything else the service raises for a group of several (a bug, or master data
+  it cannot judge) rolled the group back too: each request takes its own event
+  again alone, so only the event that fails again answers 500. What is not an
+  Exception (KeyboardInterrupt, SystemExit) is raised to every request.
 - Only callers in autocommit mode outside any transaction are grouped
   (`receive_device_event`): a group is committed by whichever request writes it.
 """
@@ -108,6 +111,12 @@ class GroupCommit:
         except DatabaseError:  # nothing of the group was written: each event alone
             for ticket in group:
                 ticket.alone = True
+        except Exception as error:  # rolled back too: a bug stays with its own event
+            for ticket in group:
+                if len(group) > 1:
+                    ticket.alone = True
+                else:
+                    ticket.error = error
         except BaseException as error:
             for ticket in group:
                 ticket.error = error

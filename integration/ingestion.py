@@ -161,6 +161,25 @@ class EventWriteError(ApiError):
         )
 
 
+class EventFailedUnexpectedly(ApiError):
+    """The service failed on this event (a bug, or master data the rules cannot use);
+    rolled back, logged with its traceback, kept as a FAILED message when it could be (500)."""
+
+    def __init__(self, message: IntegrationMessage | None):
+        kept = (
+            f"It is kept as FAILED message {message.pk}: replay it once the cause is fixed."
+            if message is not None
+            else "Send it again once the cause is fixed."
+        )
+        super().__init__(
+            "INTERNAL_ERROR",
+            f"An unexpected error; it has been logged. Nothing of this event was written. {kept}",
+            500,
+            {"messageId": str(message.pk)} if message is not None else None,
+        )
+        self.failed_message = message
+
+
 class MessageNotReplayable(Exception):
     """Only FAILED messages can be replayed."""
 
@@ -338,6 +357,15 @@ def write_well_formed(
             raise
         else:
             receive_each_alone(attempts, record_sender, replay_of)
+    except Exception:
+        # Rolled back like a database failure: one event's trouble stays its own.
+        if len(attempts) == 1:
+            fail_unexpectedly(attempts[0], replay_of)
+        elif alone_elsewhere:
+            raise
+        else:
+            logger.exception("A list of %d events failed; each is taken alone", len(attempts))
+            receive_each_alone(attempts, record_sender, replay_of)
 
 
 def shaped_attempts(payloads: list, sent_by) -> list[Attempt]:
@@ -398,7 +426,34 @@ def receive_alone(attempt: Attempt, record_sender, replay_of, tries: int = 2) ->
             _met(error)
             if not _worth_retrying(error):
                 break
+        except Exception:
+            fail_unexpectedly(attempt, replay_of)
+            return
     attempt.not_written(last_error)
+
+
+def fail_unexpectedly(attempt: Attempt, replay_of) -> None:
+    """An event the service failed on, not the database (a bug, or master data the rules
+    cannot use, such as limits stored as text by an SQL fix); called where the error is
+    caught, after the rollback. Logged with its traceback, kept as a FAILED message
+    (INTERNAL_ERROR) so it can be replayed once the cause is fixed, answered 500."""
+    logger.exception("Event %r failed unexpectedly; nothing of it was written", attempt.event_id)
+    attempt.start_again()
+    message = _new_message(
+        attempt, IntegrationMessage.Status.FAILED, replay_of,
+        error_code="INTERNAL_ERROR", error_message="The service failed on this event: see the log.",
+    )  # fmt: skip
+    try:
+        with bounded_transaction(
+            lock_timeout_ms=settings.INGEST_LOCK_TIMEOUT_MS,
+            statement_timeout_ms=settings.INGEST_STATEMENT_TIMEOUT_MS,
+        ):
+            insert_models([message])
+    except Exception:
+        logger.exception("Event %r could not be kept as a FAILED message", attempt.event_id)
+        message = None
+    attempt.status, attempt.message = Result.FAILED, message
+    attempt.error = EventFailedUnexpectedly(message)
 
 
 def receive_each_alone(attempts: list[Attempt], record_sender, replay_of) -> None:
