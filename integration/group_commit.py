@@ -32,6 +32,7 @@ Failure semantics (tests/test_group_commit.py, tests/test_faults.py):
   (`receive_device_event`): a group is committed by whichever request writes it.
 """
 
+import logging
 import threading
 from collections.abc import Callable
 
@@ -39,6 +40,8 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from mes.metrics import GROUP_SIZE
+
+logger = logging.getLogger("integration.ingestion")
 
 
 class _Ticket:
@@ -112,6 +115,9 @@ class GroupCommit:
             for ticket in group:
                 ticket.alone = True
         except Exception as error:  # rolled back too: a bug stays with its own event
+            if len(group) > 1:  # logged: a bug of lists alone would be seen nowhere else
+                logger.warning("A group of %d events failed; each again alone", len(group),
+                               exc_info=True)  # fmt: skip
             for ticket in group:
                 if len(group) > 1:
                     ticket.alone = True

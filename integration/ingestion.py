@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection
+from django.db import DatabaseError, IntegrityError, InterfaceError, connection
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -165,17 +165,26 @@ class EventFailedUnexpectedly(ApiError):
     """The service failed on this event (a bug, or master data the rules cannot use);
     rolled back, logged with its traceback, kept as a FAILED message when it could be (500)."""
 
-    def __init__(self, message: IntegrationMessage | None):
-        kept = (
-            f"It is kept as FAILED message {message.pk}: replay it once the cause is fixed."
-            if message is not None
-            else "Send it again once the cause is fixed."
-        )
+    def __init__(self, message: IntegrationMessage | None, written=None):
+        if written is not None:
+            what = f"The event was written before (record {written.pk}); this re-send failed."
+        elif message is not None:
+            what = (
+                "Nothing of this event was written. It is kept as FAILED message "
+                f"{message.pk}: replay it once the cause is fixed."
+            )
+        else:
+            what = "Nothing of this event was written; send it again once the cause is fixed."
+        details = {}
+        if message is not None:
+            details["messageId"] = str(message.pk)
+        if written is not None:
+            details["recordId"] = str(written.pk)
         super().__init__(
             "INTERNAL_ERROR",
-            f"An unexpected error; it has been logged. Nothing of this event was written. {kept}",
+            f"An unexpected error; it has been logged. {what}",
             500,
-            {"messageId": str(message.pk)} if message is not None else None,
+            details or None,
         )
         self.failed_message = message
 
@@ -335,7 +344,9 @@ def observe(attempts: list[Attempt]) -> list[Attempt]:
 def write_well_formed(
     attempts: list[Attempt], record_sender, replay_of, *, alone_elsewhere: bool = False
 ) -> None:
-    """Write well-formed events together; after a database failure, each alone.
+    """Write well-formed events together; after a database failure, each alone; after
+    an unexpected one (a bug, master data the rules cannot use), in halves down to the
+    event that fails alone.
 
     With `alone_elsewhere` (a group commit's list of several events) the failure is
     raised instead, for each request to take its own event again in its own thread.
@@ -357,6 +368,8 @@ def write_well_formed(
             raise
         else:
             receive_each_alone(attempts, record_sender, replay_of)
+    except InterfaceError:
+        raise  # the connection is unusable: the caller's outage handling (503) applies
     except Exception:
         # Rolled back like a database failure: one event's trouble stays its own.
         if len(attempts) == 1:
@@ -364,8 +377,19 @@ def write_well_formed(
         elif alone_elsewhere:
             raise
         else:
-            logger.exception("A list of %d events failed; each is taken alone", len(attempts))
-            receive_each_alone(attempts, record_sender, replay_of)
+            logger.exception("A list of %d events failed; taken again in halves", len(attempts))
+            receive_in_halves(attempts, record_sender, replay_of)
+
+
+def receive_in_halves(attempts: list[Attempt], record_sender, replay_of) -> None:
+    """After a list failed unexpectedly: each half together, a half that fails again
+    halved in turn, so one bad event of 500 costs about twenty transactions, not 500
+    (which the time bound of `receive_each_alone` would cut short under load)."""
+    middle = len(attempts) // 2
+    for half in (attempts[:middle], attempts[middle:]):
+        for attempt in half:
+            attempt.start_again()
+        write_well_formed(half, record_sender, replay_of)
 
 
 def shaped_attempts(payloads: list, sent_by) -> list[Attempt]:
@@ -426,6 +450,8 @@ def receive_alone(attempt: Attempt, record_sender, replay_of, tries: int = 2) ->
             _met(error)
             if not _worth_retrying(error):
                 break
+        except InterfaceError:
+            raise
         except Exception:
             fail_unexpectedly(attempt, replay_of)
             return
@@ -435,25 +461,30 @@ def receive_alone(attempt: Attempt, record_sender, replay_of, tries: int = 2) ->
 def fail_unexpectedly(attempt: Attempt, replay_of) -> None:
     """An event the service failed on, not the database (a bug, or master data the rules
     cannot use, such as limits stored as text by an SQL fix); called where the error is
-    caught, after the rollback. Logged with its traceback, kept as a FAILED message
-    (INTERNAL_ERROR) so it can be replayed once the cause is fixed, answered 500."""
+    caught, after the rollback. Logged with its traceback and answered 500; kept as a
+    FAILED message (INTERNAL_ERROR), to replay once the cause is fixed, unless its
+    eventId is already written (the failure was on a re-send's way)."""
     logger.exception("Event %r failed unexpectedly; nothing of it was written", attempt.event_id)
     attempt.start_again()
-    message = _new_message(
-        attempt, IntegrationMessage.Status.FAILED, replay_of,
-        error_code="INTERNAL_ERROR", error_message="The service failed on this event: see the log.",
-    )  # fmt: skip
+    message, written = None, None
     try:
         with bounded_transaction(
             lock_timeout_ms=settings.INGEST_LOCK_TIMEOUT_MS,
             statement_timeout_ms=settings.INGEST_STATEMENT_TIMEOUT_MS,
         ):
-            insert_models([message])
+            written = records_by_event_id({attempt.event_id}).get(attempt.event_id)
+            if written is None:
+                message = _new_message(
+                    attempt, IntegrationMessage.Status.FAILED, replay_of,
+                    error_code="INTERNAL_ERROR",
+                    error_message="The service failed on this event: see the log.",
+                )  # fmt: skip
+                insert_models([message])
     except Exception:
         logger.exception("Event %r could not be kept as a FAILED message", attempt.event_id)
         message = None
     attempt.status, attempt.message = Result.FAILED, message
-    attempt.error = EventFailedUnexpectedly(message)
+    attempt.error = EventFailedUnexpectedly(message, written)
 
 
 def receive_each_alone(attempts: list[Attempt], record_sender, replay_of) -> None:

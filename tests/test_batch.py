@@ -8,12 +8,11 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from execution.models import DataSpec, DataValue
-from integration.ingestion import replay_failed_message
+from execution.models import DataValue
 from integration.models import DeviceDataRecord, IntegrationMessage
 from mes.db import COPY_FROM_ROWS
 from tests.conftest import make_event, requires_postgresql
-from tests.factories import TrackFactory, UnitFactory, UserFactory, gateway_with_key
+from tests.factories import TrackFactory, UnitFactory, gateway_with_key
 
 URL = "/api/integration/device-data/batch"
 SINGLE_URL = "/api/integration/device-data"
@@ -314,47 +313,3 @@ def test_batches_of_any_size_read_with_the_same_statements(line, gateway_client)
     reads_of_three, reads_of_forty = reads_of(events[2:5]), reads_of(events[5:45])
     assert len(reads_of_three) >= 4
     assert reads_of_three == reads_of_forty
-
-
-def test_an_event_the_service_fails_on_is_answered_500_and_the_rest_of_the_batch_written(
-    line, gateway_client, caplog
-):
-    # Limits stored as text past the model's checks (an SQL data fix): judging a Conveyor
-    # Speed value raises TypeError inside the service, not a database error.
-    DataSpec.objects.filter(pk=line.conveyor.pk).update(spec={"min": "70"})
-    poison = make_event(
-        eventId="evt-poison", data=[{"specName": "Conveyor Speed", "valueNumber": 80}]
-    )
-    body = {"events": [make_event(eventId="evt-a"), poison, make_event(eventId="evt-b")]}
-
-    response = gateway_client.post(URL, body, format="json")
-
-    assert response.status_code == 200
-    first, failed, last = response.json()["data"]["results"]
-    assert (first["status"], last["status"]) == ("CREATED", "CREATED")
-    assert failed["status"] == "FAILED"
-    assert failed["error"]["code"] == "INTERNAL_ERROR"
-    assert set(DeviceDataRecord.objects.values_list("event_id", flat=True)) == {"evt-a", "evt-b"}
-    assert "TypeError" in caplog.text  # logged with its traceback
-    # Kept, so the quality team can replay it once the limits are fixed.
-    kept = IntegrationMessage.objects.get(pk=failed["error"]["details"]["messageId"])
-    assert (kept.status, kept.error_code) == ("FAILED", "INTERNAL_ERROR")
-    DataSpec.objects.filter(pk=line.conveyor.pk).update(spec={"min": 70})
-    outcome = replay_failed_message(kept, replayed_by=UserFactory(username="quality-1"))
-    assert outcome.record.event_id == "evt-poison" and outcome.values[0].judge == "PASS"
-
-
-def test_a_single_event_the_service_fails_on_is_answered_500_and_kept(line, gateway_client, caplog):
-    DataSpec.objects.filter(pk=line.conveyor.pk).update(spec={"min": "70"})
-    poison = make_event(
-        eventId="evt-poison", data=[{"specName": "Conveyor Speed", "valueNumber": 80}]
-    )
-
-    response = gateway_client.post("/api/integration/device-data", poison, format="json")
-
-    assert response.status_code == 500
-    error = response.json()["error"]
-    assert error["code"] == "INTERNAL_ERROR" and "replay it" in error["message"]
-    kept = IntegrationMessage.objects.get(pk=error["details"]["messageId"])
-    assert (kept.status, kept.business_key) == ("FAILED", "device-data:evt-poison")
-    assert not DeviceDataRecord.objects.exists()

@@ -132,7 +132,7 @@ def test_events_queued_during_a_write_are_received_as_one_list_each_with_its_own
 @needs_postgresql("three requests then write alone at once; SQLite's lock serialises them")
 @live_database
 def test_an_event_the_service_fails_on_fails_alone_and_the_rest_of_its_group_is_written(
-    line, patient_groups
+    line, patient_groups, caplog
 ):
     # Limits stored as text past the model's checks (an SQL data fix): judging a Conveyor
     # Speed value raises TypeError, a bug's way to fail, not the database's.
@@ -161,6 +161,7 @@ def test_an_event_the_service_fails_on_fails_alone_and_the_rest_of_its_group_is_
     assert set(DeviceDataRecord.objects.values_list("event_id", flat=True)) == {"evt-a", "evt-b"}
     kept = IntegrationMessage.objects.get(status="FAILED")
     assert (kept.business_key, kept.error_code) == ("device-data:evt-poison", "INTERNAL_ERROR")
+    assert "A group of 3 events failed; each again alone" in caplog.text
 
 
 @real_faults

@@ -31,7 +31,7 @@ from execution.models import DataSpec
 from integration.gateway_keys import revoke_gateway_key
 from integration.models import DeviceDataRecord, IntegrationMessage
 from integration.mqtt.config import MqttConfig, MqttConfigError
-from integration.mqtt.ingest import Inbound, write_group, write_group_guarded
+from integration.mqtt.ingest import Inbound, write_group
 from integration.mqtt.topics import (
     events_topic,
     gateway_of,
@@ -178,11 +178,11 @@ def test_a_message_the_service_fails_on_is_answered_500_and_the_rest_of_its_grou
     }
 
 
-def test_a_failure_outside_the_service_stays_with_its_message_and_is_answered_500(
+def test_a_failure_answering_one_message_stays_with_it_and_nothing_is_written_twice(
     line, gateway, monkeypatch
 ):
-    # No input makes the consumer's own code fail today (the service keeps its failures
-    # to their events, above); the guard is for the next bug, so the fault is injected.
+    # No input makes this module fail today (the service keeps its own failures to
+    # their events, above); the guard is for the next bug, so the fault is injected.
     from integration.mqtt import ingest
 
     real = ingest.event_answer
@@ -196,16 +196,21 @@ def test_a_failure_outside_the_service_stays_with_its_message_and_is_answered_50
     group = [
         inbound(make_event(eventId="evt-before"), mid=1),
         inbound(make_event(eventId="evt-broken"), mid=2),
-        inbound(make_event(eventId="evt-after"), mid=3),
+        inbound(b"{not json", mid=3),
+        inbound(make_event(eventId="evt-after"), mid=4),
     ]
 
-    before, broken, after = write_group_guarded(group)
+    before, broken, malformed, after = write_group(group)
 
-    assert (before.status, after.status) == (200, 200)
+    assert (before.status, malformed.status, after.status) == (200, 400, 200)
     assert (broken.status, broken.body["eventId"]) == (500, "evt-broken")
-    assert "re-send" in broken.body["error"]["message"]
-    # Written when the group was taken again message by message: a re-send is a duplicate.
-    assert DeviceDataRecord.objects.filter(event_id="evt-broken").count() == 1
+    assert "answered as a duplicate" in broken.body["error"]["message"]
+    # The service was called once: each event written once, none counted as re-sent.
+    assert sorted(DeviceDataRecord.objects.values_list("event_id", "duplicate_count")) == [
+        ("evt-after", 0),
+        ("evt-before", 0),
+        ("evt-broken", 0),
+    ]
 
 
 # The real consumer against a real broker (PostgreSQL: a second process writes).

@@ -21,6 +21,7 @@ from integration.admin.message_actions import (
     acknowledged_marker,
 )
 from integration.ingestion import (
+    EventFailedUnexpectedly,
     EventIdConflict,
     EventNotWritten,
     EventRefused,
@@ -339,6 +340,17 @@ class IntegrationMessageAdmin(MessageActionsMixin, ReadOnlyAdmin):
                     link,
                     record_link(conflict.record),
                     message_link(conflict.conflict_message),
+                ),
+                messages.ERROR,
+            )
+        except EventFailedUnexpectedly as failure:
+            kept = failure.failed_message
+            return (
+                format_html(
+                    "Message {} failed unexpectedly again (logged with its traceback){}. {}",
+                    link,
+                    format_html(" and is kept as message {}", message_link(kept)) if kept else "",
+                    "Fix the cause (for instance the spec's limits), then replay it.",
                 ),
                 messages.ERROR,
             )

@@ -28,7 +28,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from integration.mqtt.config import MqttConfig
-from integration.mqtt.ingest import DatabaseUnavailable, Inbound, write_group_guarded
+from integration.mqtt.ingest import DatabaseUnavailable, Inbound, write_group
 from integration.mqtt.packed_properties import PackedPublishProperties
 from integration.mqtt.stats import ConsumerStats
 from integration.mqtt.topics import may_answer_on, results_topic, shared_events_subscription
@@ -231,7 +231,7 @@ class Consumer:
         bind_contextvars(consumer=self.consumer_id, messages=len(group))
         try:
             self.stats.note_group()
-            answers = write_group_guarded(group)
+            answers = write_group(group)
         except DatabaseUnavailable as error:
             self._ride_out_outage(group, error)
             return

@@ -6,10 +6,9 @@ REST endpoints use), so single-event messages are written at batch speed; each
 message still gets the answer REST would have given it. When the database could
 not take the group, `DatabaseUnavailable` is raised and nothing is to be
 acknowledged: the broker delivers the messages again, and exact-once turns the
-re-delivery into a first write or a duplicate. A message the service fails on
-unexpectedly (a bug, or master data it cannot judge) is answered 500 and
-acknowledged, so it cannot stop the consumer and come back for ever
-(`write_group_guarded`).
+re-delivery into a first write or a duplicate. A message this module fails on
+(reading or answering it) is answered 500 and acknowledged, so it cannot stop the
+consumer and come back for ever; the service keeps its own failures to their events.
 """
 
 import logging
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, connection
 from django.db.models import F
 from rest_framework.exceptions import ParseError, ValidationError
 
@@ -125,19 +124,28 @@ def _parse(message: Inbound, gateways: dict) -> _Parsed:
 def write_group(messages: list[Inbound]) -> list[Answer]:
     """Write the events of `messages` in one call of the ingestion service and return
     each message's answer, in order. Raises DatabaseUnavailable when the database could
-    not take them (nothing is to be acknowledged)."""
+    not take them (nothing is to be acknowledged).
+
+    The service keeps an event it fails on to that event (docs/ingestion.md); a failure
+    in this module's own work for one message (reading it, answering it) is answered 500
+    for that message alone, logged, and acknowledged like any answer, so it cannot come
+    back on every restart. Anything else raised stops the consumer unacknowledged."""
     try:
         gateways = active_gateways({m.gateway for m in messages if m.gateway})
-    except DatabaseError as error:
+    except (DatabaseError, InterfaceError) as error:
         connection.close()  # a broken connection is opened afresh next time
         raise DatabaseUnavailable(str(error)) from error
-    parsed = [_parse(message, gateways) for message in messages]
+    parsed = [_parse_or_fail(message, gateways) for message in messages]
     payloads, senders = [], []
     for item in parsed:
         if item.answer is None:
             payloads.extend(item.payloads)
             senders.extend([item.sender] * len(item.payloads))
-    attempts = receive_device_events(payloads, sent_by=senders) if payloads else []
+    try:
+        attempts = receive_device_events(payloads, sent_by=senders) if payloads else []
+    except InterfaceError as error:  # the connection is unusable: an outage
+        connection.close()
+        raise DatabaseUnavailable(str(error)) from error
     unavailable = [a for a in attempts if isinstance(a.error, EventNotWritten)]
     if unavailable:
         raise DatabaseUnavailable(unavailable[0].error.message)
@@ -147,46 +155,37 @@ def write_group(messages: list[Inbound]) -> list[Answer]:
         if item.answer is None:
             mine = attempts[position : position + len(item.payloads)]
             position += len(item.payloads)
-            if item.is_batch:
-                for index, attempt in enumerate(mine):
-                    attempt.index = index
-                item.answer = batch_answer(mine)
-            else:
-                item.answer = event_answer(mine[0])
+            item.answer = _answer_or_fail(item, mine)
         answers.append(item.answer)
     return answers
 
 
-def write_group_guarded(messages: list[Inbound]) -> list[Answer]:
-    """`write_group`, with an unexpected failure kept to the message it came from.
-
-    When the service raises something other than a database outage, the group was
-    rolled back: each message is written again alone, and one that fails again is
-    answered 500 (logged with its traceback) and acknowledged like any answered
-    message. Left unacknowledged it would come back on every restart and stop every
-    consumer in turn; the gateway may re-send it once the cause is fixed."""
+def _parse_or_fail(message: Inbound, gateways: dict) -> _Parsed:
     try:
-        return write_group(messages)
-    except DatabaseUnavailable:
-        raise
+        return _parse(message, gateways)
     except Exception:
-        if len(messages) == 1:
-            return [_failed(messages[0])]
-        logger.exception("A group of %d MQTT messages failed; each is written alone", len(messages))
-        return [_written_alone(message) for message in messages]
+        parsed = _Parsed(message)
+        parsed.answer = _failed(message, "Nothing of it was written; re-send it")
+        return parsed
 
 
-def _written_alone(message: Inbound) -> Answer:
+def _answer_or_fail(item: _Parsed, attempts) -> Answer:
     try:
-        (answer,) = write_group([message])
-    except DatabaseUnavailable:
-        raise
+        if item.is_batch:
+            for index, attempt in enumerate(attempts):
+                attempt.index = index
+            return batch_answer(attempts)
+        return event_answer(attempts[0])
     except Exception:
-        return _failed(message)
-    return answer
+        return _failed(
+            item.message,
+            "Its events were taken (written, or refused and kept) but the answer could not "
+            "be made; a re-send is answered as a duplicate",
+        )
 
 
-def _failed(message: Inbound) -> Answer:
+def _failed(message: Inbound, what: str) -> Answer:
+    """A message this module failed on: logged with its traceback, answered 500."""
     event_id = _event_id_of(message.payload)
     logger.exception(
         "MQTT message of gateway %r (eventId %r) failed unexpectedly; answered 500 and "
@@ -194,12 +193,7 @@ def _failed(message: Inbound) -> Answer:
         message.gateway,
         event_id,
     )
-    answer = refusal(
-        500,
-        "INTERNAL_ERROR",
-        "An unexpected error; it has been logged. The event may not have been written: "
-        "re-send it (exact-once makes a re-send safe).",
-    )
+    answer = refusal(500, "INTERNAL_ERROR", f"An unexpected error; it has been logged. {what}.")
     answer.body["eventId"] = event_id
     return answer
 
