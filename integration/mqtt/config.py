@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from integration.transport import env_number
+
 DEFAULT_URL = "mqtt://127.0.0.1:1883"
 
 
@@ -16,16 +18,7 @@ class MqttConfigError(ValueError):
 
 
 def _number(env, name: str, default, kind=int):
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise MqttConfigError(f"{name} must be a number, not {raw!r}") from None
-    if value < 0:
-        raise MqttConfigError(f"{name} must not be negative")
-    return value
+    return env_number(env, name, default, kind, MqttConfigError)
 
 
 @dataclass(frozen=True)

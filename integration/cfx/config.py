@@ -1,0 +1,92 @@
+"""The CFX consumer's configuration, read from the environment (docs/cfx.md).
+
+`CFX_AMQP_URL` names the broker (`amqp://` or `amqps://`, with the consumer's user
+and password in it) and `CFX_AMQP_ADDRESS` the queue it reads; the other variables
+have defaults that suit one plant.
+"""
+
+import os
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from integration.transport import env_number
+
+DEFAULT_URL = "amqp://127.0.0.1:5672"
+DEFAULT_ADDRESS = "/queue/cfx"
+DEFAULT_GATEWAY = "gw-cfx"
+
+
+class CfxConfigError(ValueError):
+    """The environment does not describe a usable broker connection."""
+
+
+def _number(env, name: str, default, kind=int):
+    return env_number(env, name, default, kind, CfxConfigError)
+
+
+@dataclass(frozen=True)
+class CfxConfig:
+    """Where the broker is, what to read there, and how the consumer groups its work."""
+
+    host: str
+    port: int
+    address: str = DEFAULT_ADDRESS
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    # The gateway account CFX events are sent by (docs/DECISIONS.md).
+    gateway: str = DEFAULT_GATEWAY
+    # Deliveries the broker may send before the consumer settles any (link credit).
+    prefetch: int = 1000
+    group_size: int = 500
+    group_wait_ms: float = 5.0
+    outage_pause_s: float = 5.0
+    stats_interval_s: float = 60.0
+
+    @classmethod
+    def from_environment(cls, env=None) -> "CfxConfig":
+        """The configuration from `env` (default: os.environ)."""
+        env = os.environ if env is None else env
+        url = env.get("CFX_AMQP_URL", "").strip() or DEFAULT_URL
+        parts = urlsplit(url)
+        if parts.scheme not in ("amqp", "amqps"):
+            raise CfxConfigError(f"CFX_AMQP_URL must start with amqp:// or amqps://, not {url!r}")
+        if not parts.hostname:
+            raise CfxConfigError("CFX_AMQP_URL names no host")
+        tls = parts.scheme == "amqps"
+        try:
+            port = parts.port or (5671 if tls else 5672)
+        except ValueError:
+            raise CfxConfigError("CFX_AMQP_URL has an invalid port") from None
+        address = env.get("CFX_AMQP_ADDRESS", "").strip() or DEFAULT_ADDRESS
+        return cls(
+            host=parts.hostname,
+            port=port,
+            address=address,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+            tls=tls,
+            ca_file=env.get("CFX_CA_FILE") or None,
+            cert_file=env.get("CFX_CERT_FILE") or None,
+            key_file=env.get("CFX_KEY_FILE") or None,
+            gateway=env.get("CFX_GATEWAY", "").strip() or DEFAULT_GATEWAY,
+            prefetch=max(1, _number(env, "CFX_PREFETCH", 1000)),
+            group_size=max(1, _number(env, "CFX_GROUP_SIZE", 500)),
+            group_wait_ms=_number(env, "CFX_GROUP_WAIT_MS", 5.0, float),
+            outage_pause_s=_number(env, "CFX_OUTAGE_PAUSE_S", 5.0, float),
+            stats_interval_s=_number(env, "CFX_STATS_INTERVAL_S", 60.0, float),
+        )
+
+    @property
+    def url(self) -> str:
+        """The broker's URL without credentials (proton takes them apart)."""
+        return f"{'amqps' if self.tls else 'amqp'}://{self.host}:{self.port}"
+
+    @property
+    def shown_url(self) -> str:
+        """The broker's URL and address without the password, for logs."""
+        user = f"{self.username}@" if self.username else ""
+        return f"{'amqps' if self.tls else 'amqp'}://{user}{self.host}:{self.port}{self.address}"
