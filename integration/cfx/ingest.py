@@ -42,6 +42,7 @@ class Delivery:
     body: object
     content_encoding: str | None = None
     handle: object = None  # the consumer's delivery (consumer.py)
+    generation: int = 0  # the connection it arrived on (consumer.py)
     received_at: float = field(default_factory=time.monotonic)
 
 

@@ -1,0 +1,227 @@
+"""The CFX consumer: AMQP 1.0 deliveries written through the ingestion service, then settled.
+
+python-qpid-proton's Container, with link credit (`CFX_PREFETCH`) so many deliveries
+arrive together. Everything runs on the Container's reactor thread, the only one
+that may touch links and deliveries: deliveries are collected as they arrive, and
+once `CFX_GROUP_SIZE` are waiting or `CFX_GROUP_WAIT_MS` after the first, they are
+written in one call of the ingestion service (integration/cfx/ingest.py) and only
+then accepted. The write blocks the reactor meanwhile; the broker keeps sending
+into the link's credit, so the next group is waiting when the write is done
+(docs/cfx.md has the measurements).
+
+When the database cannot take a group, its deliveries and every other one received
+are released (the broker delivers them again), the connection is closed, and the
+consumer checks the database every `CFX_OUTAGE_PAUSE_S` (doubling up to a minute)
+and connects again once it answers. A malformed message is accepted, logged and
+counted: it would never succeed.
+"""
+
+import logging
+import signal
+import time
+
+from proton import SSLDomain
+from proton.handlers import MessagingHandler
+from proton.reactor import Container
+from structlog.contextvars import bind_contextvars, clear_contextvars
+
+from integration.cfx.config import CfxConfig
+from integration.cfx.ingest import Delivery, GatewayRefused, cfx_sender, write_group
+from integration.cfx.stats import CfxStats
+from integration.transport import DatabaseUnavailable, database_reachable
+
+logger = logging.getLogger("integration.cfx")
+
+LONGEST_OUTAGE_PAUSE_S = 60.0
+TICK_S = 0.2  # how often the reactor looks at signals and the stats line
+
+
+class _Timer:
+    """A reactor timer calling `action` (proton calls `on_timer_task` of its handler)."""
+
+    def __init__(self, action):
+        self.action = action
+
+    def on_timer_task(self, event):
+        self.action()
+
+
+class CfxConsumer(MessagingHandler):
+    """One consumer process's link to the broker and its write loop, on the reactor."""
+
+    def __init__(self, config: CfxConfig):
+        super().__init__(prefetch=config.prefetch, auto_accept=False)
+        self.config = config
+        self.stats = CfxStats()
+        self.stopping = False
+        self.stats_wanted = False
+        self.failed: str | None = None  # why the consumer stopped on its own
+        self.container: Container | None = None
+        self.connection = None
+        self.receiver = None
+        self._pending: list[Delivery] = []
+        self._flush_timer = None
+        self._generation = 0  # +1 on each (dis)connection: older deliveries are stale
+        self._outage_pause = config.outage_pause_s
+        self._next_line = time.monotonic() + config.stats_interval_s
+
+    # Start, stop, connection.
+
+    def run(self) -> None:
+        """Consume until SIGTERM (or SIGINT); what was received is written and settled first."""
+        self._install_signal_handlers()
+        Container(self).run()
+        logger.info("CFX consumer stopped: %s", self.stats.line())
+        if self.failed:
+            raise RuntimeError(self.failed)
+
+    def _install_signal_handlers(self) -> None:
+        def stop(signum, frame):
+            self.stopping = True
+
+        def show(signum, frame):
+            self.stats_wanted = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGUSR1, show)
+
+    def on_start(self, event):
+        self.container = event.container
+        try:
+            cfx_sender(self.config.gateway)  # refuse to start without the account
+        except GatewayRefused as error:
+            self.failed = str(error)
+            logger.error("%s", error)
+            return
+        self._connect()
+        self.container.schedule(TICK_S, _Timer(self._tick))
+
+    def _connect(self) -> None:
+        config = self.config
+        options = {"sasl_enabled": True, "allowed_mechs": "PLAIN" if config.username else None}
+        if config.username:
+            options.update(user=config.username, password=config.password)
+        if config.tls:
+            domain = SSLDomain(SSLDomain.MODE_CLIENT)
+            if config.ca_file:
+                domain.set_trusted_ca_db(config.ca_file)
+            domain.set_peer_authentication(SSLDomain.VERIFY_PEER_NAME, config.ca_file)
+            if config.cert_file:
+                domain.set_credentials(config.cert_file, config.key_file, None)
+            options["ssl_domain"] = domain
+        self.connection = self.container.connect(config.url, heartbeat=30, **options)
+        self.receiver = self.container.create_receiver(self.connection, config.address)
+
+    def on_link_opened(self, event):
+        if event.receiver is not None and event.receiver == self.receiver:
+            self._outage_pause = self.config.outage_pause_s
+            logger.info("CFX consumer reads %s", self.config.shown_url)
+
+    def on_disconnected(self, event):
+        # Deliveries of the lost connection are the broker's again; proton reconnects.
+        self._generation += 1
+        self._drop(self._pending)
+        self._pending = []
+        if not (self.stopping or self.failed):
+            logger.warning("CFX consumer lost the broker %s; reconnecting", self.config.url)
+
+    def _tick(self) -> None:
+        if self.stats_wanted or time.monotonic() >= self._next_line:
+            self.stats_wanted = False
+            self._next_line = time.monotonic() + self.config.stats_interval_s
+            logger.info("CFX consumer: %s", self.stats.line())
+        if self.stopping:
+            self._flush()
+            self._close()
+            return
+        self.container.schedule(TICK_S, _Timer(self._tick))
+
+    def _close(self) -> None:
+        if self.receiver is not None:
+            self.receiver.close()
+        if self.connection is not None:
+            self.connection.close()
+        self.receiver = self.connection = None
+
+    # Deliveries.
+
+    def on_message(self, event):
+        message = event.message
+        delivery = Delivery(message.body, message.content_encoding, event.delivery)
+        delivery.generation = self._generation
+        self.stats.note_received(delivery)
+        self._pending.append(delivery)
+        if len(self._pending) >= self.config.group_size:
+            self._flush()
+        elif self._flush_timer is None:
+            self._flush_timer = self.container.schedule(
+                self.config.group_wait_ms / 1000, _Timer(self._flush)
+            )
+
+    def _flush(self) -> None:
+        """Write the waiting deliveries as one group and settle them."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        group = [d for d in self._pending if d.generation == self._generation]
+        self._pending = []
+        if not group or self.failed:
+            return
+        clear_contextvars()
+        bind_contextvars(consumer="cfx", messages=len(group))
+        try:
+            outcomes = write_group(group, self.config.gateway)
+        except DatabaseUnavailable as error:
+            self._ride_out_outage(group, error)
+            return
+        except GatewayRefused as error:
+            self.failed = str(error)
+            logger.error("%s; the CFX consumer stops, nothing of the group is settled", error)
+            self._release(group)
+            self._close()
+            return
+        finally:
+            clear_contextvars()
+        for delivery, outcome in zip(group, outcomes, strict=True):
+            self.stats.note_outcome(outcome)
+            self.accept(delivery.handle)
+            self.stats.note_acknowledged(delivery)
+
+    def _drop(self, deliveries) -> None:
+        self.stats.note_dropped(deliveries)
+
+    def _release(self, deliveries) -> None:
+        """Give deliveries back to the broker unwritten (delivered again, to any consumer)."""
+        for delivery in deliveries:
+            if delivery.generation == self._generation:
+                self.release(delivery.handle, delivered=False)
+        self._drop(deliveries)
+
+    def _ride_out_outage(self, group, error: DatabaseUnavailable) -> None:
+        """The database cannot take events: settle nothing, give every delivery back, leave
+        the broker, and come back once the database answers."""
+        self.stats.outages += 1
+        waiting = group + self._pending
+        self._pending = []
+        logger.warning(
+            "Database unavailable (%s): %d CFX messages released; reconnecting to the "
+            "broker once the database answers",
+            error,
+            len(waiting),
+        )
+        self._release(waiting)
+        self._generation += 1
+        self._close()
+        self.container.schedule(self._outage_pause, _Timer(self._after_pause))
+
+    def _after_pause(self) -> None:
+        if self.stopping:
+            return
+        if database_reachable():
+            logger.info("Database answers again: the CFX consumer reconnects")
+            self._connect()
+            self.container.schedule(TICK_S, _Timer(self._tick))
+            return
+        self._outage_pause = min(self._outage_pause * 2, LONGEST_OUTAGE_PAUSE_S)
+        self.container.schedule(self._outage_pause, _Timer(self._after_pause))
