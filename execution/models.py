@@ -55,13 +55,13 @@ class Station(models.Model):
     def __str__(self):
         return self.code
 
+    def save(self, *args, **kwargs):
+        self.clean()
+        super().save(*args, **kwargs)
+
     def clean(self):
         # No handle is null, not "": the unique constraint holds between set handles only.
         self.cfx_handle = (self.cfx_handle or "").strip() or None
-
-    def save(self, *args, **kwargs):
-        self.cfx_handle = (self.cfx_handle or "").strip() or None
-        super().save(*args, **kwargs)
 
 
 class Operation(models.Model):

@@ -148,7 +148,11 @@ class CfxConsumer(MessagingHandler):
 
     def on_message(self, event):
         message = event.message
-        delivery = Delivery(message.body, message.content_encoding, event.delivery)
+        body = message.body
+        if isinstance(body, memoryview):
+            # A view of proton's buffer, which the next message overwrites: copied now.
+            body = body.tobytes()
+        delivery = Delivery(body, message.content_encoding, event.delivery)
         delivery.generation = self._generation
         self.stats.note_received(delivery)
         self._pending.append(delivery)
