@@ -8,8 +8,6 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection
 from django.db.models import F
 
-from integration.ingestion import EventNotWritten
-
 GATEWAY_UNKNOWN = "GATEWAY_UNKNOWN"
 GATEWAY_REVOKED = "GATEWAY_REVOKED"
 
@@ -54,6 +52,10 @@ def env_number(env, name: str, default, kind=int, error=ValueError):
 def raise_if_unavailable(attempts) -> None:
     """After `receive_device_events`: if the database could not take any event of the
     group (its 503), nothing of the group is to be acknowledged."""
+    # Imported here: a transport's configuration (and the CFX publisher) loads this
+    # module without Django's apps.
+    from integration.ingestion import EventNotWritten
+
     unavailable = [a for a in attempts if isinstance(a.error, EventNotWritten)]
     if unavailable:
         raise DatabaseUnavailable(unavailable[0].error.message)

@@ -1,13 +1,15 @@
 """The CFX consumer: AMQP 1.0 deliveries written through the ingestion service, then settled.
 
 python-qpid-proton's Container, with link credit (`CFX_PREFETCH`) so many deliveries
-arrive together. Everything runs on the Container's reactor thread, the only one
-that may touch links and deliveries: deliveries are collected as they arrive, and
-once `CFX_GROUP_SIZE` are waiting or `CFX_GROUP_WAIT_MS` after the first, they are
-written in one call of the ingestion service (integration/cfx/ingest.py) and only
-then accepted. The write blocks the reactor meanwhile; the broker keeps sending
-into the link's credit, so the next group is waiting when the write is done
-(docs/cfx.md has the measurements).
+arrive together. The Container's reactor thread is the only one that touches links
+and deliveries: it collects deliveries as they arrive and hands them, up to
+`CFX_GROUP_SIZE` at a time, to a writer thread, which writes each group in one call
+of the ingestion service (integration/cfx/ingest.py) and hands the outcome back
+through an EventInjector; the reactor then accepts the group's deliveries. While a
+group is written, the reactor keeps receiving, so under load the next group is
+ready as soon as the writer is (measured: writing on the reactor thread gave groups
+of a few messages and a sixth of the throughput, docs/cfx.md). A lone delivery waits
+at most `CFX_GROUP_WAIT_MS` for company.
 
 When the database cannot take a group, its deliveries and every other one received
 are released (the broker delivers them again), the connection is closed, and the
@@ -17,12 +19,14 @@ counted: it would never succeed.
 """
 
 import logging
+import queue
 import signal
+import threading
 import time
 
 from proton import SSLDomain
 from proton.handlers import MessagingHandler
-from proton.reactor import Container
+from proton.reactor import ApplicationEvent, Container, EventInjector
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from integration.cfx.config import CfxConfig
@@ -50,7 +54,10 @@ class CfxConsumer(MessagingHandler):
     """One consumer process's link to the broker and its write loop, on the reactor."""
 
     def __init__(self, config: CfxConfig):
-        super().__init__(prefetch=config.prefetch, auto_accept=False)
+        # Credit is given here, not by proton's flow controller: it tops the credit up as
+        # deliveries arrive, so unsettled deliveries would pile up without bound, and the
+        # first consumer of a full queue would take all of it.
+        super().__init__(prefetch=0, auto_accept=False)
         self.config = config
         self.stats = CfxStats()
         self.stopping = False
@@ -61,6 +68,10 @@ class CfxConsumer(MessagingHandler):
         self.receiver = None
         self._pending: list[Delivery] = []
         self._flush_timer = None
+        self._writing: list[Delivery] | None = None  # the group the writer has
+        self._closing = False
+        self._groups: queue.Queue = queue.Queue()  # to the writer thread
+        self._injector = EventInjector()  # from the writer thread, back to the reactor
         self._generation = 0  # +1 on each (dis)connection: older deliveries are stale
         self._outage_pause = config.outage_pause_s
         self._next_line = time.monotonic() + config.stats_interval_s
@@ -70,7 +81,11 @@ class CfxConsumer(MessagingHandler):
     def run(self) -> None:
         """Consume until SIGTERM (or SIGINT); what was received is written and settled first."""
         self._install_signal_handlers()
-        Container(self).run()
+        threading.Thread(target=self._write_groups, name="cfx-writer", daemon=True).start()
+        container = Container(self)
+        container.selectable(self._injector)
+        container.run()
+        self._groups.put(None)
         logger.info("CFX consumer stopped: %s", self.stats.line())
         if self.failed:
             raise RuntimeError(self.failed)
@@ -115,6 +130,8 @@ class CfxConsumer(MessagingHandler):
 
     def on_link_opened(self, event):
         if event.receiver is not None and event.receiver == self.receiver:
+            # At most CFX_PREFETCH deliveries unsettled: more as they are settled.
+            event.receiver.flow(max(0, self.config.prefetch - event.receiver.credit))
             self._outage_pause = self.config.outage_pause_s
             logger.info("CFX consumer reads %s", self.config.shown_url)
 
@@ -132,8 +149,12 @@ class CfxConsumer(MessagingHandler):
             self._next_line = time.monotonic() + self.config.stats_interval_s
             logger.info("CFX consumer: %s", self.stats.line())
         if self.stopping:
-            self._flush()
-            self._close()
+            # What was received is written and settled first (on_cfx_written closes).
+            self._closing = True
+            if self._writing is None:
+                self._flush()
+            if self._writing is None:
+                self._finish()
             return
         self.container.schedule(TICK_S, _Timer(self._tick))
 
@@ -143,6 +164,10 @@ class CfxConsumer(MessagingHandler):
         if self.connection is not None:
             self.connection.close()
         self.receiver = self.connection = None
+
+    def _finish(self) -> None:
+        self._close()
+        self._injector.close()
 
     # Deliveries.
 
@@ -156,6 +181,8 @@ class CfxConsumer(MessagingHandler):
         delivery.generation = self._generation
         self.stats.note_received(delivery)
         self._pending.append(delivery)
+        if self._writing is not None:
+            return  # the writer takes them when it is done
         if len(self._pending) >= self.config.group_size:
             self._flush()
         elif self._flush_timer is None:
@@ -164,33 +191,67 @@ class CfxConsumer(MessagingHandler):
             )
 
     def _flush(self) -> None:
-        """Write the waiting deliveries as one group and settle them."""
+        """Hand the waiting deliveries (up to a group) to the writer, if it is free."""
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        group = [d for d in self._pending if d.generation == self._generation]
-        self._pending = []
-        if not group or self.failed:
+        if self._writing is not None or self.failed:
             return
-        clear_contextvars()
-        bind_contextvars(consumer="cfx", messages=len(group))
-        try:
-            outcomes = write_group(group, self.config.gateway)
-        except DatabaseUnavailable as error:
-            self._ride_out_outage(group, error)
-            return
-        except GatewayRefused as error:
-            self.failed = str(error)
-            logger.error("%s; the CFX consumer stops, nothing of the group is settled", error)
-            self._release(group)
-            self._close()
-            return
-        finally:
+        current = [d for d in self._pending if d.generation == self._generation]
+        group, self._pending = (
+            current[: self.config.group_size],
+            current[self.config.group_size :],
+        )
+        if group:
+            self._writing = group
+            self._groups.put(group)
+
+    def _write_groups(self) -> None:
+        """The writer thread: each group in one call of the ingestion service; the outcome
+        (or the error) goes back to the reactor, which alone settles deliveries."""
+        while (group := self._groups.get()) is not None:
             clear_contextvars()
-        for delivery, outcome in zip(group, outcomes, strict=True):
-            self.stats.note_outcome(outcome)
-            self.accept(delivery.handle)
-            self.stats.note_acknowledged(delivery)
+            bind_contextvars(consumer="cfx", messages=len(group))
+            try:
+                result = write_group(group, self.config.gateway)
+            except (DatabaseUnavailable, GatewayRefused) as error:
+                result = error
+            except Exception as error:  # a bug: handed to the reactor, which stops the consumer
+                logger.exception("Writing a CFX group failed; nothing of it is settled")
+                result = error
+            finally:
+                clear_contextvars()
+            self._injector.trigger(ApplicationEvent("cfx_written", subject=(group, result)))
+
+    def on_cfx_written(self, event):
+        group, result = event.subject
+        self._writing = None
+        if isinstance(result, DatabaseUnavailable):
+            self._ride_out_outage(group, result)
+        elif isinstance(result, Exception):
+            self.failed = str(result)
+            if isinstance(result, GatewayRefused):
+                logger.error("%s; the CFX consumer stops, nothing of the group is settled", result)
+            self._release(group + self._pending)
+            self._pending = []
+            self._finish()
+            return
+        else:
+            settled = 0
+            for delivery, outcome in zip(group, result, strict=True):
+                self.stats.note_outcome(outcome)
+                if delivery.generation == self._generation:
+                    self.accept(delivery.handle)
+                    self.stats.note_acknowledged(delivery)
+                    settled += 1
+                else:
+                    self._drop([delivery])  # its connection is gone: the broker has it again
+            if settled and self.receiver is not None and not self._closing:
+                self.receiver.flow(settled)
+        if self._pending:
+            self._flush()  # they have waited for the writer already
+        if self._closing and self._writing is None:
+            self._finish()
 
     def _drop(self, deliveries) -> None:
         self.stats.note_dropped(deliveries)
@@ -225,7 +286,6 @@ class CfxConsumer(MessagingHandler):
         if database_reachable():
             logger.info("Database answers again: the CFX consumer reconnects")
             self._connect()
-            self.container.schedule(TICK_S, _Timer(self._tick))
             return
         self._outage_pause = min(self._outage_pause * 2, LONGEST_OUTAGE_PAUSE_S)
         self.container.schedule(self._outage_pause, _Timer(self._after_pause))

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 
-from mes.api.parsers import json_problem, loads_strict
+from mes.api.parsers import UNSTORABLE_ESCAPE, json_problem, loads_strict, nesting_problem
 
 GZIP_MAGIC = b"\x1f\x8b"
 # A gzip body may not inflate beyond this (a small message must not fill the memory).
@@ -124,9 +124,11 @@ def envelopes_of(body, content_encoding: str | None = None) -> list[Envelope | M
         document = loads_strict(raw)
     except ParseError as error:
         raise MalformedCfx(str(error.detail)) from None
-    # An envelope's readings sit a few levels below the event's own depth bound.
+    # An envelope's readings sit a few levels below the event's own depth bound. Without
+    # an escape that could make an unstorable string, only the depth is left to check.
     bound = settings.INGEST_MAX_JSON_DEPTH
-    if problem := json_problem(document, bound + 8, bound):
+    check = json_problem if UNSTORABLE_ESCAPE.search(raw) else nesting_problem
+    if problem := check(document, bound + 8, bound):
         raise MalformedCfx(problem)
     if isinstance(document, list):
         if not document:
