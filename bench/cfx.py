@@ -3,8 +3,9 @@
 Panels of 4 units (each unit: a peak temperature with the oven's own limits; the panel:
 a conveyor speed) are published to a RabbitMQ queue of their own over AMQP 1.0, then
 two `manage.py consume_cfx` (as the MQTT section runs two consumers) are started against
-the bench database and timed from their connection until every unit result is written: unit results per second, beside the
-COPY baseline of the same run. Needs RabbitMQ with rabbitmq_amqp1_0 on 127.0.0.1:5672.
+the bench database and timed from their connection until every unit result is
+written: unit results per second, beside the COPY baseline of the same run. Needs
+RabbitMQ with rabbitmq_amqp1_0 on 127.0.0.1:5672.
 
 Alone: `.venv/bin/python bench/cfx.py [--panels 3000]` (its own database, seeded and
 dropped; prints the figure without a COPY baseline).
@@ -91,8 +92,8 @@ def cfx_section(environment: dict, units: list, *, panels: int, consumers: int =
                     "CFX_AMQP_ADDRESS": config.address,
                     "LOG_LEVEL": "INFO",
                 },
-                stdout=open(log, "w"),
-                stderr=subprocess.STDOUT,  # noqa: SIM115
+                stdout=open(log, "w"),  # noqa: SIM115 (the child keeps it)
+                stderr=subprocess.STDOUT,
             )  # fmt: skip
             for log in logs
         ]

@@ -535,6 +535,7 @@ class DataValueDetailSerializer(serializers.Serializer):
     judge = serializers.CharField()
     alarmed = serializers.BooleanField()
     limits = serializers.JSONField()
+    senderLimits = serializers.JSONField(source="sender_limits", allow_null=True)
     collectedAt = UtcDateTimeField(source="collected_at")
 
 

@@ -66,7 +66,7 @@ class CfxQueue:
 class CfxConsumerProcess:
     """`manage.py consume_cfx` against the test database, reading `queue`."""
 
-    def __init__(self, queue: CfxQueue, log_dir, **env):
+    def __init__(self, queue: CfxQueue, log_dir, *, wait_to_start: bool = True, **env):
         self.log_path = log_dir / f"consume-cfx-{uuid.uuid4().hex[:6]}.log"
         environment = {
             k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))
@@ -88,7 +88,8 @@ class CfxConsumerProcess:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        self.wait_for_log("CFX consumer reads", 1)
+        if wait_to_start:
+            self.wait_for_log("CFX consumer reads", 1)
 
     def output(self) -> str:
         return self.log_path.read_text()

@@ -70,5 +70,9 @@ def test_an_ovens_and_an_aois_messages_are_written_judged_and_settled(
 @live[1]
 @live[2]
 def test_the_consumer_refuses_to_start_without_its_gateway_account(cfx_line, cfx_queue, tmp_path):
-    with pytest.raises(AssertionError, match="CFX_GATEWAY 'gw-cfx' is not an active gateway"):
-        CfxConsumerProcess(cfx_queue, tmp_path)
+    consumer = CfxConsumerProcess(cfx_queue, tmp_path, wait_to_start=False)
+    try:
+        assert consumer.process.wait(timeout=30) != 0
+    finally:
+        consumer.stop(signal.SIGKILL)
+    assert "CFX_GATEWAY 'gw-cfx' is not an active gateway" in consumer.output()

@@ -218,3 +218,13 @@ def test_the_cfx_gateway_account_must_be_active(cfx_line, cfx_gateway):
     with pytest.raises(GatewayRefused):
         write(fixture_body("units_processed_reflow.json"))
     assert not DeviceDataRecord.objects.exists()
+
+
+def test_the_back_office_shows_the_senders_limits_beside_ours(cfx_line, cfx_gateway, admin_client):
+    write(fixture_body("units_processed_generic.json"))
+    value = DataValue.objects.get(value_number=258.0)
+    page = admin_client.get(f"/admin/execution/datavalue/{value.pk}/change/").content.decode()
+    assert "230.0 – 260.0 C; expected 245.0" in page  # the oven's
+    assert "235 – 255 C" in page  # ours, judged against
+    listed = admin_client.get("/admin/execution/datavalue/").content.decode()
+    assert "sender&#x27;s limits: 230.0 – 260.0 C" in listed

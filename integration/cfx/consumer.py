@@ -108,6 +108,7 @@ class CfxConsumer(MessagingHandler):
         except GatewayRefused as error:
             self.failed = str(error)
             logger.error("%s", error)
+            self._injector.close()  # nothing else keeps the container running
             return
         self._connect()
         self.container.schedule(TICK_S, _Timer(self._tick))
