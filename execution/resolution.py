@@ -192,20 +192,7 @@ def resolve_tracks(lookups: list[TrackLookup]) -> list[ResolvedTrack | Resolutio
             results.append(found_at_stations[lookup])
         elif lookup.codes in latest_by_codes:
             row = latest_by_codes[lookup.codes]
-            results.append(
-                ResolvedTrack(
-                    track_id=row.track_id,
-                    route_version_id=row.route_version_id,
-                    run_no=lookup.run_no,
-                    unit_sn=lookup.unit_sn,
-                    station_code=lookup.station_code,
-                    step_no=lookup.step_no,
-                    station_id=row.station_id,
-                    run_id=row.run_id,
-                    unit_id=row.unit_id,
-                    unit_status=row.unit_status,
-                )
-            )
+            results.append(_resolved(row, lookup, lookup.run_no, lookup.step_no))
         else:
             results.append(diagnose(lookup))
     return results
@@ -248,21 +235,24 @@ def resolve_tracks_at_stations(lookups: list[TrackLookup]) -> list[ResolvedTrack
         if row is None or (lookup.run_no is not None and row.run_no != lookup.run_no):
             results.append(diagnose(lookup))
             continue
-        results.append(
-            ResolvedTrack(
-                track_id=row.track_id,
-                route_version_id=row.route_version_id,
-                run_no=row.run_no or "",
-                unit_sn=lookup.unit_sn,
-                station_code=lookup.station_code,
-                step_no=row.step_no,
-                station_id=row.station_id,
-                run_id=row.run_id,
-                unit_id=row.unit_id,
-                unit_status=row.unit_status,
-            )
-        )
+        results.append(_resolved(row, lookup, row.run_no or "", row.step_no))
     return results
+
+
+def _resolved(row: _TrackRow, lookup: TrackLookup, run_no: str, step_no: int) -> ResolvedTrack:
+    """A track found by codes: the codes stand for the event, with the run and step given."""
+    return ResolvedTrack(
+        track_id=row.track_id,
+        route_version_id=row.route_version_id,
+        run_no=run_no,
+        unit_sn=lookup.unit_sn,
+        station_code=lookup.station_code,
+        step_no=step_no,
+        station_id=row.station_id,
+        run_id=row.run_id,
+        unit_id=row.unit_id,
+        unit_status=row.unit_status,
+    )
 
 
 def _mismatch(name: str, given, actual) -> ResolutionError:

@@ -4,6 +4,9 @@ one rule of a broker consumer about the
 database: a group the database could not take is not acknowledged (DatabaseUnavailable),
 and the consumer comes back once the database answers (`database_reachable`)."""
 
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection
 from django.db.models import F
@@ -47,6 +50,61 @@ def env_number(env, name: str, default, kind=int, error=ValueError):
     if value < 0:
         raise error(f"{name} must not be negative")
     return value
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """What every broker consumer's configuration has: where the broker is, the account and
+    TLS files (`broker_from_environment`), and how the consumer groups its work."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    group_size: int = 500
+    group_wait_ms: float = 5.0
+    outage_pause_s: float = 5.0
+    stats_interval_s: float = 60.0
+
+
+def broker_from_environment(
+    env,
+    prefix: str,
+    variable: str,
+    default_url: str,
+    scheme: str,
+    ports: tuple[int, int],
+    error=ValueError,
+) -> dict:
+    """A broker's address, account and TLS files from the environment: `variable` is a
+    URL `<scheme>://user:password@host:port` (`<scheme>s://` for TLS, default ports
+    `ports` plain and TLS), `<prefix>CA_FILE`, `<prefix>CERT_FILE`, `<prefix>KEY_FILE`
+    the files. Returns the fields of a transport's config; anything else raises `error`."""
+    url = env.get(variable, "").strip() or default_url
+    parts = urlsplit(url)
+    if parts.scheme not in (scheme, f"{scheme}s"):
+        raise error(f"{variable} must start with {scheme}:// or {scheme}s://, not {url!r}")
+    if not parts.hostname:
+        raise error(f"{variable} names no host")
+    tls = parts.scheme == f"{scheme}s"
+    try:
+        port = parts.port or ports[tls]
+    except ValueError:
+        raise error(f"{variable} has an invalid port") from None
+    return {
+        "host": parts.hostname,
+        "port": port,
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password is not None else None,
+        "tls": tls,
+        "ca_file": env.get(f"{prefix}CA_FILE") or None,
+        "cert_file": env.get(f"{prefix}CERT_FILE") or None,
+        "key_file": env.get(f"{prefix}KEY_FILE") or None,
+    }
 
 
 def raise_if_unavailable(attempts) -> None:

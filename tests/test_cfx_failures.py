@@ -8,13 +8,12 @@ import time
 import uuid
 
 import pytest
-from django.db import connection
 
 from integration.models import DeviceDataRecord
 from tests.cfx_broker import CfxConsumerProcess, CfxQueue, needs_rabbitmq, wait_until
 from tests.conftest import REFLOW_HANDLE, build_cfx_line
 from tests.factories import gateway_with_key
-from tests.postgres import needs_postgresql, second_session
+from tests.postgres import database_cut, needs_postgresql
 
 pytestmark = [
     pytest.mark.slow,
@@ -111,22 +110,10 @@ def test_a_database_cut_for_seconds_loses_and_doubles_nothing(setting):
     consumer = start()
     first = publish_panels(queue, 25)
     every_event_written_once(first)
-    name = connection.settings_dict["NAME"]
-    with second_session("postgres") as admin:
-        # A real fault: nobody may connect, and the consumer's sessions are cut.
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        try:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                "AND application_name NOT LIKE 'pytest%%' AND pid <> pg_backend_pid() "
-                "AND pid <> %s",
-                [name, connection.connection.info.backend_pid if connection.connection else 0],
-            )
-            during = publish_panels(queue, 25)
-            consumer.wait_for_log("Database unavailable", 1)
-            time.sleep(2)
-        finally:
-            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    with database_cut():
+        during = publish_panels(queue, 25)
+        consumer.wait_for_log("Database unavailable", 1)
+        time.sleep(2)
     after = publish_panels(queue, 25)
     every_event_written_once(first | during | after)
     assert "database outages 1" in consumer.stats_line()

@@ -7,9 +7,8 @@ have defaults that suit one plant.
 
 import os
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
-from integration.transport import env_number
+from integration.transport import BrokerConfig, broker_from_environment, env_number
 
 DEFAULT_URL = "amqp://127.0.0.1:5672"
 DEFAULT_ADDRESS = "/queue/cfx"
@@ -25,53 +24,25 @@ def _number(env, name: str, default, kind=int):
 
 
 @dataclass(frozen=True)
-class CfxConfig:
+class CfxConfig(BrokerConfig):
     """Where the broker is, what to read there, and how the consumer groups its work."""
 
-    host: str
-    port: int
     address: str = DEFAULT_ADDRESS
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
     # The gateway account CFX events are sent by (docs/DECISIONS.md).
     gateway: str = DEFAULT_GATEWAY
-    # Deliveries the broker may send before the consumer settles any (link credit).
+    # Deliveries the consumer holds unsettled at most (link credit).
     prefetch: int = 1000
-    group_size: int = 500
-    group_wait_ms: float = 5.0
-    outage_pause_s: float = 5.0
-    stats_interval_s: float = 60.0
 
     @classmethod
     def from_environment(cls, env=None) -> "CfxConfig":
         """The configuration from `env` (default: os.environ)."""
         env = os.environ if env is None else env
-        url = env.get("CFX_AMQP_URL", "").strip() or DEFAULT_URL
-        parts = urlsplit(url)
-        if parts.scheme not in ("amqp", "amqps"):
-            raise CfxConfigError(f"CFX_AMQP_URL must start with amqp:// or amqps://, not {url!r}")
-        if not parts.hostname:
-            raise CfxConfigError("CFX_AMQP_URL names no host")
-        tls = parts.scheme == "amqps"
-        try:
-            port = parts.port or (5671 if tls else 5672)
-        except ValueError:
-            raise CfxConfigError("CFX_AMQP_URL has an invalid port") from None
-        address = env.get("CFX_AMQP_ADDRESS", "").strip() or DEFAULT_ADDRESS
+        broker = broker_from_environment(
+            env, "CFX_", "CFX_AMQP_URL", DEFAULT_URL, "amqp", (5672, 5671), CfxConfigError
+        )
         return cls(
-            host=parts.hostname,
-            port=port,
-            address=address,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password is not None else None,
-            tls=tls,
-            ca_file=env.get("CFX_CA_FILE") or None,
-            cert_file=env.get("CFX_CERT_FILE") or None,
-            key_file=env.get("CFX_KEY_FILE") or None,
+            **broker,
+            address=env.get("CFX_AMQP_ADDRESS", "").strip() or DEFAULT_ADDRESS,
             gateway=env.get("CFX_GATEWAY", "").strip() or DEFAULT_GATEWAY,
             prefetch=max(1, _number(env, "CFX_PREFETCH", 1000)),
             group_size=max(1, _number(env, "CFX_GROUP_SIZE", 500)),

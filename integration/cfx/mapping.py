@@ -237,30 +237,40 @@ def _collect(event: dict, readings: list[Reading], plant: Plant, station_code: s
         event["meta"]["cfx"]["notCollected"] = not_collected
 
 
-def _units_processed(envelope: Envelope, station_code: str, plant: Plant) -> Translation:
-    """Production/Processing/UnitsProcessed.cs: one event per unit of UnitProcessData, with
-    the readings of CommonProcessData (all units) and of the unit's own UnitProcessData,
-    and the unit's UnitResult."""
+def _unit_events(envelope, station_code, plant, units_key, facts, readings_of) -> Translation:
+    """One event per unit of the body's list `units_key` that names its UnitIdentifier, with
+    the message's `facts` (meta name → body key) and the readings `readings_of(unit)`."""
     body = envelope.body
-    common = process_readings(body.get("CommonProcessData"))
     translation = Translation()
-    units = body.get("UnitProcessData")
+    units = body.get(units_key)
     for position, unit in enumerate(units if isinstance(units, list) else [], start=1):
         if not isinstance(unit, dict) or not _text(unit.get("UnitIdentifier")):
             continue
         extra = {
             "transactionId": body.get("TransactionId"),
             "unitPosition": unit.get("UnitPositionNumber"),
-            "overallResult": body.get("OverallResult"),
+            **{name: body.get(key) for name, key in facts.items()},
         }
         event = _event(envelope, station_code, position, _text(unit["UnitIdentifier"]), extra)
+        _collect(event, readings_of(unit), plant, station_code)
+        _keep(translation, event)
+    return translation
+
+
+def _units_processed(envelope: Envelope, station_code: str, plant: Plant) -> Translation:
+    """Production/Processing/UnitsProcessed.cs: one event per unit of UnitProcessData, with
+    the readings of CommonProcessData (all units) and of the unit's own UnitProcessData,
+    and the unit's UnitResult."""
+    common = process_readings(envelope.body.get("CommonProcessData"))
+
+    def readings_of(unit: dict) -> list[Reading]:
         readings = list(common)
         if isinstance(unit.get("UnitResult"), str):
             readings.append(Reading(UNIT_RESULT, {"valueText": unit["UnitResult"]}))
-        readings += process_readings(unit.get("UnitProcessData"))
-        _collect(event, readings, plant, station_code)
-        _keep(translation, event)
-    return translation
+        return readings + process_readings(unit.get("UnitProcessData"))
+
+    facts = {"overallResult": "OverallResult"}
+    return _unit_events(envelope, station_code, plant, "UnitProcessData", facts, readings_of)
 
 
 def _defect(inspection: dict, defect: dict) -> dict:
@@ -276,45 +286,36 @@ def _defect(inspection: dict, defect: dict) -> dict:
     }
 
 
+def _inspected_readings(unit: dict) -> list[Reading]:
+    readings = []
+    if isinstance(unit.get("OverallResult"), str):
+        readings.append(Reading(INSPECTION_RESULT, {"valueText": unit["OverallResult"]}))
+    defects = []
+    inspections = unit.get("Inspections")
+    for inspection in inspections if isinstance(inspections, list) else []:
+        if not isinstance(inspection, dict):
+            continue
+        for defect in inspection.get("DefectsFound") or []:
+            if isinstance(defect, dict):
+                defects.append(_defect(inspection, defect))
+        for measurement in inspection.get("Measurements") or []:
+            if type_name(measurement) == NUMERIC_MEASUREMENT:
+                reading = _numeric_value(
+                    _text(measurement.get("MeasurementName")), measurement.get("MeasuredValue")
+                )
+                if reading is not None:
+                    readings.append(reading)
+    readings.append(Reading(INSPECTION_DEFECTS, {"valueJson": defects}))
+    return readings
+
+
 def _units_inspected(envelope: Envelope, station_code: str, plant: Plant) -> Translation:
     """Production/TestAndInspection/UnitsInspected.cs: one event per inspected unit with its
     OverallResult (text), its DefectsFound (a JSON list: code, category, description,
     reference designator, part number, inspection) and the numeric measurements
     (Structures/NumericMeasurement.cs) of its inspections, by MeasurementName."""
-    body = envelope.body
-    translation = Translation()
-    units = body.get("InspectedUnits")
-    for position, unit in enumerate(units if isinstance(units, list) else [], start=1):
-        if not isinstance(unit, dict) or not _text(unit.get("UnitIdentifier")):
-            continue
-        extra = {
-            "transactionId": body.get("TransactionId"),
-            "unitPosition": unit.get("UnitPositionNumber"),
-            "inspectionMethod": body.get("InspectionMethod"),
-        }
-        event = _event(envelope, station_code, position, _text(unit["UnitIdentifier"]), extra)
-        readings = []
-        if isinstance(unit.get("OverallResult"), str):
-            readings.append(Reading(INSPECTION_RESULT, {"valueText": unit["OverallResult"]}))
-        defects = []
-        inspections = unit.get("Inspections")
-        for inspection in inspections if isinstance(inspections, list) else []:
-            if not isinstance(inspection, dict):
-                continue
-            for defect in inspection.get("DefectsFound") or []:
-                if isinstance(defect, dict):
-                    defects.append(_defect(inspection, defect))
-            for measurement in inspection.get("Measurements") or []:
-                if type_name(measurement) == NUMERIC_MEASUREMENT:
-                    reading = _numeric_value(
-                        _text(measurement.get("MeasurementName")), measurement.get("MeasuredValue")
-                    )
-                    if reading is not None:
-                        readings.append(reading)
-        readings.append(Reading(INSPECTION_DEFECTS, {"valueJson": defects}))
-        _collect(event, readings, plant, station_code)
-        _keep(translation, event)
-    return translation
+    facts = {"inspectionMethod": "InspectionMethod"}
+    return _unit_events(envelope, station_code, plant, "InspectedUnits", facts, _inspected_readings)
 
 
 def _recorded_reading(reading: dict) -> Reading | None:
