@@ -42,6 +42,9 @@ class CfxQueue:
     def __init__(self):
         self.name = f"cfx-test-{uuid.uuid4().hex[:10]}"
         self.address = f"/queue/{self.name}"
+        self.reconnect()
+
+    def reconnect(self) -> None:
         self._connection = BlockingConnection(AMQP_URL, allowed_mechs="PLAIN", timeout=10)
         self._sender = self._connection.create_sender(self.address)
 

@@ -4,6 +4,7 @@ consume_cfx`; panels of 4 units, as a reflow oven sends them."""
 
 import json
 import signal
+import subprocess
 import time
 import uuid
 
@@ -117,3 +118,21 @@ def test_a_database_cut_for_seconds_loses_and_doubles_nothing(setting):
     after = publish_panels(queue, 25)
     every_event_written_once(first | during | after)
     assert "database outages 1" in consumer.stats_line()
+
+
+def test_cut_broker_connections_lose_and_double_nothing(setting):
+    queue, start = setting
+    consumer = start()
+    first = publish_panels(queue, 150)
+    wait_until(lambda: DeviceDataRecord.objects.exists(), what="the first records")
+    # Every AMQP connection of the broker, the consumer's and the publisher's.
+    subprocess.run(
+        ["rabbitmqctl", "close_all_connections", "cut by tests/test_cfx_failures.py"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    consumer.wait_for_log("The CFX consumer lost the broker", 1)
+    queue.reconnect()
+    second = publish_panels(queue, 50)
+    every_event_written_once(first | second)

@@ -11,6 +11,7 @@ ready as soon as the writer is (measured: writing on the reactor thread gave gro
 of a few messages and a sixth of the throughput, docs/cfx.md). A lone delivery waits
 at most `CFX_GROUP_WAIT_MS` for company.
 
+When the connection ends, whatever ends it, the consumer connects again after a pause.
 When the database cannot take a group, its deliveries and every other one received
 are released (the broker delivers them again), the connection is closed, and the
 consumer checks the database every `CFX_OUTAGE_PAUSE_S` (doubling up to a minute)
@@ -24,6 +25,7 @@ import signal
 import threading
 import time
 
+from django.db import DatabaseError
 from proton import SSLDomain
 from proton.handlers import MessagingHandler
 from proton.reactor import ApplicationEvent, Container, EventInjector
@@ -37,6 +39,7 @@ from integration.transport import DatabaseUnavailable, database_reachable
 logger = logging.getLogger("integration.cfx")
 
 LONGEST_OUTAGE_PAUSE_S = 60.0
+FIRST_RECONNECT_PAUSE_S, LONGEST_RECONNECT_PAUSE_S = 1.0, 30.0
 TICK_S = 0.2  # how often the reactor looks at signals and the stats line
 
 
@@ -74,6 +77,7 @@ class CfxConsumer(MessagingHandler):
         self._injector = EventInjector()  # from the writer thread, back to the reactor
         self._generation = 0  # +1 on each (dis)connection: older deliveries are stale
         self._outage_pause = config.outage_pause_s
+        self._reconnect_pause = FIRST_RECONNECT_PAUSE_S
         self._next_line = time.monotonic() + config.stats_interval_s
 
     # Start, stop, connection.
@@ -105,7 +109,7 @@ class CfxConsumer(MessagingHandler):
         self.container = event.container
         try:
             cfx_sender(self.config.gateway)  # refuse to start without the account
-        except GatewayRefused as error:
+        except (GatewayRefused, DatabaseError) as error:
             self.failed = str(error)
             logger.error("%s", error)
             self._injector.close()  # nothing else keeps the container running
@@ -126,7 +130,9 @@ class CfxConsumer(MessagingHandler):
             if config.cert_file:
                 domain.set_credentials(config.cert_file, config.key_file, None)
             options["ssl_domain"] = domain
-        self.connection = self.container.connect(config.url, heartbeat=30, **options)
+        self.connection = self.container.connect(
+            config.url, heartbeat=30, reconnect=False, **options
+        )
         self.receiver = self.container.create_receiver(self.connection, config.address)
 
     def on_link_opened(self, event):
@@ -134,15 +140,60 @@ class CfxConsumer(MessagingHandler):
             # At most CFX_PREFETCH deliveries unsettled: more as they are settled.
             event.receiver.flow(max(0, self.config.prefetch - event.receiver.credit))
             self._outage_pause = self.config.outage_pause_s
+            self._reconnect_pause = FIRST_RECONNECT_PAUSE_S
             logger.info("CFX consumer reads %s", self.config.shown_url)
 
-    def on_disconnected(self, event):
-        # Deliveries of the lost connection are the broker's again; proton reconnects.
+    # Whatever ends the connection (the broker closes it or the link, the socket drops),
+    # the consumer connects again itself: proton's own reconnect is off.
+
+    def on_connection_error(self, event):
+        self._closed_by_broker(event.connection, event.connection.remote_condition)
+
+    def on_connection_closing(self, event):
+        self._closed_by_broker(event.connection, "closed")
+
+    def on_session_error(self, event):
+        # RabbitMQ 3.x's plugin ends the session when its connection is closed.
+        self._closed_by_broker(event.connection, event.session.remote_condition)
+
+    def on_session_closing(self, event):
+        self._closed_by_broker(event.connection, "session ended")
+
+    def on_link_error(self, event):
+        self._closed_by_broker(event.connection, event.link.remote_condition)
+
+    def on_link_closing(self, event):
+        self._closed_by_broker(event.connection, "link closed")
+
+    def _closed_by_broker(self, connection, why) -> None:
+        """The connection is gone (the broker restarted or closed it, a queue was deleted, the
+        network dropped): the consumer connects again after a pause (1 s, doubling up to
+        30 s). Deliveries not settled are the broker's again."""
+        if self.connection is None or connection != self.connection:
+            return  # an old connection, or one already given up
+        if self.stopping or self.failed:
+            return
         self._generation += 1
         self._drop(self._pending)
         self._pending = []
-        if not (self.stopping or self.failed):
-            logger.warning("CFX consumer lost the broker %s; reconnecting", self.config.url)
+        self._close()
+        logger.warning(
+            "The CFX consumer lost the broker (%s); connecting again in %.0f s",
+            why,
+            self._reconnect_pause,
+        )
+        self.container.schedule(self._reconnect_pause, _Timer(self._connect_again))
+        self._reconnect_pause = min(self._reconnect_pause * 2, LONGEST_RECONNECT_PAUSE_S)
+
+    def _connect_again(self) -> None:
+        if not (self.stopping or self.failed) and self.connection is None:
+            self._connect()
+
+    def on_transport_error(self, event):
+        self._closed_by_broker(event.connection, event.transport.condition)
+
+    def on_disconnected(self, event):
+        self._closed_by_broker(event.connection, "disconnected")
 
     def _tick(self) -> None:
         if self.stats_wanted or time.monotonic() >= self._next_line:
