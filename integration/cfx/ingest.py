@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError
+from rest_framework.exceptions import ValidationError
 
 from execution.models import DataSpec, Station
 from integration.cfx.envelope import MalformedCfx, envelopes_of
@@ -146,7 +147,9 @@ def write_group(deliveries: list[Delivery], gateway: str) -> list[Outcome]:
         outcomes[owner].events[attempt.status] += 1
         if attempt.status in (Result.FAILED, Result.CONFLICT):
             error = attempt.error
-            logger.info(
+            # A refusal by the rules is kept (a FAILED message); a malformed event is not.
+            log = logger.warning if isinstance(error, ValidationError) else logger.info
+            log(
                 "CFX unit result %s %s: %s %s",
                 attempt.event_id,
                 "refused" if attempt.status == Result.FAILED else "conflicts",
