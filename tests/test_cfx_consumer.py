@@ -12,7 +12,9 @@ from tests.cfx_broker import CfxConsumerProcess, CfxQueue, needs_rabbitmq, wait_
 from tests.postgres import needs_postgresql
 from tests.test_cfx_mapping import fixture_body
 
+# Seconds each (a consumer process, a real broker): in CI's full run on PostgreSQL.
 live = [
+    pytest.mark.slow,
     needs_rabbitmq,
     needs_postgresql("the consumer, a second process, writes to the test database"),
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -43,6 +45,7 @@ def cfx_consumers(cfx_queue, tmp_path):
 @live[0]
 @live[1]
 @live[2]
+@live[3]
 def test_an_ovens_and_an_aois_messages_are_written_judged_and_settled(
     cfx_line, cfx_gateway, cfx_queue, cfx_consumers
 ):
@@ -69,6 +72,7 @@ def test_an_ovens_and_an_aois_messages_are_written_judged_and_settled(
 @live[0]
 @live[1]
 @live[2]
+@live[3]
 def test_the_consumer_refuses_to_start_without_its_gateway_account(cfx_line, cfx_queue, tmp_path):
     consumer = CfxConsumerProcess(cfx_queue, tmp_path, wait_to_start=False)
     try:
