@@ -18,7 +18,10 @@ with gunicorn and measures:
    mean counts: the machine's speed drifts within minutes);
 5. MQTT (bench/mqtt.py, when Mosquitto is installed): single-event messages from
    several publisher processes, two `consume_mqtt` consumers, events/s written and
-   publish→answer latency, beside the COPY baseline of the same run.
+   publish→answer latency, beside the COPY baseline of the same run;
+6. IPC-CFX (bench/cfx.py, when RabbitMQ listens for AMQP 1.0): a reflow oven's
+   UnitsProcessed for panels of 4 units, two `consume_cfx` consumers, unit results/s
+   written, beside the COPY baseline of the same run.
 
 Prints a table with each figure and ours ÷ baseline, and writes the same as JSON.
 Each client process sends with its own gateway key, and the server's throttle is
@@ -47,7 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from bench import mqtt as bench_mqtt  # noqa: E402  (after the path is set)
+from bench import cfx as bench_cfx  # noqa: E402  (after the path is set)
+from bench import mqtt as bench_mqtt  # noqa: E402
 from integration.stored_payload import split_payload  # noqa: E402
 
 VALUES_PER_EVENT = 3
@@ -718,6 +722,8 @@ def report(results: dict) -> str:
     )
     if "mqtt" in results:
         lines += bench_mqtt.report_lines(results["mqtt"], results["baseline"]["copy"])
+    if "cfx" in results:
+        lines += bench_cfx.report_lines(results["cfx"], results["baseline"]["copy"])
     observed = results.get("observability")
     if observed:
         out(
@@ -750,6 +756,9 @@ def main():
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "ingest.json"))
     parser.add_argument(
         "--mqtt-publishers", type=int, default=4, help="MQTT publisher processes (0: no MQTT)"
+    )
+    parser.add_argument(
+        "--cfx-panels", type=int, default=3000, help="CFX panels of 4 units (0: no CFX)"
     )
     options = parser.parse_args()
     options.batch_concurrency = options.batch_concurrency or 2 * options.workers
@@ -827,6 +836,11 @@ def main():
             server_environment(database_url), units, options.gateways,
             publishers=options.mqtt_publishers, duration=options.duration,
         )  # fmt: skip
+    if options.cfx_panels and bench_cfx.available():
+        print(f"IPC-CFX: {options.cfx_panels} panels of 4 units, two consumers …", flush=True)
+        results["cfx"] = bench_cfx.cfx_section(
+            server_environment(database_url), units, panels=options.cfx_panels
+        )
     if not options.keep_database:
         drop_database(options.database_url, name)
     table = report(results)

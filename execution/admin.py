@@ -119,6 +119,19 @@ def describe_limits(limits: dict | None) -> str:
     return "; ".join(parts) or "no limits"
 
 
+def describe_sender_limits(limits: dict | None) -> str:
+    """The sender's own limits of a reading (`{"min", "max", "expected", "unit"}`), in a
+    few words, e.g. "230 – 260 C; expected 245"; "—" when it sent none."""
+    if not limits:
+        return "—"
+    parts = []
+    if bounds := _bounds(limits):
+        parts.append(f"{bounds} {limits.get('unit') or ''}".strip())
+    if limits.get("expected") is not None:
+        parts.append(f"expected {limits['expected']}")
+    return "; ".join(parts) or "—"
+
+
 def admin_link(url: str, text) -> str:
     return format_html('<a href="{}">{}</a>', url, text)
 
@@ -190,9 +203,10 @@ class CollectedValuesMixin:
 
 @admin.register(Station)
 class StationAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "station_type", "line_code"]
+    list_display = ["code", "name", "station_type", "line_code", "cfx_handle"]
     list_filter = ["station_type", "line_code"]
-    search_fields = ["code", "name"]
+    search_fields = ["code", "name", "cfx_handle"]
+    fields = ["code", "name", "station_type", "line_code", "cfx_handle"]
 
 
 @admin.register(Operation)
@@ -423,6 +437,10 @@ class ValueColumnsMixin:
     def limits_display(self, value):
         return describe_limits(value.limits)
 
+    @admin.display(description="sender's limits")
+    def sender_limits_display(self, value):
+        return describe_sender_limits(value.sender_limits)
+
 
 class DataValueInline(EvidenceMixin, ValueColumnsMixin, admin.TabularInline):
     """A track's values, read-only."""
@@ -435,6 +453,7 @@ class DataValueInline(EvidenceMixin, ValueColumnsMixin, admin.TabularInline):
         "judge_badge",
         "alarm_badge",
         "limits_display",
+        "sender_limits_display",
         "collected_at",
         "source_ref",
     ]
@@ -600,6 +619,7 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
         "alarm_badge",
         "limits_judged",
         "limits_display",
+        "sender_limits_display",
         "unit_sn",
         "run_no",
         "station",
@@ -617,11 +637,13 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
                     "judge_badge",
                     "alarm_badge",
                     "limits_display",
+                    "sender_limits_display",
                     "limits_judged",
                     "collected_at",
                 ],
                 "description": "Judged when received, against the limits stored with the "
-                "value; a later edit of the spec does not change them.",
+                "value; a later edit of the spec does not change them. The sender's limits "
+                "(an IPC-CFX machine's own) are shown beside ours and never judged by.",
             },
         ),
         (
@@ -645,11 +667,10 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
     def listed_value(self, value):
         # The limits it was judged against, on pointing at it: a column of them pushed
         # the unit and station out of a 1,400 px screen.
-        return format_html(
-            '<span title="Limits judged against: {}">{}</span>',
-            describe_limits(value.limits),
-            self.value_display(value),
-        )
+        title = f"Limits judged against: {describe_limits(value.limits)}"
+        if value.sender_limits:
+            title += f"; sender's limits: {describe_sender_limits(value.sender_limits)}"
+        return format_html('<span title="{}">{}</span>', title, self.value_display(value))
 
     @admin.display(description="unit", ordering="track__unit__sn")
     def unit_sn(self, value):

@@ -37,12 +37,31 @@ class Station(models.Model):
     name = models.CharField(max_length=200)
     station_type = models.CharField(max_length=10, choices=StationType.choices)
     line_code = models.CharField(max_length=100, blank=True, db_index=True)
+    # The IPC-CFX handle of the machine at this station (its envelopes' Source),
+    # e.g. "SMTPlus.Model_21232.SN23123" (docs/cfx.md); null when it sends no CFX.
+    cfx_handle = models.CharField(
+        "CFX handle",
+        max_length=255,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The Source of this station's IPC-CFX messages (docs/cfx.md); "
+        "empty if its machine sends none.",
+    )
 
     class Meta:
         ordering = ["code"]
 
     def __str__(self):
         return self.code
+
+    def save(self, *args, **kwargs):
+        self.clean()
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        # No handle is null, not "": the unique constraint holds between set handles only.
+        self.cfx_handle = (self.cfx_handle or "").strip() or None
 
 
 class Operation(models.Model):
@@ -315,6 +334,9 @@ class DataValue(models.Model):
     value_boolean = models.BooleanField(null=True, blank=True)
     value_json = models.JSONField(null=True, blank=True)
     limits = models.JSONField(default=dict, blank=True)
+    # The sender's own limits of the reading ({"min", "max", "expected", "unit"}, as an
+    # IPC-CFX NumericValue carries them): shown beside ours, never judged by.
+    sender_limits = models.JSONField(null=True, blank=True)
     judge = models.CharField(max_length=4, choices=Judge.choices)
     alarmed = models.BooleanField(default=False)
     source = models.CharField(max_length=6, choices=Source.choices)

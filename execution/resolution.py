@@ -126,12 +126,23 @@ def resolve_tracks(lookups: list[TrackLookup]) -> list[ResolvedTrack | Resolutio
     """Find the Track (or CarrierTrack) of each event.
 
     By `track_id`, whose unit, run, station and step then stand for the event
-    (codes also sent must match them); by `carrier_track_id`; or by run, unit,
-    station and step, taking the unit's latest pass (by `in_at`) there.
+    (codes also sent must match them); by `carrier_track_id`; by run, unit,
+    station and step, taking the unit's latest pass (by `in_at`) there; or,
+    without a step number, by unit and station (`resolve_tracks_at_stations`).
     """
     track_ids = list({lookup.track_id for lookup in lookups if lookup.track_id is not None})
     carrier_ids = list({lookup.carrier_track_id for lookup in lookups if lookup.carrier_track_id})
-    by_codes = [lookup for lookup in lookups if not (lookup.track_id or lookup.carrier_track_id)]
+    by_codes = [
+        lookup
+        for lookup in lookups
+        if not (lookup.track_id or lookup.carrier_track_id) and lookup.step_no is not None
+    ]
+    at_stations = [
+        lookup
+        for lookup in lookups
+        if not (lookup.track_id or lookup.carrier_track_id) and lookup.step_no is None
+    ]
+    found_at_stations = dict(zip(at_stations, resolve_tracks_at_stations(at_stations), strict=True))
 
     tracks_by_id = {}
     if track_ids:
@@ -177,25 +188,71 @@ def resolve_tracks(lookups: list[TrackLookup]) -> list[ResolvedTrack | Resolutio
             results.append(
                 _by_carrier_track_id(lookup, carrier_tracks_by_id.get(lookup.carrier_track_id))
             )
+        elif lookup.step_no is None:
+            results.append(found_at_stations[lookup])
         elif lookup.codes in latest_by_codes:
             row = latest_by_codes[lookup.codes]
-            results.append(
-                ResolvedTrack(
-                    track_id=row.track_id,
-                    route_version_id=row.route_version_id,
-                    run_no=lookup.run_no,
-                    unit_sn=lookup.unit_sn,
-                    station_code=lookup.station_code,
-                    step_no=lookup.step_no,
-                    station_id=row.station_id,
-                    run_id=row.run_id,
-                    unit_id=row.unit_id,
-                    unit_status=row.unit_status,
-                )
-            )
+            results.append(_resolved(row, lookup, lookup.run_no, lookup.step_no))
         else:
             results.append(diagnose(lookup))
     return results
+
+
+def resolve_tracks_at_stations(lookups: list[TrackLookup]) -> list[ResolvedTrack | ResolutionError]:
+    """The Track of each event that names a unit and a station but no step (a machine
+    that knows the board it handled, not the route, such as an IPC-CFX sender).
+
+    The unit's open pass at that station (no `out_at`; the latest open one if there
+    are several), else its latest pass there, whose step then stands for the event.
+    A run named too must be the unit's. No pass at all is `UNIT_NOT_AT_STATION`:
+    kept as a FAILED message, replayable once the unit is tracked there.
+    """
+    if not lookups:
+        return []
+    units, unit_params = one_of("u.sn", {lookup.unit_sn for lookup in lookups}, "text")
+    stations, station_params = one_of("s.code", {lookup.station_code for lookup in lookups}, "text")
+    rows = fetch_all(
+        f"{TRACK_SELECT} WHERE {units} AND {stations} "
+        "ORDER BY CASE WHEN t.out_at IS NULL THEN 0 ELSE 1 END, t.in_at DESC, t.id DESC",
+        [*unit_params, *station_params],
+    )
+    passes = {}
+    for row in map(_TrackRow._make, rows):
+        passes.setdefault((row.unit_sn, row.station_code), row)
+    misses = [
+        lookup
+        for lookup in lookups
+        if (lookup.unit_sn, lookup.station_code) not in passes
+        or (
+            lookup.run_no is not None
+            and passes[lookup.unit_sn, lookup.station_code].run_no != lookup.run_no
+        )
+    ]
+    diagnose = _missing_track_diagnosis(misses, at_station=True)
+    results = []
+    for lookup in lookups:
+        row = passes.get((lookup.unit_sn, lookup.station_code))
+        if row is None or (lookup.run_no is not None and row.run_no != lookup.run_no):
+            results.append(diagnose(lookup))
+            continue
+        results.append(_resolved(row, lookup, row.run_no or "", row.step_no))
+    return results
+
+
+def _resolved(row: _TrackRow, lookup: TrackLookup, run_no: str, step_no: int) -> ResolvedTrack:
+    """A track found by codes: the codes stand for the event, with the run and step given."""
+    return ResolvedTrack(
+        track_id=row.track_id,
+        route_version_id=row.route_version_id,
+        run_no=run_no,
+        unit_sn=lookup.unit_sn,
+        station_code=lookup.station_code,
+        step_no=step_no,
+        station_id=row.station_id,
+        run_id=row.run_id,
+        unit_id=row.unit_id,
+        unit_status=row.unit_status,
+    )
 
 
 def _mismatch(name: str, given, actual) -> ResolutionError:
@@ -253,13 +310,14 @@ def _by_carrier_track_id(
     )
 
 
-def _missing_track_diagnosis(misses: list[TrackLookup]):
-    """Tell each miss by codes its own error code, with three queries for all of them."""
+def _missing_track_diagnosis(misses: list[TrackLookup], *, at_station: bool = False):
+    """Tell each miss by codes its own error code, with three queries for all of them.
+    With `at_station` (no step number) the run is optional and the last code is
+    UNIT_NOT_AT_STATION."""
     if not misses:
         return None
-    run_ids = dict(
-        Run.objects.filter(run_no__in={m.run_no for m in misses}).values_list("run_no", "pk")
-    )
+    run_nos = {m.run_no for m in misses if m.run_no is not None}
+    run_ids = dict(Run.objects.filter(run_no__in=run_nos).values_list("run_no", "pk"))
     stations = set(
         Station.objects.filter(code__in={m.station_code for m in misses}).values_list(
             "code", flat=True
@@ -270,15 +328,22 @@ def _missing_track_diagnosis(misses: list[TrackLookup]):
     )
 
     def diagnose(lookup: TrackLookup) -> ResolutionError:
-        if lookup.run_no not in run_ids:
+        run_named = lookup.run_no is not None or not at_station
+        if run_named and lookup.run_no not in run_ids:
             return ResolutionError("RUN_NOT_FOUND", f"Run not found: {lookup.run_no}")
         if lookup.station_code not in stations:
             return ResolutionError("STATION_NOT_FOUND", f"Station not found: {lookup.station_code}")
         if lookup.unit_sn not in unit_runs:
             return ResolutionError("UNIT_NOT_FOUND", f"Unit not found: {lookup.unit_sn}")
-        if unit_runs[lookup.unit_sn] != run_ids[lookup.run_no]:
+        if run_named and unit_runs[lookup.unit_sn] != run_ids[lookup.run_no]:
             return ResolutionError(
                 "UNIT_NOT_IN_RUN", f"Unit {lookup.unit_sn} does not belong to run {lookup.run_no}"
+            )
+        if at_station:
+            return ResolutionError(
+                "UNIT_NOT_AT_STATION",
+                f"Unit {lookup.unit_sn} has no pass at station {lookup.station_code}: "
+                "replay this event once the unit is tracked there",
             )
         return ResolutionError(
             "TRACK_NOT_FOUND",

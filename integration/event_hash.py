@@ -24,7 +24,8 @@ CURRENT_VERSION = 2
 KNOWN_VERSIONS = {1, 2}
 
 ID_FIELDS = {"spec_id", "track_id", "carrier_track_id", "operation_id"}
-DATA_FIELD = "value_json"  # the item field that holds a gateway's own JSON
+# The item fields that hold a gateway's own JSON: its reading, its own limits.
+DATA_FIELDS = {"value_json", "sender_limits"}
 
 
 def _number(value: int | float):
@@ -69,7 +70,7 @@ def _field(key: str, value):
     """One of the event's or an item's own fields, normalised."""
     if key in ID_FIELDS:
         return str(value)
-    if key == DATA_FIELD:
+    if key in DATA_FIELDS:
         return _json(value)
     if isinstance(value, datetime):
         return value.isoformat()

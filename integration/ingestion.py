@@ -724,6 +724,7 @@ def _build_values(attempt: Attempt) -> list[DataValue]:
             source=event["source"],
             source_ref=business_key_for(event["event_id"]),
             meta=value_meta,
+            sender_limits=item.get("sender_limits"),
             **{VALUE_FIELD_BY_DATA_TYPE[spec.data_type]: value},
         )
         for spec, value, judgement, item in zip(

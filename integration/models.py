@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import UserManager
 from django.db import models
 
-from execution.models import CarrierTrack, Operation, Track
+from execution.models import CarrierTrack, Operation, Station, Track
 from integration.event_hash import CURRENT_VERSION as CURRENT_HASH_VERSION
 from integration.stored_payload import payload_as_received
 
@@ -310,3 +310,44 @@ class Gateway(get_user_model()):
         proxy = True
         verbose_name = "gateway"
         ordering = ["username"]
+
+
+class CfxReadingName(models.Model):
+    """An IPC-CFX reading name mapped to the spec name it is written as (docs/cfx.md).
+
+    For one station (the machine's own names) or, with no station, for every station.
+    A reading without a mapping is written under its own name.
+    """
+
+    station = models.ForeignKey(
+        Station,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="cfx_reading_names",
+        help_text="Empty: for every station without a mapping of its own for this name.",
+    )
+    reading_name = models.CharField(
+        max_length=200, help_text="As the machine sends it, e.g. Zone3.Top.Temperature."
+    )
+    spec_name = models.CharField(
+        max_length=200, help_text="The DataSpec name the reading is written as."
+    )
+
+    class Meta:
+        verbose_name = "CFX reading name"
+        ordering = ["station__code", "reading_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["station", "reading_name"], name="cfx_reading_name_per_station"
+            ),
+            models.UniqueConstraint(
+                fields=["reading_name"],
+                condition=models.Q(station__isnull=True),
+                name="cfx_reading_name_everywhere",
+            ),
+        ]
+
+    def __str__(self):
+        where = self.station.code if self.station_id else "every station"
+        return f"{self.reading_name} → {self.spec_name} ({where})"

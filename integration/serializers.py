@@ -179,6 +179,53 @@ class UtcDateTimeField(serializers.DateTimeField):
         super().__init__(default_timezone=UTC, **kwargs)
 
 
+SENDER_LIMIT_NUMBERS = ("min", "max", "expected")
+SENDER_LIMIT_KEYS = (*SENDER_LIMIT_NUMBERS, "unit")
+
+
+def as_sender_limits(data) -> dict | None:
+    """The sender's own limits of a reading, or None if they are not such an object:
+    `min`, `max` and `expected` finite numbers (or null), `unit` a short string (or null),
+    nothing else. Kept beside the value for people to compare; our spec judges."""
+    if not isinstance(data, dict) or not data.keys() <= set(SENDER_LIMIT_KEYS):
+        return None
+    for key in SENDER_LIMIT_NUMBERS:
+        if data.get(key) is not None and as_finite_number(data[key]) is None:
+            return None
+    unit = data.get("unit")
+    if unit is not None and (
+        not isinstance(unit, str) or len(unit) > 50 or unstorable_text(unit) is not None
+    ):
+        return None
+    return data
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            "min": {"type": "number", "nullable": True},
+            "max": {"type": "number", "nullable": True},
+            "expected": {"type": "number", "nullable": True},
+            "unit": {"type": "string", "nullable": True, "maxLength": 50},
+        },
+        "additionalProperties": False,
+        "description": "The sender's own limits of the reading, kept beside the value; "
+        "the spec judges.",
+    }
+)
+class SenderLimitsField(serializers.Field):
+    default_error_messages = {
+        "invalid": "Must be an object of min, max, expected (finite numbers) and unit (text)."
+    }
+
+    def to_internal_value(self, data):
+        limits = as_sender_limits(data)
+        if limits is None:
+            self.fail("invalid")
+        return limits
+
+
 class DataItemSerializer(serializers.Serializer):
     specId = DatabaseIdField(required=False, allow_null=True, source="spec_id")
     specName = StrictCharField(required=False, allow_null=True, max_length=200, source="spec_name")
@@ -195,6 +242,7 @@ class DataItemSerializer(serializers.Serializer):
     # The event, its data list and this item hold valueJson.
     valueJson = AnyJsonField(required=False, allow_null=True, source="value_json", levels_above=3)
     collectedAt = InstantField(required=False, allow_null=True, source="collected_at")
+    senderLimits = SenderLimitsField(required=False, allow_null=True, source="sender_limits")
 
     def validate(self, attrs):
         if attrs.get("spec_id") is None and not attrs.get("spec_name"):
@@ -263,12 +311,12 @@ class DeviceEventSerializer(serializers.Serializer):
         if attrs.get("track_id") is not None and attrs.get("carrier_track_id") is not None:
             errors["carrierTrackId"] = ["Send trackId or carrierTrackId, not both."]
         elif attrs.get("track_id") is None and attrs.get("carrier_track_id") is None:
-            for name, key in (
-                ("runNo", "run_no"),
-                ("unitSn", "unit_sn"),
-                ("stationCode", "station_code"),
-                ("stepNo", "step_no"),
-            ):
+            # Without a step number the track is the unit's pass at the station
+            # (docs/ingestion.md, rule 3), and the run is optional.
+            needed = [("unitSn", "unit_sn"), ("stationCode", "station_code")]
+            if attrs.get("step_no") is not None:
+                needed.insert(0, ("runNo", "run_no"))
+            for name, key in needed:
                 if attrs.get(key) in (None, ""):
                     errors[name] = ["Required when neither trackId nor carrierTrackId is given."]
         if attrs["source"] == DeviceDataRecord.Source.MANUAL and not attrs.get("operator_id"):
@@ -363,6 +411,7 @@ ITEM_FIELDS = {
     "valueBoolean": ("value_boolean", _boolean),
     "valueJson": ("value_json", _any_json(levels_above=3)),
     "collectedAt": ("collected_at", lambda value: _parsed(value, as_instant)),
+    "senderLimits": ("sender_limits", lambda value: _parsed(value, as_sender_limits)),
 }
 REQUIRED_EVENT_FIELDS = ("eventId", "eventTime", "source")
 
@@ -401,9 +450,12 @@ def plainly_valid_event(payload: dict) -> dict | None:
     has_carrier = event.get("carrier_track_id") is not None
     if has_track and has_carrier:
         return None
-    codes = ("run_no", "unit_sn", "station_code", "step_no")
-    if not (has_track or has_carrier) and any(event.get(code) in (None, "") for code in codes):
-        return None
+    if not (has_track or has_carrier):
+        codes = ("unit_sn", "station_code")
+        if event.get("step_no") is not None:
+            codes = ("run_no", *codes)
+        if any(event.get(code) in (None, "") for code in codes):
+            return None
     if event["source"] == "MANUAL" and not event.get("operator_id"):
         return None
     return event
@@ -483,6 +535,7 @@ class DataValueDetailSerializer(serializers.Serializer):
     judge = serializers.CharField()
     alarmed = serializers.BooleanField()
     limits = serializers.JSONField()
+    senderLimits = serializers.JSONField(source="sender_limits", allow_null=True)
     collectedAt = UtcDateTimeField(source="collected_at")
 
 

@@ -151,3 +151,92 @@ def quality(db, client):
 def integration(db, client):
     client.force_login(person_in_role("integration admin"))
     return client
+
+
+REFLOW_HANDLE = "SMTPlus.Reflow_RX8.SN1001"
+AOI_HANDLE = "VisionCo.AOI_Z5.SN2002"
+
+
+@dataclass
+class CfxLine:
+    """A reflow oven and an AOI that speak IPC-CFX, their specs and reading names, four
+    units of a panel at the oven (open passes) and two of them at the AOI."""
+
+    reflow: Station
+    aoi: Station
+    peak: DataSpec
+    zone3: DataSpec
+    unit_result: DataSpec
+    aoi_result: DataSpec
+    aoi_defects: DataSpec
+    offset: DataSpec
+    run: object
+    units: list
+
+
+def build_cfx_line(units: int = 4, prefix: str = "CFX-SN-") -> CfxLine:
+    from integration.models import CfxReadingName
+
+    reflow = StationFactory(code="REFLOW-CFX", cfx_handle=REFLOW_HANDLE)
+    aoi = StationFactory(code="AOI-CFX", cfx_handle=AOI_HANDLE)
+    oven = OperationFactory(code="OP-CFX-REFLOW")
+    inspection = OperationFactory(code="OP-CFX-AOI")
+    peak = DataSpecFactory(
+        operation=oven, name="Peak Temperature CFX", spec={"min": 235, "max": 255, "unit": "C"}
+    )
+    zone3 = DataSpecFactory(operation=oven, name="Zone 3 Top Temperature", spec={"max": 260})
+    unit_result = DataSpecFactory(
+        operation=oven,
+        name="Oven Unit Result",
+        data_type=DataSpec.DataType.TEXT,
+        spec={"allowed": ["Succeeded"]},
+    )
+    aoi_result = DataSpecFactory(
+        operation=inspection,
+        name="AOI Result",
+        data_type=DataSpec.DataType.TEXT,
+        spec={"allowed": ["Passed"]},
+    )
+    aoi_defects = DataSpecFactory(
+        operation=inspection, name="AOI Defects", data_type=DataSpec.DataType.JSON
+    )
+    offset = DataSpecFactory(
+        operation=inspection, name="R22.Offset", spec={"min": -0.15, "max": 0.15}
+    )
+    step = RouteStepFactory(step_no=40, operation=oven, data_specs=[])
+    RouteStepFactory(route_version=step.route_version, step_no=50, operation=inspection)
+    run = RunFactory(run_no="RUN-CFX-1", route_version=step.route_version)
+    CfxReadingName.objects.create(reading_name="PeakTemperature", spec_name=peak.name)
+    CfxReadingName.objects.create(
+        station=reflow, reading_name="Zone3.Top.Temperature", spec_name=zone3.name
+    )
+    CfxReadingName.objects.create(
+        station=reflow, reading_name="UnitResult", spec_name=unit_result.name
+    )
+    CfxReadingName.objects.create(
+        station=aoi, reading_name="OverallResult", spec_name=aoi_result.name
+    )
+    CfxReadingName.objects.create(
+        station=aoi, reading_name="DefectsFound", spec_name=aoi_defects.name
+    )
+    made = []
+    for n in range(1, units + 1):
+        unit = UnitFactory(sn=f"{prefix}{n:04d}", run=run)
+        TrackFactory(unit=unit, step_no=40, station=reflow)
+        if n <= 2:
+            TrackFactory(unit=unit, step_no=50, station=aoi)
+        made.append(unit)
+    return CfxLine(
+        reflow, aoi, peak, zone3, unit_result, aoi_result, aoi_defects, offset, run, made
+    )
+
+
+@pytest.fixture
+def cfx_line(db) -> CfxLine:
+    return build_cfx_line()
+
+
+@pytest.fixture
+def cfx_gateway(db):
+    user, _key = gateway_with_key("gw-cfx")
+    return user

@@ -119,3 +119,22 @@ def backends_waiting_on_a_lock(timeout: float = 10) -> list[int]:
                 return pids
             time.sleep(0.02)
     raise AssertionError("no session waited for the lock")
+
+
+@contextlib.contextmanager
+def database_cut():
+    """A real fault for a consumer process: while the block runs, nobody may connect to the
+    test database, and every session of it but this test's own is cut."""
+    name = connection.settings_dict["NAME"]
+    with second_session("postgres") as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                "AND application_name NOT LIKE 'pytest%%' AND pid <> pg_backend_pid() "
+                "AND pid <> %s",
+                [name, connection.connection.info.backend_pid if connection.connection else 0],
+            )
+            yield
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')

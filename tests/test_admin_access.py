@@ -236,6 +236,7 @@ MASTER_DATA = [
     "execution.track",
     "execution.carrier",
     "execution.carriertrack",
+    "integration.cfxreadingname",
 ]
 RECEIVED_DATA = [
     "execution.datavalue",

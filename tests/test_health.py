@@ -12,7 +12,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from execution.models import DataValue, Hold, HoldValue
-from integration.models import DeviceDataRecord, IntegrationMessage
+from integration.models import CfxReadingName, DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event
 from tests.factories import CarrierTrackFactory, UserFactory
 
@@ -42,6 +42,7 @@ def received(line, gateway_client):
         "hold"
     ]
     CarrierTrackFactory()
+    CfxReadingName.objects.create(reading_name="PeakTemperature", spec_name="Peak Temperature")
     return DeviceDataRecord.objects.get(event_id=make_event()["eventId"])
 
 

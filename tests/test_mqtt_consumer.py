@@ -8,10 +8,7 @@ on SQLite and PostgreSQL alike.
 """
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -19,9 +16,7 @@ from io import StringIO
 
 import paho.mqtt.client as mqtt
 import pytest
-from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -39,10 +34,11 @@ from integration.mqtt.topics import (
     results_topic,
     shared_events_subscription,
 )
+from tests import consumer_process
 from tests.conftest import make_event
 from tests.factories import gateway_with_key
 from tests.mqtt_broker import start_mosquitto
-from tests.postgres import needs_postgresql, second_session, url_of_database
+from tests.postgres import database_cut, needs_postgresql
 
 GATEWAY = "gw-reflow-1"
 
@@ -294,58 +290,16 @@ class Gateway:
         self.client.loop_stop()
 
 
-class ConsumerProcess:
+class ConsumerProcess(consumer_process.ConsumerProcess):
     """`manage.py consume_mqtt --consumer-id …` against the test database."""
 
     def __init__(self, broker, consumer_id: str, log_dir, **env):
-        self.log_path = log_dir / f"{consumer_id}-{uuid.uuid4().hex[:6]}.log"
-        environment = {
-            k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))
-        }
-        environment.update(
-            DATABASE_URL=url_of_database(connection.settings_dict["NAME"]),
-            SECRET_KEY="a-test-key-for-manage-commands",
-            MQTT_URL=broker.url,
-            LOG_FORMAT="console",
-            MQTT_OUTAGE_PAUSE_S="0.5",
-            **env,
+        super().__init__(
+            ["consume_mqtt", "--consumer-id", consumer_id],
+            {"MQTT_URL": broker.url, "MQTT_OUTAGE_PAUSE_S": "0.5", **env},
+            log_dir / f"{consumer_id}-{uuid.uuid4().hex[:6]}.log",
+            ready="connected to",
         )
-        self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "consume_mqtt", "--consumer-id", consumer_id],
-            cwd=settings.BASE_DIR,
-            env=environment,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self.wait_for_log("connected to", 1)
-
-    def output(self) -> str:
-        return self.log_path.read_text()
-
-    def wait_for_log(self, text: str, count: int = 1, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            output = self.output()
-            if output.count(text) >= count:
-                return output
-            assert self.process.poll() is None, output
-            time.sleep(0.05)
-        raise AssertionError(f"no {text!r} in the consumer's log:\n{self.output()}")
-
-    def stats_line(self) -> str:
-        """The counts line the consumer logs on SIGUSR1."""
-        before = self.output().count("received ")
-        self.process.send_signal(signal.SIGUSR1)
-        output = self.wait_for_log("received ", before + 1)
-        return [line for line in output.splitlines() if "received " in line][-1]
-
-    def stop(self, sig=signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            self.process.wait(timeout=30)
-        self.log.close()
-        return self.process.returncode
 
 
 @pytest.fixture
@@ -579,22 +533,10 @@ def test_a_database_cut_for_seconds_loses_and_doubles_nothing(
     gw = gateway_client_of()
     first = _publish_many(gw, "evt-early", 100)
     gw.wait_until_answered(first)
-    name = connection.settings_dict["NAME"]
-    with second_session("postgres") as admin:
-        # A real fault: nobody may connect, and the consumer's sessions are cut.
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        try:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                "AND application_name NOT LIKE 'pytest%%' AND pid <> pg_backend_pid() "
-                "AND pid <> %s",
-                [name, connection.connection.info.backend_pid if connection.connection else 0],
-            )
-            during = _publish_many(gw, "evt-during", 100)
-            consumer.wait_for_log("Database unavailable", 1)
-            time.sleep(2)
-        finally:
-            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    with database_cut():
+        during = _publish_many(gw, "evt-during", 100)
+        consumer.wait_for_log("Database unavailable", 1)
+        time.sleep(2)
     after = _publish_many(gw, "evt-after", 100)
     gw.wait_until_answered(first | during | after)
     _every_event_written_once(first | during | after)

@@ -453,6 +453,7 @@ def test_detail_shows_the_values_with_their_judgement_and_limits_at_the_time(
                 "spec": {"min": 240, "max": 250, "target": 245, "unit": "C"},
                 "alarm": {"min": 235, "max": 255, "action": "HOLD"},
             },
+            "senderLimits": None,
             "collectedAt": "2026-01-24T09:59:30Z",
         },
         {
@@ -466,6 +467,7 @@ def test_detail_shows_the_values_with_their_judgement_and_limits_at_the_time(
             "judge": "FAIL",
             "alarmed": False,
             "limits": {"spec": {"min": 70, "max": 90}, "alarm": None},
+            "senderLimits": None,
             "collectedAt": "2026-01-24T10:00:00Z",
         },
     ]

@@ -6,6 +6,7 @@ of the user model that reaches nobody else.
 """
 
 from integration.admin import (  # noqa: F401  (registers)
+    cfx_admin,
     gateway_admin,
     message_admin,
     record_admin,

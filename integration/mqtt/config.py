@@ -6,7 +6,8 @@ password in it); the other variables have defaults that suit one plant.
 
 import os
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+
+from integration.transport import BrokerConfig, broker_from_environment, env_number
 
 DEFAULT_URL = "mqtt://127.0.0.1:1883"
 
@@ -16,65 +17,29 @@ class MqttConfigError(ValueError):
 
 
 def _number(env, name: str, default, kind=int):
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise MqttConfigError(f"{name} must be a number, not {raw!r}") from None
-    if value < 0:
-        raise MqttConfigError(f"{name} must not be negative")
-    return value
+    return env_number(env, name, default, kind, MqttConfigError)
 
 
 @dataclass(frozen=True)
-class MqttConfig:
+class MqttConfig(BrokerConfig):
     """Where the broker is, how to reach it, and how the consumer groups its work."""
 
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
     share_group: str = "mes-ingest"
     session_expiry_s: int = 24 * 3600
     # Messages the broker may send before the consumer acknowledges any (MQTT 5 Receive
     # Maximum): room for a few groups in flight, bounded memory.
     receive_maximum: int = 1000
-    group_size: int = 500
-    group_wait_ms: float = 5.0
-    outage_pause_s: float = 5.0
-    stats_interval_s: float = 60.0
     keepalive_s: int = 30
 
     @classmethod
     def from_environment(cls, env=None) -> "MqttConfig":
         """The configuration from `env` (default: os.environ)."""
         env = os.environ if env is None else env
-        url = env.get("MQTT_URL", "").strip() or DEFAULT_URL
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts"):
-            raise MqttConfigError(f"MQTT_URL must start with mqtt:// or mqtts://, not {url!r}")
-        if not parts.hostname:
-            raise MqttConfigError("MQTT_URL names no host")
-        tls = parts.scheme == "mqtts"
-        try:
-            port = parts.port or (8883 if tls else 1883)
-        except ValueError:
-            raise MqttConfigError("MQTT_URL has an invalid port") from None
+        broker = broker_from_environment(
+            env, "MQTT_", "MQTT_URL", DEFAULT_URL, "mqtt", (1883, 8883), MqttConfigError
+        )
         return cls(
-            host=parts.hostname,
-            port=port,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password is not None else None,
-            tls=tls,
-            ca_file=env.get("MQTT_CA_FILE") or None,
-            cert_file=env.get("MQTT_CERT_FILE") or None,
-            key_file=env.get("MQTT_KEY_FILE") or None,
+            **broker,
             share_group=env.get("MQTT_SHARE_GROUP", "").strip() or "mes-ingest",
             session_expiry_s=_number(env, "MQTT_SESSION_EXPIRY_S", 24 * 3600),
             receive_maximum=max(1, _number(env, "MQTT_RECEIVE_MAXIMUM", 1000)),

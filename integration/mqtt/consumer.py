@@ -21,17 +21,17 @@ import time
 
 import orjson
 import paho.mqtt.client as mqtt
-from django.db import DatabaseError, connection
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from integration.mqtt.config import MqttConfig
-from integration.mqtt.ingest import DatabaseUnavailable, Inbound, write_group
+from integration.mqtt.ingest import Inbound, write_group
 from integration.mqtt.packed_properties import PackedPublishProperties
 from integration.mqtt.stats import ConsumerStats
 from integration.mqtt.topics import may_answer_on, results_topic, shared_events_subscription
+from integration.transport import DatabaseUnavailable, database_reachable
 
 logger = logging.getLogger("integration.mqtt")
 
@@ -39,18 +39,6 @@ logger = logging.getLogger("integration.mqtt")
 # unacknowledged (the connection is then gone; the broker delivers the group again).
 ANSWER_CONFIRM_TIMEOUT_S = 10.0
 LONGEST_OUTAGE_PAUSE_S = 60.0
-
-
-def database_reachable() -> bool:
-    """Whether the database answers a query now (on a fresh connection)."""
-    try:
-        connection.close()
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return True
-    except DatabaseError:
-        connection.close()
-        return False
 
 
 class Consumer:

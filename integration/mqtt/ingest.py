@@ -16,26 +16,23 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.db import DatabaseError, InterfaceError, connection
-from django.db.models import F
+from django.db import DatabaseError, InterfaceError
 from rest_framework.exceptions import ParseError, ValidationError
 
-from integration.ingestion import EventNotWritten, receive_device_events
+from integration.ingestion import receive_device_events
 from integration.mqtt.answers import Answer, batch_answer, event_answer, refusal, refusal_of
 from integration.mqtt.topics import gateway_of
+from integration.transport import (
+    GATEWAY_UNKNOWN,
+    active_gateways,
+    database_unavailable,
+    raise_if_unavailable,
+)
 from integration.views import BatchEnvelopeSerializer
 from mes.api.exceptions import PayloadTooLarge
 from mes.api.parsers import UNSTORABLE_ESCAPE, json_problem, loads_strict, nesting_problem
 
 logger = logging.getLogger("integration.mqtt")
-
-GATEWAY_UNKNOWN = "GATEWAY_UNKNOWN"
-GATEWAY_REVOKED = "GATEWAY_REVOKED"
-
-
-class DatabaseUnavailable(Exception):
-    """The database could not take the group: acknowledge nothing of it."""
 
 
 @dataclass
@@ -63,24 +60,6 @@ class _Parsed:
     payloads: list | None = None  # the events to write
     is_batch: bool = False
     answer: Answer | None = None  # refused before the service
-
-
-def active_gateways(names: set[str]) -> dict[str, object]:
-    """The gateway users named, each with `refusal_code`: None when it may send events,
-    else GATEWAY_REVOKED (account disabled or key revoked). A name missing from the
-    result is unknown (no such user, or a user without a gateway key)."""
-    users = (
-        get_user_model()
-        .objects.filter(username__in=names, gateway_key__isnull=False)
-        .annotate(key_revoked_at=F("gateway_key__revoked_at"))
-    )
-    found = {}
-    for user in users:
-        user.refusal_code = (
-            GATEWAY_REVOKED if user.key_revoked_at is not None or not user.is_active else None
-        )
-        found[user.get_username()] = user
-    return found
 
 
 def _parse(message: Inbound, gateways: dict) -> _Parsed:
@@ -133,8 +112,7 @@ def write_group(messages: list[Inbound]) -> list[Answer]:
     try:
         gateways = active_gateways({m.gateway for m in messages if m.gateway})
     except (DatabaseError, InterfaceError) as error:
-        connection.close()  # a broken connection is opened afresh next time
-        raise DatabaseUnavailable(str(error)) from error
+        raise database_unavailable(error) from error
     parsed = [_parse_or_fail(message, gateways) for message in messages]
     payloads, senders = [], []
     for item in parsed:
@@ -144,11 +122,8 @@ def write_group(messages: list[Inbound]) -> list[Answer]:
     try:
         attempts = receive_device_events(payloads, sent_by=senders) if payloads else []
     except InterfaceError as error:  # the connection is unusable: an outage
-        connection.close()
-        raise DatabaseUnavailable(str(error)) from error
-    unavailable = [a for a in attempts if isinstance(a.error, EventNotWritten)]
-    if unavailable:
-        raise DatabaseUnavailable(unavailable[0].error.message)
+        raise database_unavailable(error) from error
+    raise_if_unavailable(attempts)
     answers = []
     position = 0
     for item in parsed:

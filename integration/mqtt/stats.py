@@ -42,13 +42,17 @@ class ConsumerStats:
             for message in messages:
                 self._waiting.pop(id(message), None)
 
+    def _lag(self) -> tuple[int, float]:
+        """How many received messages wait for their acknowledgement, and the oldest's wait
+        (under the lock)."""
+        oldest = min(self._waiting.values(), default=None)
+        return len(self._waiting), 0.0 if oldest is None else time.monotonic() - oldest
+
     def line(self) -> str:
         """The observability line: counts since the start and the current lag."""
         with self._lock:
-            waiting = len(self._waiting)
-            oldest = min(self._waiting.values(), default=None)
+            waiting, lag = self._lag()
             answered = ", ".join(f"{s}: {n}" for s, n in sorted(self.answered.items()))
-            lag = 0.0 if oldest is None else time.monotonic() - oldest
             return (
                 f"received {self.received}, acknowledged {self.acknowledged}, "
                 f"answered {{{answered}}} in {self.groups} groups, waiting {waiting}, "

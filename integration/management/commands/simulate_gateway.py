@@ -1,5 +1,6 @@
 """Post realistic device events for the demo run to a running server, over real HTTP
-(or, with --mqtt, publish them to the MQTT broker of MQTT_URL: docs/mqtt.md).
+(or, with --mqtt, publish them to the MQTT broker of MQTT_URL: docs/mqtt.md; with --cfx,
+publish a reflow oven's and an AOI's IPC-CFX messages to CFX_AMQP_URL: docs/cfx.md).
 
 Among them, on purpose: duplicates (a gateway retrying), one conflict (an
 eventId reused for another reading) and one failure (an unknown unit).
@@ -68,11 +69,22 @@ class Command(BaseCommand):
             help="Publish over MQTT to the broker of MQTT_URL (a consume_mqtt must run) "
             "and wait for each answer, instead of posting over HTTP",
         )
+        parser.add_argument(
+            "--cfx",
+            action="store_true",
+            help="Publish IPC-CFX messages over AMQP 1.0 to CFX_AMQP_URL / CFX_AMQP_ADDRESS "
+            "(a consume_cfx must run): --count panels of --panel units, each a reflow "
+            "oven's UnitsProcessed and an AOI's UnitsInspected",
+        )
+        parser.add_argument("--panel", type=int, default=4, help="Units per CFX panel")
 
-    def handle(self, *args, url, key, count, rate, seed, mqtt, **options):
+    def handle(self, *args, url, key, count, rate, seed, mqtt, cfx, panel, **options):
         units = list(Unit.objects.filter(run__run_no=DEMO_RUN_NO).values_list("sn", flat=True))
         if not units:
             raise CommandError(f"No units in {DEMO_RUN_NO}: run `manage.py seed_demo` first.")
+        if cfx:
+            self._publish_cfx(units, count, rate, random.Random(seed), panel)
+            return
         key = key or self._simulator_key()
         rng = random.Random(seed)
         endpoint = url.rstrip("/") + "/api/integration/device-data"
@@ -115,6 +127,35 @@ class Command(BaseCommand):
         except (MqttConfigError, OSError) as error:
             raise CommandError(f"Cannot reach the MQTT broker: {error}") from None
         return connection.request, f"{config.shown_url} as {SIMULATOR_GATEWAY}"
+
+    def _publish_cfx(self, units, panels, rate, rng, panel_size):
+        """Each panel: the oven's UnitsProcessed, then the AOI's UnitsInspected. The demo's
+        oven and AOI are given CFX handles, readings their spec names, and the CFX gateway
+        account is made, where missing (docs/cfx.md)."""
+        from proton import ProtonException
+
+        from integration.cfx.config import CfxConfig, CfxConfigError
+        from integration.cfx.publisher import CfxPublisher, aoi_inspection, reflow_panel
+
+        try:
+            config = CfxConfig.from_environment()
+            publisher = CfxPublisher(config)
+        except (CfxConfigError, ProtonException, OSError) as error:
+            raise CommandError(f"Cannot reach the CFX broker: {error}") from None
+        oven, aoi = demo_cfx_stations(config.gateway)
+        interval = 1.0 / rate if rate > 0 else 0.0
+        started = time.perf_counter()
+        for number in range(panels):
+            time.sleep(max(0.0, started + number * interval - time.perf_counter()))
+            first = (number * panel_size) % len(units)
+            unit_sns = [units[(first + n) % len(units)] for n in range(panel_size)]
+            publisher.publish(reflow_panel(oven, unit_sns, rng))
+            publisher.publish(aoi_inspection(aoi, unit_sns, rng))
+        publisher.close()
+        self.stdout.write(
+            f"Published {panels} panels of {panel_size} units (UnitsProcessed and "
+            f"UnitsInspected) to {config.shown_url} in {time.perf_counter() - started:.1f} s"
+        )
 
     def _simulator_key(self) -> str:
         user = get_user_model().objects.filter(username=SIMULATOR_GATEWAY).first()
@@ -184,3 +225,29 @@ class Command(BaseCommand):
             return "duplicate (200)" if body["data"]["isDuplicate"] else "created (200)"
         code = body.get("error", {}).get("code", "?") if isinstance(body, dict) else "?"
         return f"{code} ({status})"
+
+
+def demo_cfx_stations(gateway: str) -> tuple[str, str]:
+    """The CFX handles of the demo's oven and AOI (set where missing), with their readings
+    mapped to the demo's spec names and the CFX gateway account made."""
+    from execution.models import Station
+    from integration.models import CfxReadingName
+
+    handles = []
+    for code, handle in (("REFLOW-01", "Demo.Reflow.REFLOW-01"), ("AOI-01", "Demo.AOI.AOI-01")):
+        station = Station.objects.get(code=code)
+        if not station.cfx_handle:
+            station.cfx_handle = handle
+            station.save(update_fields=["cfx_handle"])
+        handles.append(station.cfx_handle)
+    for reading, spec in (
+        ("PeakTemperature", "Peak Temperature"),
+        ("ConveyorSpeed", "Conveyor Speed"),
+        ("OverallResult", "AOI Result"),
+    ):
+        CfxReadingName.objects.get_or_create(
+            station=None, reading_name=reading, defaults={"spec_name": spec}
+        )
+    if not get_user_model().objects.filter(username=gateway).exists():
+        create_gateway(gateway)
+    return handles[0], handles[1]

@@ -1,0 +1,177 @@
+"""The IPC-CFX section of `make bench` (bench/ingest.py): a reflow oven's UnitsProcessed.
+
+Panels of 4 units (each unit: a peak temperature with the oven's own limits; the panel:
+a conveyor speed) are published to a RabbitMQ queue of their own over AMQP 1.0, then
+two `manage.py consume_cfx` (as the MQTT section runs two consumers) are started against
+the bench database and timed from their connection until every unit result is
+written: unit results per second, beside the COPY baseline of the same run. Needs
+RabbitMQ with rabbitmq_amqp1_0 on 127.0.0.1:5672.
+
+Alone: `.venv/bin/python bench/cfx.py [--panels 3000]` (its own database, seeded and
+dropped; prints the figure without a COPY baseline).
+"""
+
+import argparse
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672"
+HANDLE = "Bench.Reflow.BENCH-REFLOW"
+PANEL = 4
+
+SETUP = """
+from execution.models import Station
+from integration.gateway_keys import create_gateway
+from integration.models import CfxReadingName
+Station.objects.filter(code="BENCH-REFLOW").update(cfx_handle={handle!r})
+CfxReadingName.objects.get_or_create(reading_name="PeakTemperature", defaults={{"spec_name": "Peak Temperature"}})
+CfxReadingName.objects.get_or_create(reading_name="ConveyorSpeed", defaults={{"spec_name": "Conveyor Speed"}})
+create_gateway("gw-cfx")
+"""  # noqa: E501
+
+
+def available() -> bool:
+    """Whether RabbitMQ listens for AMQP on this machine."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _records(database_url: str, prefix: str) -> int:
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        (count,) = connection.execute(
+            "SELECT count(*) FROM integration_devicedatarecord WHERE event_id LIKE %s",
+            [f"cfx-{prefix}%"],
+        ).fetchone()
+    return count
+
+
+def cfx_section(environment: dict, units: list, *, panels: int, consumers: int = 2) -> dict:
+    """Publish `panels` panels of 4 units, then time `consumers` consumers draining them."""
+    sys.path.insert(0, str(ROOT))
+    from integration.cfx.config import CfxConfig
+    from integration.cfx.publisher import CfxPublisher, reflow_panel
+
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", SETUP.format(handle=HANDLE)],
+        cwd=ROOT, env=environment, check=True, capture_output=True,
+    )  # fmt: skip
+    queue = f"cfx-bench-{uuid.uuid4().hex[:8]}"
+    config = CfxConfig.from_environment(
+        {"CFX_AMQP_URL": AMQP_URL, "CFX_AMQP_ADDRESS": f"/queue/{queue}"}
+    )
+    prefix = f"bench-{uuid.uuid4().hex[:6]}"
+    rng = random.Random(7)
+    publisher = CfxPublisher(config)
+    for n in range(panels):
+        unit_sns = [units[(n * PANEL + k) % len(units)][0] for k in range(PANEL)]
+        publisher.publish(reflow_panel(HANDLE, unit_sns, rng, unique_id=f"{prefix}-{n:06d}"))
+    publisher.close()
+    expected = panels * PANEL
+    with tempfile.TemporaryDirectory() as directory:
+        logs = [Path(directory) / f"consume-cfx-{n}.log" for n in range(consumers)]
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "manage.py", "consume_cfx"],
+                cwd=ROOT,
+                env={
+                    **environment,
+                    "CFX_AMQP_URL": AMQP_URL,
+                    "CFX_AMQP_ADDRESS": config.address,
+                    "LOG_LEVEL": "INFO",
+                },
+                stdout=open(log, "w"),  # noqa: SIM115 (the child keeps it)
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            for log in logs
+        ]
+        try:
+            for process, log in zip(processes, logs, strict=True):
+                while "CFX consumer reads" not in log.read_text():
+                    if process.poll() is not None:
+                        raise SystemExit(f"consume_cfx did not start:\n{log.read_text()}")
+                    time.sleep(0.02)
+            started = time.perf_counter()
+            written = 0
+            deadline = started + 600
+            while written < expected and time.perf_counter() < deadline:
+                time.sleep(0.1)
+                written = _records(environment["DATABASE_URL"], prefix)
+            elapsed = time.perf_counter() - started
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
+        stopped = [
+            line for log in logs for line in log.read_text().splitlines() if "stopped:" in line
+        ]
+    subprocess.run(["rabbitmqctl", "delete_queue", queue], capture_output=True, timeout=60)
+    return {
+        "panels": panels,
+        "consumers": consumers,
+        "units": written,
+        "seconds": round(elapsed, 2),
+        "units_per_second": round(written / elapsed, 1),
+        "consumer": stopped,
+    }
+
+
+def report_lines(figures: dict, copy_baseline: dict) -> list[str]:
+    """The CFX rows of the bench table, beside the COPY baseline of the same run."""
+    rate = figures["units_per_second"]
+    lines = [
+        "",
+        f"IPC-CFX (RabbitMQ AMQP 1.0, {figures['consumers']} consume_cfx, UnitsProcessed "
+        f"panels of {PANEL} units, "
+        f"{figures['units']} unit results drained in {figures['seconds']} s)",
+        f"{'CFX unit results/s':<44} {rate:>10.1f}",
+    ]
+    for size, copy in copy_baseline.items():
+        share = rate / copy["events_per_second"]
+        label = f"  CFX ÷ COPY batches of {size} (same run)"
+        lines.append(f"{label:<44} {copy['events_per_second']:>10.1f}{'':>27} {share:>11.0%}")
+    lines.append(f"CFX target: ≥ 2000 unit results/s (got {rate:.0f})")
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/mes_bench_cfx"
+    )
+    parser.add_argument("--panels", type=int, default=3000)
+    parser.add_argument("--units", type=int, default=2000)
+    parser.add_argument("--consumers", type=int, default=2)
+    options = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from bench.ingest import create_database, drop_database, seed, server_environment
+
+    name = options.database_url.rsplit("/", 1)[1]
+    database_url = create_database(options.database_url, name)
+    try:
+        seeded = seed(database_url, 1, options.units, 1)
+        units = [tuple(unit) for unit in seeded["units"]]
+        figures = cfx_section(
+            server_environment(database_url), units, panels=options.panels,
+            consumers=options.consumers,
+        )  # fmt: skip
+        print("\n".join(report_lines(figures, {})))
+        print("\n".join(figures["consumer"]))
+    finally:
+        drop_database(options.database_url, name)
+
+
+if __name__ == "__main__":
+    main()

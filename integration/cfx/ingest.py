@@ -1,0 +1,159 @@
+"""One group of AMQP deliveries of CFX messages through the ingestion service.
+
+The deliveries that arrived together are decoded (integration/cfx/envelope.py),
+translated into device events (integration/cfx/mapping.py) and written in ONE call
+of `receive_device_events`, as the MQTT consumer does, so unit results are written
+at batch speed and each is still judged, written or refused on its own. When the
+database could not take the group, `DatabaseUnavailable` is raised and nothing is
+to be settled: the broker delivers the messages again, and exact-once turns the
+re-delivery into duplicates.
+"""
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError
+from rest_framework.exceptions import ValidationError
+
+from execution.models import DataSpec, Station
+from integration.cfx.envelope import MalformedCfx, envelopes_of
+from integration.cfx.mapping import UNKNOWN_SOURCE, Plant, translate
+from integration.ingestion import Result, receive_device_events
+from integration.models import CfxReadingName
+from integration.transport import (
+    GATEWAY_UNKNOWN,
+    active_gateways,
+    database_unavailable,
+    raise_if_unavailable,
+)
+
+logger = logging.getLogger("integration.cfx")
+
+
+class GatewayRefused(Exception):
+    """The account CFX events are sent by is missing, disabled or revoked."""
+
+
+@dataclass
+class Delivery:
+    """One AMQP message received, waiting to be written and settled."""
+
+    body: object
+    content_encoding: str | None = None
+    handle: object = None  # the consumer's delivery (consumer.py)
+    generation: int = 0  # the connection it arrived on (consumer.py)
+    received_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Outcome:
+    """What became of one delivery: counted by the consumer, never answered."""
+
+    malformed: str | None = None
+    # Envelopes by what they were: message names written, or why skipped.
+    envelopes: Counter = field(default_factory=Counter)
+    # Unit results by ingestion result (CREATED, DUPLICATE, CONFLICT, FAILED).
+    events: Counter = field(default_factory=Counter)
+    units_without_readings: int = 0
+
+
+def load_plant(handles: set[str]) -> Plant:
+    """The stations of these CFX handles, their reading names and the active spec names."""
+    stations = dict(
+        Station.objects.filter(cfx_handle__in=handles).values_list("cfx_handle", "code")
+    )
+    codes = set(stations.values())
+    reading_names = {
+        (station_code, reading): spec
+        for station_code, reading, spec in CfxReadingName.objects.filter(
+            station__code__in=codes
+        ).values_list("station__code", "reading_name", "spec_name")
+    }
+    reading_names.update(
+        {
+            (None, reading): spec
+            for reading, spec in CfxReadingName.objects.filter(station__isnull=True).values_list(
+                "reading_name", "spec_name"
+            )
+        }
+    )
+    spec_names = set(DataSpec.objects.filter(is_active=True).values_list("name", flat=True))
+    return Plant(stations, spec_names, reading_names)
+
+
+def cfx_sender(username: str):
+    """The gateway account CFX events are sent by (docs/DECISIONS.md). Raises
+    GatewayRefused when it is unknown, disabled or revoked."""
+    user = active_gateways({username}).get(username)
+    if user is None or user.refusal_code:
+        code = user.refusal_code if user is not None else GATEWAY_UNKNOWN
+        raise GatewayRefused(
+            f"CFX_GATEWAY {username!r} is not an active gateway of this MES ({code}): "
+            f"create it with `manage.py create_gateway {username}`"
+        )
+    return user
+
+
+def write_group(deliveries: list[Delivery], gateway: str) -> list[Outcome]:
+    """Write the unit results of `deliveries` in one call of the ingestion service and
+    return each delivery's outcome, in order. Raises DatabaseUnavailable when the
+    database could not take them (nothing is to be settled), GatewayRefused when the
+    CFX gateway account may not send."""
+    outcomes = [Outcome() for _ in deliveries]
+    decoded = []
+    for delivery, outcome in zip(deliveries, outcomes, strict=True):
+        try:
+            envelopes = envelopes_of(delivery.body, delivery.content_encoding)
+        except MalformedCfx as problem:
+            outcome.malformed = str(problem)
+            logger.warning("Malformed CFX message, settled and not written: %s", problem)
+            envelopes = []
+        decoded.append(envelopes)
+    handles = {e.source for envelopes in decoded for e in envelopes if not isinstance(e, Exception)}
+    try:
+        sender = cfx_sender(gateway)
+        plant = load_plant(handles)
+    except DatabaseError as error:
+        raise database_unavailable(error) from error
+
+    payloads, owners = [], []
+    for index, (envelopes, outcome) in enumerate(zip(decoded, outcomes, strict=True)):
+        for envelope in envelopes:
+            if isinstance(envelope, MalformedCfx):
+                outcome.envelopes["malformed"] += 1
+                logger.warning("Malformed CFX envelope, not written: %s", envelope)
+                continue
+            translation = translate(envelope, plant)
+            outcome.units_without_readings += translation.units_without_readings
+            if translation.skipped:
+                outcome.envelopes[translation.skipped] += 1
+                log = logger.warning if translation.skipped == UNKNOWN_SOURCE else logger.debug
+                log(
+                    "CFX %s from %r: %s",
+                    envelope.message_name,
+                    envelope.source,
+                    translation.skipped,
+                )
+                continue
+            outcome.envelopes[envelope.message_name] += 1
+            payloads += translation.events
+            owners += [index] * len(translation.events)
+
+    attempts = receive_device_events(payloads, sent_by=sender) if payloads else []
+    raise_if_unavailable(attempts)
+    for attempt, owner in zip(attempts, owners, strict=True):
+        outcomes[owner].events[attempt.status] += 1
+        if attempt.status in (Result.FAILED, Result.CONFLICT):
+            error = attempt.error
+            # A refusal by the rules is kept (a FAILED message); a malformed event is not.
+            log = logger.warning if isinstance(error, ValidationError) else logger.info
+            log(
+                "CFX unit result %s %s: %s %s",
+                attempt.event_id,
+                "refused" if attempt.status == Result.FAILED else "conflicts",
+                getattr(error, "code", "VALIDATION_ERROR"),
+                getattr(error, "message", error),
+            )
+    return outcomes
