@@ -185,6 +185,28 @@ def test_one_broken_envelope_of_an_array_leaves_the_others_written(cfx_line, cfx
     assert outcome.envelopes["malformed"] == 1 and outcome.events == {"CREATED": 1}
 
 
+def test_an_envelope_the_mapping_fails_on_is_counted_and_logged_and_the_others_written(
+    cfx_line, cfx_gateway, monkeypatch, caplog
+):
+    # The mapping survives every single-field type change of the fixtures (tried); the
+    # guard is for the next bug, so the fault is injected for the first envelope only.
+    from integration.cfx import ingest
+
+    real = ingest.translate
+
+    def broken_for_heartbeats(envelope, plant):
+        if envelope.message_name != "CFX.Production.Processing.UnitsProcessed":
+            raise RuntimeError("a bug in the mapping")
+        return real(envelope, plant)
+
+    monkeypatch.setattr(ingest, "translate", broken_for_heartbeats)
+    (outcome,) = write(fixture_body("multi_envelope.json"))
+
+    assert outcome.envelopes == {"failed": 2, "CFX.Production.Processing.UnitsProcessed": 1}
+    assert outcome.events == {"CREATED": 1}
+    assert "a bug in the mapping" in caplog.text  # with its traceback and UniqueID
+
+
 def test_a_message_from_an_unknown_handle_writes_nothing_and_is_counted(cfx_line, cfx_gateway):
     body = json.loads(fixture_body("units_processed_reflow.json"))
     body["Source"] = "Unknown.Oven.SN9"

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError
 from rest_framework.exceptions import ValidationError
 
 from execution.models import DataSpec, Station
@@ -115,7 +115,7 @@ def write_group(deliveries: list[Delivery], gateway: str) -> list[Outcome]:
     try:
         sender = cfx_sender(gateway)
         plant = load_plant(handles)
-    except DatabaseError as error:
+    except (DatabaseError, InterfaceError) as error:
         raise database_unavailable(error) from error
 
     payloads, owners = [], []
@@ -125,7 +125,19 @@ def write_group(deliveries: list[Delivery], gateway: str) -> list[Outcome]:
                 outcome.envelopes["malformed"] += 1
                 logger.warning("Malformed CFX envelope, not written: %s", envelope)
                 continue
-            translation = translate(envelope, plant)
+            try:
+                translation = translate(envelope, plant)
+            except Exception:
+                # A bug for this envelope: settled with the rest, or it would come back on
+                # every restart and stop each consumer in turn (docs/cfx.md).
+                outcome.envelopes["failed"] += 1
+                logger.exception(
+                    "CFX %s %s from %r could not be read; settled and not written",
+                    envelope.message_name,
+                    envelope.unique_id,
+                    envelope.source,
+                )
+                continue
             outcome.units_without_readings += translation.units_without_readings
             if translation.skipped:
                 outcome.envelopes[translation.skipped] += 1
@@ -141,7 +153,10 @@ def write_group(deliveries: list[Delivery], gateway: str) -> list[Outcome]:
             payloads += translation.events
             owners += [index] * len(translation.events)
 
-    attempts = receive_device_events(payloads, sent_by=sender) if payloads else []
+    try:
+        attempts = receive_device_events(payloads, sent_by=sender) if payloads else []
+    except InterfaceError as error:  # the connection is unusable: an outage
+        raise database_unavailable(error) from error
     raise_if_unavailable(attempts)
     for attempt, owner in zip(attempts, owners, strict=True):
         outcomes[owner].events[attempt.status] += 1
