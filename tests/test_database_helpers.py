@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models.signals import pre_init
 from django.utils import timezone
 
@@ -11,6 +11,7 @@ from execution.models import DataValue
 from integration.models import DeviceDataRecord, IntegrationMessage
 from mes.db import COPY_FROM_ROWS, insert_models, new_model
 from tests.factories import DataSpecFactory, TrackFactory
+from tests.postgres import needs_postgresql
 
 COLLECTED_AT = datetime(2026, 3, 1, 8, 30, 15, 250000, tzinfo=UTC)
 
@@ -179,3 +180,32 @@ def test_a_refused_insert_raises_djangos_integrity_error_and_writes_nothing(rows
     with pytest.raises(IntegrityError), transaction.atomic():
         insert_models(records)
     assert list(DeviceDataRecord.objects.values_list("event_id", flat=True)) == ["e-taken"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rows", [1, COPY_FROM_ROWS])
+def test_text_with_tabs_newlines_and_backslashes_and_whole_numbers_read_back_as_sent(rows):
+    spec, track = DataSpecFactory(), TrackFactory()
+    text = 'tab\there, line\nbreak, back\\slash \\N, quote " and ünïcødé ✓'
+    values = unsaved_values(
+        spec, track, rows, lambda n: {"value_text": text, "value_number": 245, "source_ref": text}
+    )
+    insert_models(values)
+    stored = DataValue.objects.filter(pk__in=[value.pk for value in values])
+    assert {(value.value_text, value.value_number, value.source_ref) for value in stored} == {
+        (text, 245.0, text)
+    }
+
+
+@needs_postgresql("SQLite does not enforce a varchar's length")
+@pytest.mark.django_db
+@pytest.mark.parametrize("rows", [1, COPY_FROM_ROWS])
+def test_text_longer_than_its_column_is_refused_and_nothing_is_written(rows):
+    spec, track = DataSpecFactory(), TrackFactory()
+    limit = DataValue._meta.get_field("source_ref").max_length
+    values = unsaved_values(
+        spec, track, rows, lambda n: {"source_ref": "x" * (limit + (n == rows - 1))}
+    )
+    with pytest.raises(DatabaseError, match="too long"), transaction.atomic():
+        insert_models(values)
+    assert not DataValue.objects.exists()
