@@ -87,7 +87,8 @@ SPECS = {
         ("Time Above Liquidus", NUMBER, AUTO, {"min": 45, "max": 90, "unit": "s"}, None, False),
     ],
     "OP-AOI": [
-        ("AOI Result", TEXT, AUTO, {"allowed": ["PASS"]}, {"action": "ALARM_ONLY"}, True),
+        # PASS from the demo's gateways, Passed from an AOI speaking IPC-CFX (TestResult).
+        ("AOI Result", TEXT, AUTO, {"allowed": ["PASS", "Passed"]}, {"action": "ALARM_ONLY"}, True),
         ("Visual Check", BOOLEAN, MANUAL, {"expected": True}, None, True),
         ("Defect Map", JSON, AUTO, None, None, True),
     ],

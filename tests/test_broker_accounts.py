@@ -413,3 +413,26 @@ def test_sync_sets_up_the_consumer_account_of_mqtt_url(broker, sessions, setting
     assert consumer.received() == [b"event"]
     assert not consumer.publish(results("gw-a"), b"answer").is_failure
     assert gateway.received() == [b"answer"]
+
+
+@pytest.mark.django_db
+def test_the_simulators_new_key_is_given_to_its_broker_account_too(broker, sessions):
+    from integration.management.commands.simulate_gateway import simulator_key
+
+    first, _ = simulator_key()
+    key, update = simulator_key()  # each run of the simulator re-keys it
+
+    assert update.done
+    assert sessions("gw-simulator", key).accepted
+    assert not sessions("gw-simulator", first).accepted
+
+
+@pytest.mark.django_db
+def test_a_gateway_refused_by_the_broker_is_told_so_not_that_it_could_not_subscribe(broker):
+    from integration.mqtt.config import MqttConfig
+    from integration.mqtt.gateway_client import GatewayConnection
+
+    create_by_command("gw-reflow-1")
+    config = MqttConfig(host=broker.host, port=broker.port)
+    with pytest.raises(ConnectionError, match="refused 'gw-reflow-1'"):
+        GatewayConnection(config, "gw-reflow-1", "not-its-key")

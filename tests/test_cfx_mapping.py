@@ -250,3 +250,26 @@ def test_the_back_office_shows_the_senders_limits_beside_ours(cfx_line, cfx_gate
     assert "235 – 255 C" in page  # ours, judged against
     listed = admin_client.get("/admin/execution/datavalue/").content.decode()
     assert "sender&#x27;s limits: 230.0 – 260.0 C" in listed
+
+
+def test_the_demos_cfx_traffic_is_judged_against_the_demos_specs(db):
+    import random
+
+    from execution.demo import seed_demo_line
+    from integration.cfx.publisher import aoi_inspection, reflow_panel
+    from integration.management.commands.simulate_gateway import demo_cfx_stations
+
+    seed_demo_line()
+    oven, aoi = demo_cfx_stations("gw-cfx")
+    units = ["SN-DEMO-0001", "SN-DEMO-0002", "SN-DEMO-0003", "SN-DEMO-0004"]
+    rng = random.Random(7)
+    bodies = [json.dumps(reflow_panel(oven, units, rng)).encode()]
+    bodies += [json.dumps(aoi_inspection(aoi, units, rng)).encode() for _ in range(5)]
+
+    write(*bodies)
+
+    results = DataValue.objects.filter(spec__name="AOI Result")
+    judged = {(value.value_text, value.judge) for value in results}
+    assert results.count() == 20
+    # CFX's own words (TestResult: Passed, Failed) are what the demo's AOI spec allows.
+    assert judged <= {("Passed", "PASS"), ("Failed", "FAIL")} and ("Passed", "PASS") in judged

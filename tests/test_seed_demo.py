@@ -152,10 +152,10 @@ def test_peak_temperature_is_bound_to_the_step_units_pass_at_the_reflow_oven(see
     assert reflow_steps == {step.step_no}
 
 
-def test_aoi_result_is_a_text_spec_allowing_only_pass(seeded):
+def test_aoi_result_is_a_text_spec_allowing_pass_in_the_gateways_and_cfxs_words(seeded):
     aoi = DataSpec.objects.get(name="AOI Result")
     assert aoi.data_type == DataSpec.DataType.TEXT
-    assert aoi.spec == {"allowed": ["PASS"]}
+    assert aoi.spec == {"allowed": ["PASS", "Passed"]}
 
 
 def test_visual_check_is_a_manual_boolean_spec_expecting_true(seeded):

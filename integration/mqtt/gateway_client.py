@@ -34,12 +34,24 @@ class GatewayConnection:
             self.client.tls_set(ca_certs=config.ca_file)
         self.client.max_inflight_messages_set(0)
         self.client.on_message = self._on_message
-        subscribed = threading.Event()
+        connected, subscribed, refusal = threading.Event(), threading.Event(), []
+
+        def on_connect(client, userdata, flags, reason_code, properties):
+            if reason_code.is_failure:
+                refusal.append(str(reason_code))
+            connected.set()
+
+        self.client.on_connect = on_connect
         self.client.on_subscribe = lambda *args: subscribed.set()
         self.client.connect(config.host, config.port)
         self.client.loop_start()
+        if not connected.wait(10) or refusal:
+            self.close()
+            why = f"refused {name!r}: {refusal[0]}" if refusal else "did not answer in 10 s"
+            raise ConnectionError(f"the broker {why}")
         self.client.subscribe(self.reply_topic, options=SubscribeOptions(qos=1))
         if not subscribed.wait(10):
+            self.close()
             raise ConnectionError(f"could not subscribe to {self.reply_topic}")
 
     def _on_message(self, client, userdata, message):

@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from execution.demo import DEMO_RUN_NO
 from execution.models import Unit
+from integration.broker_accounts import broker_warning, update_broker_after_issue
 from integration.gateway_keys import GATEWAYS_GROUP, create_gateway, issue_gateway_key
 from integration.mqtt.config import MqttConfig, MqttConfigError
 from integration.mqtt.gateway_client import GatewayConnection
@@ -123,10 +124,17 @@ class Command(BaseCommand):
         """Publish each event as gateway gw-simulator and wait for its answer."""
         try:
             config = MqttConfig.from_environment()
+        except MqttConfigError as error:
+            raise CommandError(str(error)) from None
+        broker = f"{config.host}:{config.port}"
+        try:
             connection = GatewayConnection(config, SIMULATOR_GATEWAY, key)
-        except (MqttConfigError, OSError) as error:
-            raise CommandError(f"Cannot reach the MQTT broker: {error}") from None
-        return connection.request, f"{config.shown_url} as {SIMULATOR_GATEWAY}"
+        except OSError as error:
+            raise CommandError(
+                f"MQTT broker {broker}: {error}. Is it running, and does it know gateway "
+                f"{SIMULATOR_GATEWAY} with this key (docs/mqtt-broker.md)?"
+            ) from None
+        return connection.request, f"{broker} as {SIMULATOR_GATEWAY}"
 
     def _publish_cfx(self, units, panels, rate, rng, panel_size):
         """Each panel: the oven's UnitsProcessed, then the AOI's UnitsInspected. The demo's
@@ -158,13 +166,10 @@ class Command(BaseCommand):
         )
 
     def _simulator_key(self) -> str:
-        user = get_user_model().objects.filter(username=SIMULATOR_GATEWAY).first()
-        if user is None:
-            _, key = create_gateway(SIMULATOR_GATEWAY)
-            return key
-        if not user.groups.filter(name=GATEWAYS_GROUP).exists():
-            raise CommandError(f"User {SIMULATOR_GATEWAY} exists but is not a gateway.")
-        return issue_gateway_key(user)
+        key, broker = simulator_key()
+        if broker.failed:
+            self.stderr.write(broker_warning(broker, after="simulator's new key"))
+        return key
 
     def _event(self, rng, unit_sn, batch, number) -> dict:
         station_code, step_no, specs = rng.choice(STATIONS)
@@ -225,6 +230,20 @@ class Command(BaseCommand):
             return "duplicate (200)" if body["data"]["isDuplicate"] else "created (200)"
         code = body.get("error", {}).get("code", "?") if isinstance(body, dict) else "?"
         return f"{code} ({status})"
+
+
+def simulator_key() -> tuple[str, object]:
+    """A new key for gateway gw-simulator (made where missing), given to its MQTT account
+    at the broker too, as `rekey_gateway` does (docs/mqtt-broker.md); returns the key and
+    the broker's update."""
+    user = get_user_model().objects.filter(username=SIMULATOR_GATEWAY).first()
+    if user is None:
+        _, key = create_gateway(SIMULATOR_GATEWAY)
+    elif not user.groups.filter(name=GATEWAYS_GROUP).exists():
+        raise CommandError(f"User {SIMULATOR_GATEWAY} exists but is not a gateway.")
+    else:
+        key = issue_gateway_key(user)
+    return key, update_broker_after_issue(SIMULATOR_GATEWAY, key)
 
 
 def demo_cfx_stations(gateway: str) -> tuple[str, str]:
