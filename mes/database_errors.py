@@ -50,6 +50,12 @@ class GaveUp(OperationalError):
         self.cause = cause
 
 
+class BinaryCopyRefused(DatabaseError):
+    """The server refused a binary COPY's data: a column's type was changed by a
+    migration under this running process (mes/db.py copies that table as text from
+    then on). Worth another try, as a stale prepared statement is."""
+
+
 def _sqlstate(error: BaseException) -> str | None:
     return getattr(error.__cause__, "sqlstate", None) or getattr(error, "sqlstate", None)
 
@@ -60,6 +66,8 @@ def cause_of(error: DatabaseError) -> Cause:
         return error.cause
     if isinstance(error, CommitUncertain):
         return cause_of(error.error)
+    if isinstance(error, BinaryCopyRefused):
+        return Cause.STALE_STATEMENT
     sqlite_name = getattr(error.__cause__, "sqlite_errorname", None)
     if sqlite_name:
         if sqlite_name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):

@@ -10,17 +10,22 @@ and query capture in tests work as for any ORM query.
 """
 
 import json
+import logging
 from contextlib import nullcontext
 from functools import cache, partial
 from operator import attrgetter
 
 import orjson
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models
 from django.db.models import Model
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 from psycopg.types.json import Jsonb
+
+from mes.database_errors import BinaryCopyRefused
+
+logger = logging.getLogger("mes.db")
 
 
 def placeholders(count: int) -> str:
@@ -304,6 +309,14 @@ BINARY_COPY_TYPES = frozenset(
 )  # fmt: skip
 
 
+# Models whose binary COPY the server refused (a column's type changed under this
+# process): copied as text, which the server converts, until the process restarts.
+TEXT_COPY_MODELS: set[type[Model]] = set()
+# The server's answers to binary data of another type than the column's: 08P01 "insufficient
+# data left in message" (integer sent, bigint column), 22P03 "incorrect binary data format".
+BINARY_REFUSED_STATES = frozenset({"08P01", "22P03"})
+
+
 @cache
 def _copy_types(model: type[Model]) -> list[str] | None:
     """The column types of the model's COPY (primary key first), for the binary format;
@@ -328,7 +341,7 @@ def _copy_rows(db, model, fields, rows) -> list:
     format (a DataValue row: 5.5 against 9.3 µs); tests/test_database_helpers.py reads
     every kind of value back as the ORM stores it."""
     table, pk_column, columns = _names(model)
-    types = _copy_types(model)
+    types = None if model in TEXT_COPY_MODELS else _copy_types(model)
     with db.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -340,9 +353,20 @@ def _copy_rows(db, model, fields, rows) -> list:
         # Through the driver's cursor: Django's has no COPY. Logged and with errors
         # translated as Django does for its own statements.
         logged = cursor.debug_sql(sql) if db.queries_logged else nullcontext()
-        with logged, db.wrap_database_errors, cursor.cursor.copy(sql) as copy:
-            if types is not None:
-                copy.set_types(types)
-            for pk, row in zip(pks, rows, strict=True):
-                copy.write_row((pk, *row))
+        try:
+            with logged, db.wrap_database_errors, cursor.cursor.copy(sql) as copy:
+                if types is not None:
+                    copy.set_types(types)
+                for pk, row in zip(pks, rows, strict=True):
+                    copy.write_row((pk, *row))
+        except DatabaseError as error:
+            state = getattr(error.__cause__, "sqlstate", None)
+            if types is None or state not in BINARY_REFUSED_STATES:
+                raise
+            # A migration changed a column's type under this process (its model still
+            # has the old one): text from now on; the caller takes the events again.
+            # Guarded by tests/test_schema_change.py.
+            TEXT_COPY_MODELS.add(model)
+            logger.warning("Binary COPY into %s refused (%s); copied as text now", table, error)
+            raise BinaryCopyRefused(str(error)) from error
     return pks

@@ -95,3 +95,50 @@ def test_reads_after_a_column_type_change_answer(
 
     assert answer.status_code == 200, answer.content[:500]
     assert answer.json()["data"]["items"][0]["equipmentId"] == "EQ-01"
+
+
+@pytest.fixture
+def wider_step_no():
+    """Widens the records' `step_no` from integer to bigint as a migration would (the
+    running code's model still says integer), then puts it back."""
+    from mes import db
+
+    def alter(column_type: str):
+        with second_session() as session:
+            session.execute(
+                f"ALTER TABLE integration_devicedatarecord ALTER COLUMN step_no TYPE {column_type}"
+            )
+
+    yield lambda: alter("bigint")
+    alter("integer")
+    db.TEXT_COPY_MODELS.clear()
+
+
+def test_batches_copied_after_a_column_is_widened_are_written(
+    line, gateway_client, wider_step_no, monkeypatch
+):
+    from integration import ingestion
+
+    transactions = []
+    real = ingestion.receive_together
+
+    def counted(attempts, *args):
+        transactions.append(len(attempts))
+        return real(attempts, *args)
+
+    monkeypatch.setattr(ingestion, "receive_together", counted)  # a count, not a fake
+
+    def batch(prefix):  # 40 records: written with COPY
+        body = {"events": [make_event(eventId=f"{prefix}-{n}") for n in range(40)]}
+        return gateway_client.post(f"{URL}/batch", body, format="json")
+
+    assert batch("evt-before").json()["data"]["summary"]["created"] == 40
+    wider_step_no()
+    first, second = batch("evt-after-1"), batch("evt-after-2")
+
+    assert first.json()["data"]["summary"]["created"] == 40
+    assert second.json()["data"]["summary"]["created"] == 40
+    # The binary COPY the server refused once is not tried again: the second batch is
+    # one transaction, as the first was before the change.
+    assert transactions[0] == 40 and transactions[-1] == 40
+    assert len(transactions) <= 1 + 1 + 40 + 1
