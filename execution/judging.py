@@ -4,6 +4,7 @@ One judging function serves ingestion, the admin and anything else that needs
 to know whether a value met its spec: `judge_value`.
 """
 
+import json
 import math
 from dataclasses import dataclass
 from numbers import Real
@@ -154,3 +155,53 @@ def judge_value(spec, value) -> Judgement:
     else:
         alarmed = bool(alarm.get("action")) and judge == FAIL
     return Judgement(judge=judge, alarmed=alarmed)
+
+
+# --- limits in words (the back office, the unit history, exports) ---
+
+
+def _bounds(limits: dict) -> str:
+    low, high = limits.get("min"), limits.get("max")
+    if low is not None and high is not None:
+        return f"{low} – {high}"
+    if low is not None:
+        return f"≥ {low}"
+    if high is not None:
+        return f"≤ {high}"
+    return ""
+
+
+def describe_limits(limits: dict | None) -> str:
+    """Stored limits (`{"spec": …, "alarm": …}`) in a few words.
+
+    For example "240 – 250 C; target 245; alarm 235 – 255 (HOLD)".
+    """
+    limits = limits or {}
+    spec, alarm = limits.get("spec") or {}, limits.get("alarm") or {}
+    parts = []
+    if bounds := _bounds(spec):
+        parts.append(f"{bounds} {spec.get('unit', '')}".strip())
+    if "allowed" in spec:
+        parts.append("allowed: " + ", ".join(map(str, spec["allowed"] or [])))
+    if "expected" in spec:
+        parts.append(f"expected: {json.dumps(spec['expected'])}")
+    if spec.get("target") is not None:
+        parts.append(f"target {spec['target']}")
+    alarm_bounds = _bounds(alarm)
+    if alarm_bounds or alarm.get("action"):
+        action = f" ({alarm['action']})" if alarm.get("action") else ""
+        parts.append(f"alarm {alarm_bounds or 'on FAIL'}{action}")
+    return "; ".join(parts) or "no limits"
+
+
+def describe_sender_limits(limits: dict | None) -> str:
+    """The sender's own limits of a reading (`{"min", "max", "expected", "unit"}`), in a
+    few words, e.g. "230 – 260 C; expected 245"; "—" when it sent none."""
+    if not limits:
+        return "—"
+    parts = []
+    if bounds := _bounds(limits):
+        parts.append(f"{bounds} {limits.get('unit') or ''}".strip())
+    if limits.get("expected") is not None:
+        parts.append(f"expected {limits['expected']}")
+    return "; ".join(parts) or "—"

@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 
-from execution.admin import describe_limits
+from execution.judging import describe_limits
 from execution.models import DataValue, Hold, RouteStep, Track, Unit
 
 # Rows on one page of the unit's page; the CSV reads the history in pages of this size too.

@@ -10,6 +10,6 @@ class MesConfig(AppConfig):
         from django.contrib import admin
 
         from mes import prepared_statements  # noqa: F401  (connects its signal)
-        from mes.back_office import configure_admin_site
+        from mes.admin.site import configure_admin_site
 
         configure_admin_site(admin.site)

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from execution.models import DataValue
 from integration.models import IntegrationMessage
-from mes.back_office import moment
+from mes.admin.site import moment
 
 MOMENT = re.compile(r"\b\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\b")
 

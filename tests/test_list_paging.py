@@ -164,7 +164,7 @@ def test_deep_admin_pages_read_keys_first_and_list_the_same_rows(events, quality
         return [row.event_id for row in response.context["cl"].result_list]
 
     expected = [page(n) for n in range(1, 8)]
-    monkeypatch.setattr("execution.admin_paging.KEYS_FIRST_FROM", 0)
+    monkeypatch.setattr("mes.admin.paging.KEYS_FIRST_FROM", 0)
     assert [page(n) for n in range(1, 8)] == expected
     assert sum(expected, []) == newest_first()
 

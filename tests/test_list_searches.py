@@ -72,7 +72,7 @@ def test_the_values_search_matches_numbers_or_their_beginning(plant, quality, te
 @pytest.mark.parametrize("term", ["SN-", "RUN-2026", "PNL"])
 def test_a_search_matching_many_passes_finds_the_same_values(plant, quality, monkeypatch, term):
     listed = value_events(quality, f"?q={term}")
-    monkeypatch.setattr("execution.admin.SEARCH_PASSES_LISTED", 1)
+    monkeypatch.setattr("execution.admin.values.SEARCH_PASSES_LISTED", 1)
     assert value_events(quality, f"?q={term}") == listed
     assert listed
 

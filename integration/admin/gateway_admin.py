@@ -20,7 +20,6 @@ from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 
-from execution.admin import ReadOnlyAdmin, badge
 from integration.broker_accounts import (
     broker_warning,
     update_broker_after_issue,
@@ -33,7 +32,9 @@ from integration.gateway_keys import (
     revoke_gateway_key,
 )
 from integration.models import Gateway, GatewayKey
-from mes.back_office import moment
+from mes.admin.display import badge
+from mes.admin.evidence import ReadOnlyAdmin
+from mes.admin.site import moment
 
 
 class GatewayForm(forms.ModelForm):

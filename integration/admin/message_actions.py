@@ -19,7 +19,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from execution.admin import badge
 from integration.acknowledgements import (
     ACKNOWLEDGE_PERMISSION,
     NOTE_MAX_LENGTH,
@@ -28,6 +27,7 @@ from integration.acknowledgements import (
     is_acknowledgeable,
 )
 from integration.models import IntegrationMessage
+from mes.admin.display import badge
 
 Status = IntegrationMessage.Status
 ACTION_LIMIT = 500

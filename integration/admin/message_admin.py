@@ -12,8 +12,6 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import ValidationError as ShapeError
 
-from execution.admin import ReadOnlyAdmin, admin_link, badge, pretty_json
-from execution.admin_filters import date_range_filter, input_filter
 from execution.unit_links import unit_link
 from integration.admin.message_actions import (
     AcknowledgedFilter,
@@ -31,7 +29,10 @@ from integration.ingestion import (
 )
 from integration.models import IntegrationMessage, business_key_for
 from integration.payload_diff import ABSENT, compare_payloads
-from mes.back_office import moment
+from mes.admin.display import admin_link, badge, pretty_json
+from mes.admin.evidence import ReadOnlyAdmin
+from mes.admin.filters import date_range_filter, input_filter
+from mes.admin.site import moment
 from mes.skip_scan import distinct_values
 
 REPLAY_PERMISSION = "integration.replay_integrationmessage"

@@ -8,18 +8,13 @@ from django.contrib import admin
 from django.db.models import Q
 from django.urls import reverse
 
-from execution.admin import (
-    CollectedValuesMixin,
-    ReadOnlyAdmin,
-    admin_link,
-    changelist_url,
-    pretty_json,
-    value_list_url,
-)
-from execution.admin_filters import date_range_filter, input_filter, whole_number
+from execution.admin.values import CollectedValuesMixin, value_list_url
 from execution.models import DataValue
 from execution.unit_links import unit_link
 from integration.models import DeviceDataRecord, IntegrationMessage
+from mes.admin.display import admin_link, changelist_url, pretty_json
+from mes.admin.evidence import ReadOnlyAdmin
+from mes.admin.filters import date_range_filter, input_filter, whole_number
 
 MESSAGES_SHOWN = 100
 

@@ -22,8 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from execution.admin import UnitAdmin
-from execution.admin_paging import BoundedCountPaginator
+from execution.admin.master_data import UnitAdmin
 from execution.models import Run, Unit
 from execution.unit_history import PAGE_ROWS, Cursor, route_steps, unit_scope
 from execution.unit_links import unit_page_url
@@ -34,6 +33,7 @@ from integration.unit_history import (
     message_counts,
 )
 from integration.unit_history_csv import stream_unit_history_csv
+from mes.admin.paging import BoundedCountPaginator
 
 VIEW_MESSAGES_PERMISSION = "integration.view_integrationmessage"
 # Runs whose number starts with a search term, beyond which the unit search ignores runs.

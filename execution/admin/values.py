@@ -1,150 +1,40 @@
-"""Back office for master and execution data: editable master data, read-only values.
+"""Back office for collected values: evidence that nobody adds, changes or deletes here.
 
-Master data (stations, operations, specs, routes, runs, units, tracks) is
-edited by integration admins and viewed by quality staff, as their group
-permissions say. Collected values are evidence: nobody adds, changes or
-deletes them here. Judging is never repeated in the admin: pages show the
-judge, alarm and limits stored with each value when it was received.
+Judging is never repeated in the admin: pages show the judge, alarm and limits stored
+with each value when it was received. Also the tables of a unit's, run's or record's
+values under its form (`CollectedValuesMixin`), and the CSV export of the list.
 """
 
 import json
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.forms.fields import InvalidJSONInput
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from execution.admin_filters import InputFilter, date_range_filter, input_filter
-from execution.admin_paging import BoundedCountPaginator
-from execution.admin_route_steps import RouteStepForm
-from execution.admin_spc import SpcSectionMixin
 from execution.exports import stream_data_values_csv
-from execution.models import (
-    Carrier,
-    CarrierTrack,
-    DataSpec,
-    DataValue,
-    Operation,
-    RouteStep,
-    RouteVersion,
-    Run,
-    Station,
-    Track,
-    Unit,
-)
+from execution.judging import describe_limits, describe_sender_limits
+from execution.models import CarrierTrack, DataValue, Run, Station, Track, Unit
 from execution.unit_links import unit_link
+from mes.admin.display import admin_link, badge, changelist_url, pretty_json
+from mes.admin.evidence import EvidenceMixin, ReadOnlyAdmin
+from mes.admin.filters import InputFilter, date_range_filter, input_filter
 
 VIEW_VALUES_PERMISSION = "execution.view_datavalue"
 # How many values a unit, run or record page lists before linking to the full list.
 VALUES_SHOWN = 200
 
 
-class EvidenceMixin:
-    """Received data is evidence: nobody adds, changes or deletes it in the admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(EvidenceMixin, admin.ModelAdmin):
-    # Counts per filter choice would scan the largest tables on every page.
-    show_facets = admin.ShowFacets.NEVER
-    # Evidence lists grow by millions: counts are bounded, deep pages read keys first,
-    # and the unfiltered total is not counted beside the filtered one.
-    paginator = BoundedCountPaginator
-    show_full_result_count = False
-
-
-# --- display helpers shared by the back office's pages ------------------------------------------
-
-
-def badge(code: str, label: str | None = None):
-    """A coloured label for a status, judge or alarm (styled in admin/includes/mes_styles.html)."""
-    return format_html('<span class="mes-badge mes-badge-{}">{}</span>', code, label or code)
-
-
-def pretty_json(value):
-    """JSON as an indented, scrollable block."""
-    if value is None:
-        return "—"
-    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
-    return format_html('<pre class="mes-json">{}</pre>', text)
-
-
-def _bounds(limits: dict) -> str:
-    low, high = limits.get("min"), limits.get("max")
-    if low is not None and high is not None:
-        return f"{low} – {high}"
-    if low is not None:
-        return f"≥ {low}"
-    if high is not None:
-        return f"≤ {high}"
-    return ""
-
-
-def describe_limits(limits: dict | None) -> str:
-    """Stored limits (`{"spec": …, "alarm": …}`) in a few words.
-
-    For example "240 – 250 C; target 245; alarm 235 – 255 (HOLD)".
-    """
-    limits = limits or {}
-    spec, alarm = limits.get("spec") or {}, limits.get("alarm") or {}
-    parts = []
-    if bounds := _bounds(spec):
-        parts.append(f"{bounds} {spec.get('unit', '')}".strip())
-    if "allowed" in spec:
-        parts.append("allowed: " + ", ".join(map(str, spec["allowed"] or [])))
-    if "expected" in spec:
-        parts.append(f"expected: {json.dumps(spec['expected'])}")
-    if spec.get("target") is not None:
-        parts.append(f"target {spec['target']}")
-    alarm_bounds = _bounds(alarm)
-    if alarm_bounds or alarm.get("action"):
-        action = f" ({alarm['action']})" if alarm.get("action") else ""
-        parts.append(f"alarm {alarm_bounds or 'on FAIL'}{action}")
-    return "; ".join(parts) or "no limits"
-
-
-def describe_sender_limits(limits: dict | None) -> str:
-    """The sender's own limits of a reading (`{"min", "max", "expected", "unit"}`), in a
-    few words, e.g. "230 – 260 C; expected 245"; "—" when it sent none."""
-    if not limits:
-        return "—"
-    parts = []
-    if bounds := _bounds(limits):
-        parts.append(f"{bounds} {limits.get('unit') or ''}".strip())
-    if limits.get("expected") is not None:
-        parts.append(f"expected {limits['expected']}")
-    return "; ".join(parts) or "—"
-
-
-def admin_link(url: str, text) -> str:
-    return format_html('<a href="{}">{}</a>', url, text)
-
-
-def changelist_url(app_label: str, model_name: str, **params) -> str:
-    return reverse(f"admin:{app_label}_{model_name}_changelist") + "?" + urlencode(params)
-
-
 def value_list_url(**params) -> str:
     return changelist_url("execution", "datavalue", **params)
 
 
-# --- tables of collected values under a unit, run or record --------------------------------------
+# --- tables of collected values under a unit, run or record ---
 
 
 @dataclass
@@ -198,219 +88,7 @@ class CollectedValuesMixin:
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
-# --- master data --------------------------------------------------------------------------------
-
-
-@admin.register(Station)
-class StationAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "station_type", "line_code", "cfx_handle"]
-    list_filter = ["station_type", "line_code"]
-    search_fields = ["code", "name", "cfx_handle"]
-    fields = ["code", "name", "station_type", "line_code", "cfx_handle"]
-
-
-@admin.register(Operation)
-class OperationAdmin(admin.ModelAdmin):
-    list_display = ["code", "name"]
-    search_fields = ["code", "name"]
-
-
-class LimitJSONField(forms.JSONField):
-    """JSON typed as text: blank means none (null), and a syntax error says where it is."""
-
-    def __init__(self, *, example: str, **kwargs):
-        self.example = example
-        kwargs.setdefault("required", False)
-        kwargs.setdefault(
-            "widget", forms.Textarea(attrs={"rows": 6, "cols": 60, "class": "vLargeTextField"})
-        )
-        super().__init__(**kwargs)
-
-    def to_python(self, value):
-        if self.disabled:
-            return value
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return None
-        if not isinstance(value, str):
-            return value
-        try:
-            return json.loads(value, parse_constant=_refuse_constant)
-        except json.JSONDecodeError as error:
-            raise ValidationError(
-                "This is not valid JSON: %(reason)s (line %(line)s, column %(column)s). "
-                "Write an object such as %(example)s, or leave the box empty for none.",
-                code="invalid",
-                params={
-                    "reason": error.msg,
-                    "line": error.lineno,
-                    "column": error.colno,
-                    "example": self.example,
-                },
-            ) from error
-        except ValueError as error:
-            raise ValidationError(
-                "%(reason)s; limits must be finite numbers.",
-                code="invalid",
-                params={"reason": error},
-            ) from error
-
-    def prepare_value(self, value):
-        if isinstance(value, InvalidJSONInput):
-            return value  # what the person typed, shown again with the error
-        if value is None:
-            return ""
-        return json.dumps(value, ensure_ascii=False, indent=2)
-
-    def has_changed(self, initial, data):
-        try:
-            return self.to_python(data) != initial
-        except ValidationError:
-            return True
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-class DataSpecForm(forms.ModelForm):
-    """The spec's own fields; `spec`, `alarm` and `trigger_rule` edited as JSON text."""
-
-    spec = LimitJSONField(
-        example='{"min": 240, "max": 250, "target": 245, "unit": "C"}',
-        help_text='NUMBER: {"min": 240, "max": 250, "target": 245, "unit": "C"} (min or max '
-        'may be left out); TEXT: {"allowed": ["OK", "GOOD"]}; BOOLEAN: {"expected": true}; '
-        "JSON: empty. Limits are inclusive. Empty: no limits (values judge NA).",
-    )
-    alarm = LimitJSONField(
-        example='{"min": 235, "max": 255, "action": "HOLD"}',
-        help_text='{"min": 235, "max": 255, "action": "ALARM_ONLY" or "HOLD"}; min/max for '
-        "NUMBER specs only. With an action and no limits, a FAIL raises the alarm. "
-        "Empty: no alarm.",
-    )
-    trigger_rule = LimitJSONField(
-        example='{"everyMinutes": 30}',
-        help_text="Any JSON the trigger needs, stored and shown (not enforced at ingestion). "
-        "Empty: none.",
-    )
-
-    class Meta:
-        model = DataSpec
-        fields = [
-            "operation",
-            "name",
-            "item_type",
-            "data_type",
-            "method",
-            "trigger_type",
-            "trigger_rule",
-            "spec",
-            "alarm",
-            "is_required",
-            "is_active",
-        ]
-
-
-@admin.register(DataSpec)
-class DataSpecAdmin(SpcSectionMixin, admin.ModelAdmin):
-    form = DataSpecForm
-    list_display = [
-        "name",
-        "operation",
-        "data_type",
-        "method",
-        "item_type",
-        "limits_summary",
-        "is_required",
-        "is_active",
-    ]
-    list_filter = ["data_type", "method", "item_type", "is_active", "operation"]
-    search_fields = ["name", "operation__code"]
-    list_select_related = ["operation"]
-    autocomplete_fields = ["operation"]
-    fieldsets = [
-        (None, {"fields": ["operation", "name", "item_type", "data_type", "method"]}),
-        (
-            "Limits",
-            {
-                "fields": ["spec", "alarm"],
-                "description": "Checked when saved (docs/ingestion.md). Values already received "
-                "keep the limits they were judged against.",
-            },
-        ),
-        ("Trigger", {"fields": ["trigger_type", "trigger_rule", "is_required", "is_active"]}),
-    ]
-
-    @admin.display(description="limits")
-    def limits_summary(self, spec):
-        return describe_limits(spec.limits)
-
-
-class RouteStepInline(admin.TabularInline):
-    model = RouteStep
-    form = RouteStepForm
-    extra = 0
-    filter_horizontal = ["data_specs"]
-
-
-@admin.register(RouteVersion)
-class RouteVersionAdmin(admin.ModelAdmin):
-    list_display = ["code", "version_no"]
-    search_fields = ["code"]
-    inlines = [RouteStepInline]
-
-
-@admin.register(RouteStep)
-class RouteStepAdmin(admin.ModelAdmin):
-    form = RouteStepForm
-    list_display = ["route_version", "step_no", "operation"]
-    list_filter = ["route_version"]
-    filter_horizontal = ["data_specs"]
-    list_select_related = ["route_version", "operation"]
-
-
-@admin.register(Run)
-class RunAdmin(CollectedValuesMixin, admin.ModelAdmin):
-    list_display = ["run_no", "route_version", "status"]
-    list_filter = ["status", "route_version"]
-    search_fields = ["run_no"]
-    list_select_related = ["route_version"]
-
-    def collected_values(self, run):
-        return DataValue.objects.filter(run=run)  # stored with each value, indexed
-
-    def collected_values_url(self, run):
-        return value_list_url(runNo=run.run_no)
-
-
-@admin.register(Unit)
-class UnitAdmin(CollectedValuesMixin, admin.ModelAdmin):
-    list_display = ["sn", "run", "status"]
-    list_filter = ["status"]
-    search_fields = ["sn", "run__run_no"]
-    list_select_related = ["run"]
-    raw_id_fields = ["run"]
-
-    def get_readonly_fields(self, request, obj=None):
-        # A hold is opened by data and closed by a disposition (docs/holds.md): while one
-        # is open, the status is not the form's to change. Asked again when the form is
-        # saved, so a form opened before the hold cannot write the old status back.
-        if obj is not None and obj.holds.filter(closed_at=None).exists():
-            return [*super().get_readonly_fields(request, obj), "status"]
-        return super().get_readonly_fields(request, obj)
-
-    def formfield_for_choice_field(self, db_field, request, **kwargs):
-        if db_field.name == "status":
-            # ON_HOLD comes with a hold, from data: never set by hand.
-            kwargs["choices"] = [
-                choice for choice in db_field.choices if choice[0] != Unit.Status.ON_HOLD
-            ]
-        return super().formfield_for_choice_field(db_field, request, **kwargs)
-
-    def collected_values(self, unit):
-        return DataValue.objects.filter(of_unit(unit.sn))
-
-    def collected_values_url(self, unit):
-        return value_list_url(unitSn=unit.sn)
+# --- the values list ---
 
 
 class ValueColumnsMixin:
@@ -467,33 +145,6 @@ class DataValueInline(EvidenceMixin, ValueColumnsMixin, admin.TabularInline):
     def get_queryset(self, request):
         # spec__operation: the spec column's text.
         return super().get_queryset(request).select_related("spec__operation")
-
-
-@admin.register(Track)
-class TrackAdmin(admin.ModelAdmin):
-    list_display = ["id", "unit", "step_no", "station", "source", "in_at", "out_at", "result"]
-    list_filter = ["station", "source", "result"]
-    search_fields = ["unit__sn"]
-    list_select_related = ["unit", "station"]
-    raw_id_fields = ["unit"]
-    inlines = [DataValueInline]
-
-
-@admin.register(Carrier)
-class CarrierAdmin(admin.ModelAdmin):
-    list_display = ["carrier_no"]
-    search_fields = ["carrier_no"]
-
-
-@admin.register(CarrierTrack)
-class CarrierTrackAdmin(admin.ModelAdmin):
-    list_display = ["id", "carrier", "step_no", "station", "source", "in_at", "result"]
-    list_filter = ["station", "source", "result"]
-    search_fields = ["carrier__carrier_no"]
-    list_select_related = ["carrier", "station"]
-
-
-# --- collected values ---------------------------------------------------------------------------
 
 
 class StationFilter(admin.SimpleListFilter):
@@ -730,6 +381,3 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
         response["Content-Disposition"] = f'attachment; filename="data-values-{stamp}.csv"'
         response["Cache-Control"] = "no-store"
         return response
-
-
-from execution import admin_holds  # noqa: E402, F401  (registers the Hold admin)

@@ -14,16 +14,13 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
-from execution.admin import (
-    CollectedValuesMixin,
-    EvidenceMixin,
-    badge,
-    describe_limits,
-    value_list_url,
-)
+from execution.admin.values import CollectedValuesMixin, value_list_url
 from execution.holds import HoldNotOpen, close_hold
+from execution.judging import describe_limits
 from execution.models import DataValue, Hold
 from execution.unit_links import unit_link
+from mes.admin.display import badge
+from mes.admin.evidence import EvidenceMixin
 from mes.database_errors import Cause, CommitUncertain, cause_of
 
 RELEASE_PERMISSION = "execution.release_hold"

@@ -1,0 +1,8 @@
+"""The back office of `execution`: master data, collected values, holds and SPC.
+
+Importing the package registers every admin (Django's autodiscovery imports it).
+Its modules use the back-office kit in `mes/admin/` and the services of `execution`;
+they import nothing of `integration`.
+"""
+
+from execution.admin import holds, master_data, specs, values  # noqa: F401  (registers)
