@@ -38,7 +38,7 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Ingestion throughput against PostgreSQL's own limit (README: Benchmark).
+# Ingestion throughput against PostgreSQL's own limit (bench/README.md).
 bench: venv
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
 
