@@ -63,8 +63,8 @@ def cfx_section(environment: dict, units: list, *, panels: int, consumers: int =
     import psycopg
 
     sys.path.insert(0, str(ROOT))
-    from integration.cfx.config import CfxConfig
-    from integration.cfx.publisher import CfxPublisher, reflow_panel
+    from integration.transports.cfx.config import CfxConfig
+    from integration.transports.cfx.publisher import CfxPublisher, reflow_panel
 
     subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", SETUP.format(handle=HANDLE)],

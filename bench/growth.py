@@ -140,7 +140,7 @@ INSERT INTO integration_integrationmessage (direction, system, entity_type, busi
 SELECT 'IN', 'DEVICE', 'DEVICE_DATA', 'device-data:' || r.event_id, 'device-data:' || r.event_id,
   m.status,
   -- As the ingestion stores them: the fields the record holds are not repeated
-  -- (integration/stored_payload.py), but a conflict's other data.
+  -- (integration/ingestion/stored_payload.py), but a conflict's other data.
   jsonb_build_object('eventTime', r.event_time)
     || CASE WHEN m.status = 'CONFLICT' THEN jsonb_build_object('data', '[]'::jsonb)
        ELSE '{}' END,

@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import cfx as bench_cfx  # noqa: E402  (after the path is set)
 from bench import mqtt as bench_mqtt  # noqa: E402
-from integration.stored_payload import split_payload  # noqa: E402
+from integration.ingestion.stored_payload import split_payload  # noqa: E402
 
 VALUES_PER_EVENT = 3
 SPEC_NAMES = ["Peak Temperature", "Conveyor Speed", "Time Above Liquidus"]

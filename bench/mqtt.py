@@ -40,8 +40,8 @@ def _publisher(args):
     """Publish single events until the deadline, at most `window` awaiting their answer;
     returns (latencies, answers by status, seconds)."""
     from bench.ingest import make_event
-    from integration.mqtt.config import MqttConfig
-    from integration.mqtt.gateway_client import GatewayConnection
+    from integration.transports.mqtt.config import MqttConfig
+    from integration.transports.mqtt.gateway_client import GatewayConnection
 
     port, name, worker, phase, units, duration, rate, window = args
     connection = GatewayConnection(MqttConfig(host="127.0.0.1", port=port), name, None)
@@ -78,10 +78,10 @@ def _publisher(args):
 def _publish_only(args):
     """Publish `count` single events as fast as the broker takes them, answers unread."""
     from bench.ingest import make_event
-    from integration.mqtt.config import MqttConfig
-    from integration.mqtt.gateway_client import GatewayConnection
-    from integration.mqtt.packed_properties import PackedPublishProperties
-    from integration.mqtt.topics import events_topic
+    from integration.transports.mqtt.config import MqttConfig
+    from integration.transports.mqtt.gateway_client import GatewayConnection
+    from integration.transports.mqtt.packed_properties import PackedPublishProperties
+    from integration.transports.mqtt.topics import events_topic
 
     port, name, worker, phase, units, count = args
     connection = GatewayConnection(MqttConfig(host="127.0.0.1", port=port), name, None)

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from execution.models import DataSpec, Operation, RouteStep, RouteVersion, Run, Station, Track, Unit
-from integration.gateway_keys import create_gateway
+from integration.gateways.keys import create_gateway
 
 STEPS = [
     (10, "BENCH-PRINTER", "OP-B-PRINT", ["Squeegee Pressure", "Print Speed"]),

@@ -18,7 +18,7 @@ from execution.demo import (
     history_in_at,
     history_unit_sn,
 )
-from integration.ingestion import receive_device_events
+from integration.ingestion.service import receive_device_events
 from integration.models import DeviceDataRecord
 
 OVEN = "REFLOW-01-OVEN"

@@ -11,7 +11,8 @@ from datetime import timedelta
 
 from execution.demo import DEMO_RUN_NO
 from execution.models import Track
-from integration.ingestion import EventRefused, receive_device_event
+from integration.ingestion.errors import EventRefused
+from integration.ingestion.service import receive_device_event
 from integration.models import DeviceDataRecord, IntegrationMessage, business_key_for
 
 DEMO_TRAFFIC_UNIT = "SN-DEMO-0002"

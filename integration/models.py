@@ -7,8 +7,8 @@ from django.contrib.auth.models import UserManager
 from django.db import models
 
 from execution.models import CarrierTrack, Operation, Station, Track
-from integration.event_hash import CURRENT_VERSION as CURRENT_HASH_VERSION
-from integration.stored_payload import payload_as_received
+from integration.ingestion.event_hash import CURRENT_VERSION as CURRENT_HASH_VERSION
+from integration.ingestion.stored_payload import payload_as_received
 
 
 class DeviceDataRecord(models.Model):
@@ -49,7 +49,7 @@ class DeviceDataRecord(models.Model):
     data = models.JSONField()
     meta = models.JSONField(null=True, blank=True)
     payload_hash = models.CharField(max_length=64)
-    # The rules the hash was made with (integration/event_hash.py). The database's
+    # The rules the hash was made with (integration/ingestion/event_hash.py). The database's
     # default is 1: rows written by code from before the column are version 1.
     payload_hash_version = models.SmallIntegerField(default=CURRENT_HASH_VERSION, db_default=1)
     data_values_created = models.PositiveIntegerField(default=0)
@@ -178,7 +178,7 @@ class IntegrationMessage(models.Model):
     acknowledgement_note = models.TextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # The payload's fields that are its record's, as bits (integration/stored_payload.py):
+    # The payload's fields that are its record's, as bits (integration/ingestion/stored_payload.py):
     # stored once, on the record, and put back by `full_payload`. The database's
     # default 0 is right for rows written by code from before the column.
     record_fields = models.SmallIntegerField(default=0, db_default=0)
@@ -278,6 +278,10 @@ class GatewayKey(models.Model):
         return f"{self.user.username} ({self.prefix}…)"
 
 
+# The group of every gateway account (integration/gateways/keys.py puts them in it).
+GATEWAYS_GROUP = "Gateways"
+
+
 class GatewayManager(UserManager):
     """Only gateway service accounts: users in the `Gateways` group, never staff or superusers.
 
@@ -287,9 +291,6 @@ class GatewayManager(UserManager):
     use_in_migrations = False
 
     def get_queryset(self):
-        # Imported here: gateway_keys imports this module.
-        from integration.gateway_keys import GATEWAYS_GROUP
-
         return (
             super()
             .get_queryset()

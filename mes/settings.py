@@ -228,13 +228,13 @@ if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", GAT
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "mes.api.authentication.GatewayKeyAuthentication",
+        "integration.gateways.authentication.GatewayKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["mes.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["mes.api.renderers.EnvelopeJSONRenderer"],
-    "DEFAULT_THROTTLE_CLASSES": ["mes.api.throttling.GatewayKeyRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["integration.gateways.throttling.GatewayKeyRateThrottle"],
     "DEFAULT_FILTER_BACKENDS": ["mes.api.filtering.StrictFilterBackend"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "mes.api.negotiation.FirstRendererFallbackNegotiation",
     "DEFAULT_PAGINATION_CLASS": "mes.api.pagination.EnvelopePagination",
@@ -295,9 +295,9 @@ try:
 except ValueError as error:
     raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {error}") from error
 
-# Gateway accounts at the MQTT broker (integration/broker_accounts.py, docs/mqtt-broker.md):
-# its dynamic-security admin, e.g. mqtt://admin:pass@127.0.0.1:1883. Unset: the MES does not
-# manage the broker (REST only, or a broker managed by hand).
+# Gateway accounts at the MQTT broker (integration/gateways/broker_accounts.py,
+# docs/mqtt-broker.md): its dynamic-security admin, e.g. mqtt://admin:pass@127.0.0.1:1883.
+# Unset: the MES does not manage the broker (REST only, or a broker managed by hand).
 MQTT_ADMIN_URL = os.environ.get("MQTT_ADMIN_URL", "").strip()
 MQTT_ADMIN_CA_FILE = (
     os.environ.get("MQTT_ADMIN_CA_FILE", "").strip() or os.environ.get("MQTT_CA_FILE", "").strip()

@@ -10,7 +10,7 @@ from mes.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/integration/", include("integration.urls")),
+    path("api/integration/", include("integration.api.urls")),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),

@@ -19,7 +19,7 @@ from execution.models import (
     Track,
     Unit,
 )
-from integration.gateway_keys import GATEWAYS_GROUP, issue_gateway_key
+from integration.gateways.keys import GATEWAYS_GROUP, issue_gateway_key
 
 BASE_TIME = datetime(2026, 1, 24, 10, 0, tzinfo=UTC)
 
@@ -220,7 +220,8 @@ class ReceivedTraffic:
 
 
 def receive_traffic(gateway) -> ReceivedTraffic:
-    from integration.ingestion import EventIdConflict, EventRefused, receive_device_event
+    from integration.ingestion.errors import EventIdConflict, EventRefused
+    from integration.ingestion.service import receive_device_event
 
     first = receive_device_event(reflow_event(), sent_by=gateway)
     duplicate = receive_device_event(reflow_event(), sent_by=gateway)

@@ -17,7 +17,7 @@ from django.utils.html import strip_tags
 
 from integration.acknowledgements import NoteRequired, acknowledge_messages
 from integration.dashboard import attention_figures
-from integration.ingestion import receive_device_event, replay_failed_message
+from integration.ingestion.service import receive_device_event, replay_failed_message
 from integration.models import IntegrationMessage
 from mes.metrics import scrape
 from tests.factories import TrackFactory, UnitFactory, UserFactory, reflow_event
@@ -182,12 +182,15 @@ def test_acknowledged_messages_leave_the_attention_figures_and_their_lists(
     after = figures()
     assert (after["failed-unresolved"].count, after["conflicts"].count) == (0, 0)
     assert not after["conflicts"].needs_attention
+    assert set(after) == {"failed-unresolved", "conflicts"}
     for figure in after.values():
         assert listed(integration, figure.url.removeprefix(LIST_URL)) == []
 
 
 def test_the_attention_figures_link_to_lists_that_agree_with_them(traffic, integration):
-    for figure in figures().values():
+    shown = figures()
+    assert set(shown) == {"failed-unresolved", "conflicts"}
+    for figure in shown.values():
         assert "acknowledged=no" in figure.url
         assert len(listed(integration, figure.url.removeprefix(LIST_URL))) == figure.count == 1
 

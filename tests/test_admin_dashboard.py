@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from execution.models import DataValue
 from integration.dashboard import build_dashboard
-from integration.ingestion import receive_device_event
+from integration.ingestion.service import receive_device_event
 from integration.models import IntegrationMessage
 from tests.factories import UserFactory, person_in_role, reflow_event
 
@@ -138,7 +138,12 @@ def test_the_index_renders_in_a_bounded_number_of_queries(
     quality, traffic, django_assert_max_num_queries
 ):
     with django_assert_max_num_queries(25):
-        quality.get(INDEX)
+        page = quality.get(INDEX).content.decode()
+
+    # The bounded queries are the ones that show the figures and the latest events.
+    assert 'aria-label="Quality dashboard"' in page
+    assert "FAILED messages not yet resolved" in page
+    assert "evt-hot" in page
 
 
 def test_staff_without_permissions_see_no_figures(client, traffic):

@@ -7,7 +7,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from execution.models import Hold, Unit
-from integration.ingestion import receive_device_event
+from integration.ingestion.service import receive_device_event
 from tests.conftest import make_event
 from tests.factories import TrackFactory, UnitFactory, person_in_role
 

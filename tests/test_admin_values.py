@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from execution.exports import neutralise
 from execution.models import DataSpec, DataValue
-from integration.ingestion import receive_device_event
+from integration.ingestion.service import receive_device_event
 from integration.models import DeviceDataRecord
 from tests.factories import (
     CarrierTrackFactory,

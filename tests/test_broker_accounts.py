@@ -18,12 +18,12 @@ from django.urls import reverse
 from paho.mqtt.enums import CallbackAPIVersion
 from rest_framework.test import APIClient
 
-from integration.broker_accounts import (
+from integration.gateways.broker_accounts import (
     BrokerAdmin,
     update_broker_after_issue,
     update_broker_after_revoke,
 )
-from integration.gateway_keys import issue_gateway_key, revoke_gateway_key
+from integration.gateways.keys import issue_gateway_key, revoke_gateway_key
 from integration.models import Gateway
 from tests.factories import gateway_with_key
 from tests.mqtt_broker import free_port, start_mosquitto
@@ -429,8 +429,8 @@ def test_the_simulators_new_key_is_given_to_its_broker_account_too(broker, sessi
 
 @pytest.mark.django_db
 def test_a_gateway_refused_by_the_broker_is_told_so_not_that_it_could_not_subscribe(broker):
-    from integration.mqtt.config import MqttConfig
-    from integration.mqtt.gateway_client import GatewayConnection
+    from integration.transports.mqtt.config import MqttConfig
+    from integration.transports.mqtt.gateway_client import GatewayConnection
 
     create_by_command("gw-reflow-1")
     config = MqttConfig(host=broker.host, port=broker.port)

@@ -6,7 +6,8 @@ Reuses the browser fixtures of tests/test_browser.py; slow, like them.
 
 import pytest
 
-from integration.ingestion import EventRefused, receive_device_event
+from integration.ingestion.errors import EventRefused
+from integration.ingestion.service import receive_device_event
 from tests import test_browser
 from tests.factories import person_in_role, reflow_event
 from tests.test_browser import CHROMIUM, shoot, sign_in

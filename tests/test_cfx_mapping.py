@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from execution.models import DataValue, Track
-from integration.cfx.config import CfxConfig, CfxConfigError
-from integration.cfx.envelope import MalformedCfx, envelopes_of
-from integration.cfx.ingest import Delivery, GatewayRefused, write_group
-from integration.gateway_keys import revoke_gateway_key
-from integration.ingestion import replay_failed_message
+from integration.gateways.keys import revoke_gateway_key
+from integration.ingestion.service import replay_failed_message
 from integration.models import DeviceDataRecord, IntegrationMessage
+from integration.transports.cfx.config import CfxConfig, CfxConfigError
+from integration.transports.cfx.envelope import MalformedCfx, envelopes_of
+from integration.transports.cfx.ingest import Delivery, GatewayRefused, write_group
 from tests.conftest import REFLOW_HANDLE
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cfx"
@@ -190,7 +190,7 @@ def test_an_envelope_the_mapping_fails_on_is_counted_and_logged_and_the_others_w
 ):
     # The mapping survives every single-field type change of the fixtures (tried); the
     # guard is for the next bug, so the fault is injected for the first envelope only.
-    from integration.cfx import ingest
+    from integration.transports.cfx import ingest
 
     real = ingest.translate
 
@@ -256,8 +256,8 @@ def test_the_demos_cfx_traffic_is_judged_against_the_demos_specs(db):
     import random
 
     from execution.demo import seed_demo_line
-    from integration.cfx.publisher import aoi_inspection, reflow_panel
     from integration.management.commands.simulate_gateway import demo_cfx_stations
+    from integration.transports.cfx.publisher import aoi_inspection, reflow_panel
 
     seed_demo_line()
     oven, aoi = demo_cfx_stations("gw-cfx")

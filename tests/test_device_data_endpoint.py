@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from execution.models import DataValue, Track
-from integration.ingestion import receive_device_event
+from integration.ingestion.service import receive_device_event
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event
 
@@ -240,7 +240,7 @@ def test_a_duplicate_takes_fewer_statements_than_a_new_event(line, gateway):
 
 
 def test_the_written_out_answer_is_the_one_the_openapi_serializer_describes(line, gateway):
-    from integration.views import IngestionAnswerSerializer, ingestion_answer
+    from integration.answers import IngestionAnswerSerializer, ingestion_answer
 
     two_values = [
         {"specName": "Peak Temperature", "valueNumber": 260},

@@ -10,8 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.exceptions import ValidationError
 
-from integration.ingestion import validate_event_shape
-from integration.serializers import DeviceEventSerializer, plainly_valid_event
+from integration.ingestion.shape import (
+    DeviceEventSerializer,
+    plainly_valid_event,
+    validate_event_shape,
+)
 from tests.conftest import make_event
 
 MISSING = object()

@@ -3,12 +3,8 @@
 import pytest
 
 from execution.models import DataValue
-from integration.ingestion import (
-    EventRefused,
-    MessageNotReplayable,
-    receive_device_event,
-    replay_failed_message,
-)
+from integration.ingestion.errors import EventRefused, MessageNotReplayable
+from integration.ingestion.service import receive_device_event, replay_failed_message
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event
 from tests.factories import TrackFactory, UnitFactory

@@ -12,8 +12,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from execution.models import DataValue
-from integration.gateway_keys import issue_gateway_key, revoke_gateway_key
-from integration.ingestion import EventRefused, receive_device_event
+from integration.gateways.keys import issue_gateway_key, revoke_gateway_key
+from integration.ingestion.errors import EventRefused
+from integration.ingestion.service import receive_device_event
 from integration.models import DeviceDataRecord, GatewayKey, IntegrationMessage
 from tests.conftest import make_event
 from tests.factories import gateway_with_key

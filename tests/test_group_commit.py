@@ -1,6 +1,6 @@
 """Group commit: single events posted at the same time are received together, each
 still judged, written and answered on its own, and one event's trouble with the
-database stays its own (integration/group_commit.py).
+database stays its own (integration/ingestion/group_commit.py).
 
 The faults are real: a row lock held by a second session, a statement timeout,
 a connection terminated by the server. They need PostgreSQL.
@@ -16,14 +16,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.test import APIClient
 
 from execution.models import DataSpec, DataValue
-from integration import ingestion
-from integration.group_commit import GroupCommit
-from integration.ingestion import (
-    EventFailedUnexpectedly,
-    EventNotWritten,
-    EventRefused,
-    receive_device_event,
-)
+from integration.ingestion import service
+from integration.ingestion.errors import EventFailedUnexpectedly, EventNotWritten, EventRefused
+from integration.ingestion.group_commit import GroupCommit
+from integration.ingestion.service import receive_device_event
 from integration.models import DeviceDataRecord, IntegrationMessage
 from mes.database_errors import CommitUncertain, bounded_transaction
 from tests.conftest import make_event, requires_postgresql
@@ -82,9 +78,9 @@ def counted_groups():
 
     def receive_group(payloads, senders):
         sizes.append(len(payloads))
-        return ingestion._receive_group(payloads, senders)
+        return service._receive_group(payloads, senders)
 
-    return GroupCommit(receive_group, ingestion._receive_one), sizes
+    return GroupCommit(receive_group, service._receive_one), sizes
 
 
 @live_database
@@ -385,7 +381,7 @@ def test_an_event_of_a_caller_with_autocommit_off_is_not_grouped_and_goes_with_i
     line, patient_groups
 ):
     gateway, _ = gateway_with_key("gw-reflow")
-    groups = ingestion.group_commit
+    groups = service.group_commit
     with groups._lock:
         groups._writing = True  # another request's group is being written
     transaction.set_autocommit(False)
@@ -410,7 +406,7 @@ def test_an_event_of_a_caller_with_autocommit_off_is_not_grouped_and_goes_with_i
 
 
 def test_an_event_received_inside_a_callers_transaction_is_never_grouped(line, gateway):
-    groups = ingestion.group_commit
+    groups = service.group_commit
     with groups._lock:
         groups._writing = True  # a grouped event would now wait in the queue
     try:

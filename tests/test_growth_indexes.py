@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from integration.ingestion import receive_device_events
+from integration.ingestion.service import receive_device_events
 from tests.factories import reflow_event
 from tests.postgres import database_of_its_own, manage, needs_postgresql, second_session
 
@@ -232,7 +232,7 @@ def test_resolving_failed_attempts_reads_the_unresolved_index_even_as_a_prepared
     that plan to use the partial index of unresolved FAILED messages."""
     from django.utils import timezone
 
-    from integration.ingestion import resolve_failed_messages
+    from integration.ingestion.rules import resolve_failed_messages
 
     with connection.cursor() as cursor:
         cursor.execute("SET plan_cache_mode = force_generic_plan")

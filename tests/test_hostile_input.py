@@ -321,7 +321,7 @@ def test_the_service_bounds_depth_for_callers_other_than_the_api(line, gateway):
     serializer applies the same bound."""
     from rest_framework.exceptions import ValidationError
 
-    from integration.ingestion import receive_device_event
+    from integration.ingestion.service import receive_device_event
 
     with pytest.raises(ValidationError) as refused:
         receive_device_event(meta_event(65), sent_by=gateway)

@@ -7,13 +7,10 @@ from django.db import connection
 from django.utils import timezone
 
 from execution.models import DataValue
-from integration.event_hash import CURRENT_VERSION
-from integration.ingestion import (
-    EventIdConflict,
-    canonical_event_hash,
-    receive_device_event,
-    validate_event_shape,
-)
+from integration.ingestion.errors import EventIdConflict
+from integration.ingestion.event_hash import CURRENT_VERSION, canonical_event_hash
+from integration.ingestion.service import receive_device_event
+from integration.ingestion.shape import validate_event_shape
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event
 from tests.factories import DataSpecFactory

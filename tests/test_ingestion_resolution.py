@@ -3,7 +3,8 @@
 import pytest
 
 from execution.models import DataSpec, DataValue, Track
-from integration.ingestion import EventRefused, receive_device_event
+from integration.ingestion.errors import EventRefused
+from integration.ingestion.service import receive_device_event
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event
 from tests.factories import (

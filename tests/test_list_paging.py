@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 
 from execution.models import DataValue
-from integration.ingestion import receive_device_events
+from integration.ingestion.service import receive_device_events
 from integration.models import DeviceDataRecord, IntegrationMessage
 from mes.counting import bounded_count
 from tests.factories import reflow_event

@@ -3,7 +3,7 @@
 import pytest
 
 from execution.models import DataValue
-from integration.ingestion import receive_device_events
+from integration.ingestion.service import receive_device_events
 from integration.models import IntegrationMessage
 from mes.skip_scan import distinct_values
 from tests.factories import (

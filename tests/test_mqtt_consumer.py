@@ -23,11 +23,11 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from execution.demo import seed_demo_line
 from execution.models import DataSpec
-from integration.gateway_keys import revoke_gateway_key
+from integration.gateways.keys import revoke_gateway_key
 from integration.models import DeviceDataRecord, IntegrationMessage
-from integration.mqtt.config import MqttConfig, MqttConfigError
-from integration.mqtt.ingest import Inbound, write_group
-from integration.mqtt.topics import (
+from integration.transports.mqtt.config import MqttConfig, MqttConfigError
+from integration.transports.mqtt.ingest import Inbound, write_group
+from integration.transports.mqtt.topics import (
     events_topic,
     gateway_of,
     may_answer_on,
@@ -179,7 +179,7 @@ def test_a_failure_answering_one_message_stays_with_it_and_nothing_is_written_tw
 ):
     # No input makes this module fail today (the service keeps its own failures to
     # their events, above); the guard is for the next bug, so the fault is injected.
-    from integration.mqtt import ingest
+    from integration.transports.mqtt import ingest
 
     real = ingest.event_answer
 

@@ -1,11 +1,11 @@
-"""The hand-packed PUBLISH properties (integration/mqtt/packed_properties.py) are the
+"""The hand-packed PUBLISH properties (integration/transports/mqtt/packed_properties.py) are the
 bytes paho's own Properties packs, and read back through paho as sent."""
 
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from integration.mqtt.packed_properties import PackedPublishProperties
+from integration.transports.mqtt.packed_properties import PackedPublishProperties
 
 
 def _paho(**values) -> bytes:

@@ -16,7 +16,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from execution.models import DataValue
-from integration.ingestion import receive_device_event
+from integration.ingestion.service import receive_device_event
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event
 from tests.factories import UserFactory, gateway_with_key, receive_traffic

@@ -11,12 +11,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from execution.models import DataSpec, DataValue
-from integration.ingestion import (
-    EventIdConflict,
-    EventRefused,
-    receive_device_event,
-    replay_failed_message,
-)
+from integration.ingestion.errors import EventIdConflict, EventRefused
+from integration.ingestion.service import receive_device_event, replay_failed_message
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event
 from tests.factories import (

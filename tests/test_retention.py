@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from execution.models import DataValue
-from integration.ingestion import replay_failed_message
+from integration.ingestion.service import replay_failed_message
 from integration.models import DeviceDataRecord, IntegrationMessage
 from integration.retention import prune_messages
 from tests.factories import TrackFactory, UnitFactory, reflow_event
@@ -36,7 +36,8 @@ def remaining() -> dict:
 def old_traffic(traffic, line, gateway):
     """The traffic fixture's attempts, and a FAILED one resolved by a later post, all
     120 days old; a replayed FAILED message too."""
-    from integration.ingestion import EventRefused, receive_device_event
+    from integration.ingestion.errors import EventRefused
+    from integration.ingestion.service import receive_device_event
 
     with pytest.raises(EventRefused):
         receive_device_event(reflow_event("evt-later", unitSn="SN-LATER"), sent_by=gateway)
@@ -138,7 +139,8 @@ def test_a_message_someone_holds_locked_is_left_for_the_next_run(old_traffic):
 
 
 def test_a_replay_chain_stays_whole_even_when_its_replays_failed_too(line, gateway):
-    from integration.ingestion import EventRefused, receive_device_event
+    from integration.ingestion.errors import EventRefused
+    from integration.ingestion.service import receive_device_event
 
     with pytest.raises(EventRefused):
         receive_device_event(reflow_event("evt-chain", unitSn="SN-CHAIN"), sent_by=gateway)

@@ -117,16 +117,16 @@ def wider_step_no():
 def test_batches_copied_after_a_column_is_widened_are_written(
     line, gateway_client, wider_step_no, monkeypatch
 ):
-    from integration import ingestion
+    from integration.ingestion import retries
 
     transactions = []
-    real = ingestion.receive_together
+    real = retries.receive_together
 
     def counted(attempts, *args):
         transactions.append(len(attempts))
         return real(attempts, *args)
 
-    monkeypatch.setattr(ingestion, "receive_together", counted)  # a count, not a fake
+    monkeypatch.setattr(retries, "receive_together", counted)  # a count, not a fake
 
     def batch(prefix):  # 40 records: written with COPY
         body = {"events": [make_event(eventId=f"{prefix}-{n}") for n in range(40)]}

@@ -5,9 +5,9 @@ import pytest
 from rest_framework.exceptions import ValidationError
 
 from execution.models import DataValue
-from integration.event_hash import canonical_event_hash
-from integration.ingestion import event_validator, receive_device_event
-from integration.serializers import plainly_valid_event
+from integration.ingestion.event_hash import canonical_event_hash
+from integration.ingestion.service import receive_device_event
+from integration.ingestion.shape import event_validator, plainly_valid_event
 from tests.conftest import make_event
 
 OVENS = {"min": 230, "max": 260, "expected": 245, "unit": "C"}

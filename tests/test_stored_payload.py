@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integration.ingestion import EventIdConflict, receive_device_event
+from integration.ingestion.errors import EventIdConflict
+from integration.ingestion.service import receive_device_event
+from integration.ingestion.stored_payload import RECORD_FIELDS, payload_as_received, split_payload
 from integration.models import IntegrationMessage
-from integration.stored_payload import RECORD_FIELDS, payload_as_received, split_payload
 from tests.factories import reflow_event
 
 json_values = st.recursive(
@@ -76,7 +77,7 @@ def test_a_conflict_keeps_the_data_that_differs(line, gateway):
 
 
 def test_a_failed_message_keeps_its_whole_payload(line, gateway):
-    from integration.ingestion import EventRefused
+    from integration.ingestion.errors import EventRefused
 
     sent = reflow_event("evt-nowhere", unitSn="SN-LATE")
     with pytest.raises(EventRefused) as refused:

@@ -18,9 +18,9 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from execution.models import DataValue
+from integration.gateways.throttling import GatewayKeyRateThrottle
 from integration.models import DeviceDataRecord, GatewayKey, IntegrationMessage
 from mes.api import cache_outage
-from mes.api.throttling import GatewayKeyRateThrottle
 from tests.conftest import make_event
 from tests.factories import UserFactory, gateway_with_key
 
@@ -139,7 +139,7 @@ def test_another_key_is_not_affected(line):
 
 def test_a_rekeyed_gateway_starts_a_fresh_count(line):
     """The count is per key (its prefix), so a new key is not throttled by the old one's."""
-    from integration.gateway_keys import issue_gateway_key
+    from integration.gateways.keys import issue_gateway_key
 
     user, old_key = gateway_with_key("gw-a")
     for n in range(3):

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from rest_framework.exceptions import ValidationError
 
-from integration.ingestion import EventRefused, receive_device_event
+from integration.ingestion.errors import EventRefused
+from integration.ingestion.service import receive_device_event
 from tests.conftest import make_event
 from tests.factories import RunFactory, StationFactory, TrackFactory, UnitFactory
 

@@ -9,8 +9,8 @@ from django.contrib.messages import get_messages
 from django.utils.html import strip_tags
 
 from execution.models import DataSpec
-from integration import ingestion
-from integration.ingestion import receive_device_events, replay_failed_message
+from integration.ingestion import retries, rules
+from integration.ingestion.service import receive_device_events, replay_failed_message
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event
 from tests.factories import UserFactory
@@ -76,13 +76,13 @@ def test_one_bad_event_of_a_long_list_is_found_in_halves_not_one_by_one(
     line, gateway, unjudgeable_conveyor_speed, monkeypatch
 ):
     transactions = []
-    real = ingestion.receive_together
+    real = retries.receive_together
 
     def counted(attempts, *args):
         transactions.append(len(attempts))
         return real(attempts, *args)
 
-    monkeypatch.setattr(ingestion, "receive_together", counted)  # a count, not a fake
+    monkeypatch.setattr(retries, "receive_together", counted)  # a count, not a fake
     events = [make_event(eventId=f"evt-{n:02d}") for n in range(64)]
     events[37] = unjudgeable_conveyor_speed
 
@@ -102,7 +102,7 @@ def test_a_resend_of_a_written_event_that_fails_keeps_no_failed_message(line, ga
     def broken(attempts):
         raise RuntimeError("a bug on the duplicate path")
 
-    monkeypatch.setattr(ingestion, "_attach_original_holds", broken)
+    monkeypatch.setattr(rules, "_attach_original_holds", broken)
     (attempt,) = receive_device_events([make_event(eventId="evt-written")], sent_by=gateway)
 
     record = DeviceDataRecord.objects.get(event_id="evt-written")

@@ -12,7 +12,8 @@ from execution.models import Hold, Unit
 from execution.unit_history import Cursor, Kind, unit_scope
 from execution.unit_links import unit_by_sn_url, unit_link, unit_page_url
 from integration.admin import unit_page_admin
-from integration.ingestion import EventRefused, receive_device_event
+from integration.ingestion.errors import EventRefused
+from integration.ingestion.service import receive_device_event
 from integration.unit_history import history_page, whole_history
 from integration.unit_history_csv import COLUMNS
 from tests.factories import (
@@ -111,10 +112,13 @@ def test_every_value_record_and_message_row_links_to_its_own_page(quality, unit_
         Kind.MESSAGE: "integration/integrationmessage",
         Kind.TRACK_IN: "execution/track",
     }
+    checked = set()
     for row in rows:
         if row.kind in linked:
             assert row.url == f"/admin/{linked[row.kind]}/{row.pk}/change/"
             assert f'href="{row.url}"' in html
+            checked.add(row.kind)
+    assert checked == set(linked)  # every kind of linked row was there and checked
 
 
 def test_value_rows_show_judgement_alarm_and_the_limits_judged_against(quality, unit_story, line):

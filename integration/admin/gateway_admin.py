@@ -20,12 +20,12 @@ from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 
-from integration.broker_accounts import (
+from integration.gateways.broker_accounts import (
     broker_warning,
     update_broker_after_issue,
     update_broker_after_revoke,
 )
-from integration.gateway_keys import (
+from integration.gateways.keys import (
     check_gateway_name,
     create_gateway,
     issue_gateway_key,

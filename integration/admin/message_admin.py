@@ -18,15 +18,15 @@ from integration.admin.message_actions import (
     MessageActionsMixin,
     acknowledged_marker,
 )
-from integration.ingestion import (
+from integration.ingestion.errors import (
     EventFailedUnexpectedly,
     EventIdConflict,
     EventNotWritten,
     EventRefused,
     EventWriteError,
     MessageNotReplayable,
-    replay_failed_message,
 )
+from integration.ingestion.service import replay_failed_message
 from integration.models import IntegrationMessage, business_key_for
 from integration.payload_diff import ABSENT, compare_payloads
 from mes.admin.display import admin_link, badge, pretty_json

@@ -1,4 +1,4 @@
-"""Messages keep the fields of their record on the record only (integration/stored_payload.py).
+"""Messages keep the fields of their record on the record only (integration/ingestion/stored_payload.py).
 
 Safe while traffic flows: a column with a constant database default and no CHECK
 (no table rewrite, no scan, PostgreSQL 11+); code from before it writes 0 meanwhile,

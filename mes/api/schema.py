@@ -75,7 +75,7 @@ ERROR_HEADERS = {
 
 
 class GatewayKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "mes.api.authentication.GatewayKeyAuthentication"
+    target_class = "integration.gateways.authentication.GatewayKeyAuthentication"
     name = "GatewayKey"
 
     def get_security_definition(self, auto_schema):

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from integration.cfx.config import CfxConfig, CfxConfigError
-from integration.cfx.consumer import CfxConsumer
+from integration.transports.cfx.config import CfxConfig, CfxConfigError
+from integration.transports.cfx.consumer import CfxConsumer
 
 
 class Command(BaseCommand):

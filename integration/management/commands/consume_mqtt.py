@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from integration.mqtt.config import MqttConfig, MqttConfigError
-from integration.mqtt.consumer import Consumer
+from integration.transports.mqtt.config import MqttConfig, MqttConfigError
+from integration.transports.mqtt.consumer import Consumer
 
 
 class Command(BaseCommand):

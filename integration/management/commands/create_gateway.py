@@ -3,8 +3,8 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from integration.broker_accounts import broker_warning, update_broker_after_issue
-from integration.gateway_keys import check_gateway_name, create_gateway
+from integration.gateways.broker_accounts import broker_warning, update_broker_after_issue
+from integration.gateways.keys import check_gateway_name, create_gateway
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from integration.broker_accounts import broker_warning, update_broker_after_revoke
-from integration.gateway_keys import revoke_gateway_key
+from integration.gateways.broker_accounts import broker_warning, update_broker_after_revoke
+from integration.gateways.keys import revoke_gateway_key
 from integration.models import Gateway
 
 

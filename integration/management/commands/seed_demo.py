@@ -13,8 +13,9 @@ from execution.demo import DEMO_RUN_NO, DEMO_START, seed_demo_line
 from integration.acknowledgements import acknowledge_messages
 from integration.demo_history import seed_demo_history
 from integration.demo_traffic import DEMO_TRAFFIC_UNIT, send_demo_traffic
-from integration.gateway_keys import GATEWAYS_GROUP, issue_gateway_key
-from integration.ingestion import EventIdConflict, receive_device_event
+from integration.gateways.keys import GATEWAYS_GROUP, issue_gateway_key
+from integration.ingestion.errors import EventIdConflict
+from integration.ingestion.service import receive_device_event
 from integration.models import DeviceDataRecord, IntegrationMessage, business_key_for
 
 DEMO_GATEWAY = "gw-demo"

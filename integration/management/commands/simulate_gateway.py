@@ -22,10 +22,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from execution.demo import DEMO_RUN_NO
 from execution.models import Unit
-from integration.broker_accounts import broker_warning, update_broker_after_issue
-from integration.gateway_keys import GATEWAYS_GROUP, create_gateway, issue_gateway_key
-from integration.mqtt.config import MqttConfig, MqttConfigError
-from integration.mqtt.gateway_client import GatewayConnection
+from integration.gateways.broker_accounts import broker_warning, update_broker_after_issue
+from integration.gateways.keys import GATEWAYS_GROUP, create_gateway, issue_gateway_key
+from integration.transports.mqtt.config import MqttConfig, MqttConfigError
+from integration.transports.mqtt.gateway_client import GatewayConnection
 
 SIMULATOR_GATEWAY = "gw-simulator"
 
@@ -142,8 +142,8 @@ class Command(BaseCommand):
         account is made, where missing (docs/cfx.md)."""
         from proton import ProtonException
 
-        from integration.cfx.config import CfxConfig, CfxConfigError
-        from integration.cfx.publisher import CfxPublisher, aoi_inspection, reflow_panel
+        from integration.transports.cfx.config import CfxConfig, CfxConfigError
+        from integration.transports.cfx.publisher import CfxPublisher, aoi_inspection, reflow_panel
 
         try:
             config = CfxConfig.from_environment()

@@ -6,7 +6,7 @@ from urllib.parse import unquote, urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from integration.broker_accounts import (
+from integration.gateways.broker_accounts import (
     BrokerAccountError,
     BrokerAdmin,
     GatewayAccount,

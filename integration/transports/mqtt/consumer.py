@@ -5,7 +5,7 @@ a persistent session, so a consumer started again with the same id gets every
 message it had not acknowledged. The network thread only queues what arrives;
 the main thread takes what arrived together (up to MQTT_GROUP_SIZE messages
 within MQTT_GROUP_WAIT_MS) and writes it in one call of the ingestion service
-(integration/mqtt/ingest.py); an answering thread then publishes each message's
+(integration/transports/mqtt/ingest.py); an answering thread then publishes each message's
 answer, waits until the broker has the answers, and only then acknowledges the
 messages, in arrival order, while the main thread writes the next group. When
 the database cannot take a group, nothing of it is acknowledged: the consumer
@@ -26,12 +26,16 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
-from integration.mqtt.config import MqttConfig
-from integration.mqtt.ingest import Inbound, write_group
-from integration.mqtt.packed_properties import PackedPublishProperties
-from integration.mqtt.stats import ConsumerStats
-from integration.mqtt.topics import may_answer_on, results_topic, shared_events_subscription
-from integration.transport import DatabaseUnavailable, database_reachable
+from integration.transports.broker import DatabaseUnavailable, database_reachable
+from integration.transports.mqtt.config import MqttConfig
+from integration.transports.mqtt.ingest import Inbound, write_group
+from integration.transports.mqtt.packed_properties import PackedPublishProperties
+from integration.transports.mqtt.topics import (
+    may_answer_on,
+    results_topic,
+    shared_events_subscription,
+)
+from integration.transports.stats import ConsumerStats
 
 logger = logging.getLogger("integration.mqtt")
 

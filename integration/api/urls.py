@@ -1,7 +1,7 @@
 from django.urls import path
 
-from execution.holds_api import HoldListView
-from integration import views
+from integration.api import views
+from integration.api.holds import HoldListView
 
 app_name = "integration"
 

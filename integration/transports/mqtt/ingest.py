@@ -19,16 +19,22 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError
 from rest_framework.exceptions import ParseError, ValidationError
 
-from integration.ingestion import receive_device_events
-from integration.mqtt.answers import Answer, batch_answer, event_answer, refusal, refusal_of
-from integration.mqtt.topics import gateway_of
-from integration.transport import (
+from integration.ingestion.service import receive_device_events
+from integration.ingestion.shape import BatchEnvelopeSerializer
+from integration.transports.broker import (
     GATEWAY_UNKNOWN,
     active_gateways,
     database_unavailable,
     raise_if_unavailable,
 )
-from integration.views import BatchEnvelopeSerializer
+from integration.transports.mqtt.answers import (
+    Answer,
+    batch_answer,
+    event_answer,
+    refusal,
+    refusal_of,
+)
+from integration.transports.mqtt.topics import gateway_of
 from mes.api.exceptions import PayloadTooLarge
 from mes.api.parsers import UNSTORABLE_ESCAPE, json_problem, loads_strict, nesting_problem
 

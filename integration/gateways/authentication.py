@@ -2,7 +2,7 @@
 
 from rest_framework import authentication, exceptions
 
-from integration.gateway_keys import find_gateway_key, record_gateway_key_use
+from integration.gateways.keys import find_gateway_key, record_gateway_key_use
 
 KEY_SCHEMES = ("token", "api-key")
 

@@ -4,7 +4,7 @@ python-qpid-proton's Container, with link credit (`CFX_PREFETCH`) so many delive
 arrive together. The Container's reactor thread is the only one that touches links
 and deliveries: it collects deliveries as they arrive and hands them, up to
 `CFX_GROUP_SIZE` at a time, to a writer thread, which writes each group in one call
-of the ingestion service (integration/cfx/ingest.py) and hands the outcome back
+of the ingestion service (integration/transports/cfx/ingest.py) and hands the outcome back
 through an EventInjector; the reactor then accepts the group's deliveries. While a
 group is written, the reactor keeps receiving, so under load the next group is
 ready as soon as the writer is (measured: writing on the reactor thread gave groups
@@ -31,10 +31,10 @@ from proton.handlers import MessagingHandler
 from proton.reactor import ApplicationEvent, Container, EventInjector
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
-from integration.cfx.config import CfxConfig
-from integration.cfx.ingest import Delivery, GatewayRefused, cfx_sender, write_group
-from integration.cfx.stats import CfxStats
-from integration.transport import DatabaseUnavailable, database_reachable
+from integration.transports.broker import DatabaseUnavailable, database_reachable
+from integration.transports.cfx.config import CfxConfig
+from integration.transports.cfx.ingest import Delivery, GatewayRefused, cfx_sender, write_group
+from integration.transports.cfx.stats import CfxStats
 
 logger = logging.getLogger("integration.cfx")
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from rest_framework.exceptions import APIException, ValidationError
 
-from integration.ingestion import Result
-from integration.views import _error_of, batch_results, ingestion_answer
+from integration.answers import batch_results, error_of, ingestion_answer
+from integration.ingestion.attempt import Result
 from mes.api.exceptions import error_body, first_error_message
 
 
@@ -57,7 +57,7 @@ def event_answer(attempt) -> Answer:
         answer = refusal_of(attempt.error)
         answer.body["eventId"] = attempt.event_id
         return answer
-    error = _error_of(attempt)
+    error = error_of(attempt)
     return _with_status(
         attempt.error.status_code,
         error_body(error["code"], error["message"], error.get("details")),

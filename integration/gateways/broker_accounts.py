@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 from django.conf import settings
 from paho.mqtt.enums import CallbackAPIVersion
 
-from integration.gateway_keys import check_gateway_name
+from integration.gateways.keys import check_gateway_name
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from proton import Message
 from proton.utils import BlockingConnection
 
-from integration.cfx.config import CfxConfig
+from integration.transports.cfx.config import CfxConfig
 
 
 def _envelope(name: str, source: str, body: dict, unique_id: str | None = None) -> dict:

@@ -1,8 +1,8 @@
-"""What the message transports (MQTT in integration/mqtt/, IPC-CFX in integration/cfx/)
-share: numbers from the environment, the gateway accounts events are sent by, and the
-one rule of a broker consumer about the
-database: a group the database could not take is not acknowledged (DatabaseUnavailable),
-and the consumer comes back once the database answers (`database_reachable`)."""
+"""What the message transports (MQTT in integration/transports/mqtt/, IPC-CFX in
+integration/transports/cfx/) share: numbers from the environment, the gateway accounts
+events are sent by, and the one rule of a broker consumer about the database: a group
+the database could not take is not acknowledged (DatabaseUnavailable), and the consumer
+comes back once the database answers (`database_reachable`)."""
 
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -112,7 +112,7 @@ def raise_if_unavailable(attempts) -> None:
     group (its 503), nothing of the group is to be acknowledged."""
     # Imported here: a transport's configuration (and the CFX publisher) loads this
     # module without Django's apps.
-    from integration.ingestion import EventNotWritten
+    from integration.ingestion.errors import EventNotWritten
 
     unavailable = [a for a in attempts if isinstance(a.error, EventNotWritten)]
     if unavailable:

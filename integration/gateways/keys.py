@@ -15,10 +15,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from integration.models import GatewayKey
+from integration.models import GATEWAYS_GROUP, GatewayKey
 from mes.db import fetch_all, load_model, model_width, select_list
 
-GATEWAYS_GROUP = "Gateways"
 # Last use is written at most this often per key, so one row never becomes a
 # lock hotspot under load.
 LAST_USED_GRANULARITY = timedelta(minutes=1)

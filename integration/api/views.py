@@ -7,96 +7,26 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from execution.models import DataValue
-from integration.filtersets import DeviceDataRecordFilterSet, IntegrationMessageFilterSet
-from integration.ingestion import (
-    EventNotWritten,
-    Result,
-    receive_device_event,
-    receive_device_events,
+from integration.answers import (
+    BatchAnswerSerializer,
+    IngestionAnswerSerializer,
+    batch_results,
+    ingestion_answer,
 )
+from integration.api.filtersets import DeviceDataRecordFilterSet, IntegrationMessageFilterSet
+from integration.api.serializers import MessageSerializer, RecordDetailSerializer, RecordSerializer
+from integration.ingestion.errors import EventNotWritten
+from integration.ingestion.service import receive_device_event, receive_device_events
+from integration.ingestion.shape import BatchEnvelopeSerializer, DeviceEventSerializer
 from integration.models import DeviceDataRecord, GatewayKey, IntegrationMessage
-from integration.serializers import (
-    DataValueResultSerializer,
-    DeviceEventSerializer,
-    MessageSerializer,
-    RecordDetailSerializer,
-    RecordSerializer,
-    UtcDateTimeField,
-    id_or_none,
-    utc_text,
-)
-from mes.api.exceptions import ApiError, first_error_message
+from mes.api.exceptions import ApiError
 from mes.api.permissions import ReadOrIngestPermission, has_permission
 from mes.api.views import JsonBodyMixin
 
 INGEST_PERMISSION = "integration.add_devicedatarecord"
+
+
 READ_PERMISSION = "integration.view_devicedatarecord"
-
-
-class HoldNoteSerializer(serializers.Serializer):
-    """The open hold of the event's unit (docs/holds.md)."""
-
-    id = serializers.CharField(source="hold_id")
-    openedAt = UtcDateTimeField(source="opened_at")
-    causedByThisEvent = serializers.BooleanField(source="caused_by_event")
-
-
-def hold_answer(note) -> dict | None:
-    if note is None:
-        return None
-    return {
-        "id": str(note.hold_id),
-        "openedAt": utc_text(note.opened_at),
-        "causedByThisEvent": note.caused_by_event,
-    }
-
-
-class IngestionAnswerSerializer(serializers.Serializer):
-    """The single endpoint's answer, for a new event and a duplicate alike."""
-
-    id = serializers.CharField(source="record.pk")
-    eventId = serializers.CharField(source="record.event_id")
-    trackId = serializers.SerializerMethodField()
-    carrierTrackId = serializers.SerializerMethodField()
-    dataValuesCreated = serializers.IntegerField(source="record.data_values_created")
-    receivedAt = UtcDateTimeField(source="record.received_at")
-    isDuplicate = serializers.BooleanField(source="is_duplicate")
-    values = DataValueResultSerializer(many=True)
-    hold = HoldNoteSerializer(
-        allow_null=True, help_text="The unit's open hold, or null: its events are still taken."
-    )
-
-    def get_trackId(self, outcome) -> str | None:
-        return id_or_none(outcome.record.track_id)
-
-    def get_carrierTrackId(self, outcome) -> str | None:
-        return id_or_none(outcome.record.carrier_track_id)
-
-
-def ingestion_answer(outcome) -> dict:
-    """The answer for one accepted event, as IngestionAnswerSerializer (the schema)
-    describes it. Written out: the serializer's field machinery cost a fifth of a
-    batch's time (tests check both give the same answer)."""
-    record = outcome.record
-    return {
-        "id": str(record.pk),
-        "eventId": record.event_id,
-        "trackId": id_or_none(record.track_id),
-        "carrierTrackId": id_or_none(record.carrier_track_id),
-        "dataValuesCreated": record.data_values_created,
-        "receivedAt": utc_text(record.received_at),
-        "isDuplicate": outcome.is_duplicate,
-        "values": [
-            {
-                "specId": str(value.spec_id),
-                "specName": value.spec.name,
-                "judge": value.judge,
-                "alarmed": value.alarmed,
-            }
-            for value in outcome.values
-        ],
-        "hold": hold_answer(outcome.hold),
-    }
 
 
 def ingestion_response(outcome) -> Response:
@@ -129,86 +59,6 @@ class DeviceDataView(JsonBodyMixin, generics.ListAPIView):
     def post(self, request):
         outcome = receive_device_event(request.data, sent_by=request.user)
         return ingestion_response(outcome)
-
-
-MAX_EVENTS_PER_BATCH = 500
-
-
-class ParsedJSONField(serializers.JSONField):
-    """Any JSON value of a body the parser has taken: taken as it is. (JSONField
-    would encode each event again only to prove it is JSON.)"""
-
-    def to_internal_value(self, data):
-        return data
-
-
-class BatchEnvelopeSerializer(serializers.Serializer):
-    events = serializers.ListField(
-        child=ParsedJSONField(),
-        min_length=1,
-        max_length=MAX_EVENTS_PER_BATCH,
-        help_text="1–500 events, each as POST /api/integration/device-data takes it.",
-    )
-
-
-class BatchErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    details = serializers.JSONField(required=False)
-
-
-class BatchResultSerializer(serializers.Serializer):
-    index = serializers.IntegerField()
-    eventId = serializers.CharField(allow_null=True)
-    status = serializers.ChoiceField(
-        choices=[Result.CREATED, Result.DUPLICATE, Result.CONFLICT, Result.FAILED]
-    )
-    data = IngestionAnswerSerializer(required=False, help_text="CREATED and DUPLICATE")
-    error = BatchErrorSerializer(required=False, help_text="CONFLICT and FAILED")
-
-
-class BatchSummarySerializer(serializers.Serializer):
-    created = serializers.IntegerField()
-    duplicate = serializers.IntegerField()
-    conflict = serializers.IntegerField()
-    failed = serializers.IntegerField()
-
-
-class BatchAnswerSerializer(serializers.Serializer):
-    """The batch answer's shape, for the OpenAPI schema."""
-
-    summary = BatchSummarySerializer()
-    results = BatchResultSerializer(many=True)
-
-
-def _error_of(attempt) -> dict:
-    error = attempt.error
-    if isinstance(error, ApiError):
-        answer = {"code": error.code, "message": error.message}
-        if error.details:
-            answer["details"] = error.details
-        return answer
-    return {
-        "code": "VALIDATION_ERROR",
-        "message": first_error_message(error.detail),
-        "details": error.detail,
-    }
-
-
-def batch_results(attempts) -> dict:
-    """The batch answer's body: a summary and each event's result, in order (the REST
-    batch endpoint and the MQTT consumer give the same)."""
-    summary = {"created": 0, "duplicate": 0, "conflict": 0, "failed": 0}
-    results = []
-    for attempt in attempts:
-        summary[attempt.status.lower()] += 1
-        result = {"index": attempt.index, "eventId": attempt.event_id, "status": attempt.status}
-        if attempt.status in (Result.CREATED, Result.DUPLICATE):
-            result["data"] = ingestion_answer(attempt.outcome)
-        else:
-            result["error"] = _error_of(attempt)
-        results.append(result)
-    return {"summary": summary, "results": results}
 
 
 class DeviceDataBatchView(JsonBodyMixin, APIView):

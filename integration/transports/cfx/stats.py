@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from integration.mqtt.stats import ConsumerStats
+from integration.transports.stats import ConsumerStats
 
 
 class CfxStats(ConsumerStats):

@@ -1,7 +1,7 @@
 """One group of AMQP deliveries of CFX messages through the ingestion service.
 
-The deliveries that arrived together are decoded (integration/cfx/envelope.py),
-translated into device events (integration/cfx/mapping.py) and written in ONE call
+The deliveries that arrived together are decoded (integration/transports/cfx/envelope.py),
+translated into device events (integration/transports/cfx/mapping.py) and written in ONE call
 of `receive_device_events`, as the MQTT consumer does, so unit results are written
 at batch speed and each is still judged, written or refused on its own. When the
 database could not take the group, `DatabaseUnavailable` is raised and nothing is
@@ -18,16 +18,17 @@ from django.db import DatabaseError, InterfaceError
 from rest_framework.exceptions import ValidationError
 
 from execution.models import DataSpec, Station
-from integration.cfx.envelope import MalformedCfx, envelopes_of
-from integration.cfx.mapping import UNKNOWN_SOURCE, Plant, translate
-from integration.ingestion import Result, receive_device_events
+from integration.ingestion.attempt import Result
+from integration.ingestion.service import receive_device_events
 from integration.models import CfxReadingName
-from integration.transport import (
+from integration.transports.broker import (
     GATEWAY_UNKNOWN,
     active_gateways,
     database_unavailable,
     raise_if_unavailable,
 )
+from integration.transports.cfx.envelope import MalformedCfx, envelopes_of
+from integration.transports.cfx.mapping import UNKNOWN_SOURCE, Plant, translate
 
 logger = logging.getLogger("integration.cfx")
 

@@ -7,7 +7,7 @@ password in it); the other variables have defaults that suit one plant.
 import os
 from dataclasses import dataclass
 
-from integration.transport import BrokerConfig, broker_from_environment, env_number
+from integration.transports.broker import BrokerConfig, broker_from_environment, env_number
 
 DEFAULT_URL = "mqtt://127.0.0.1:1883"
 

@@ -6,7 +6,7 @@ from django_filters import rest_framework as filters
 from rest_framework import generics, serializers
 
 from execution.models import Hold
-from integration.serializers import UtcDateTimeField
+from integration.ingestion.fields import UtcDateTimeField
 from mes.api.permissions import ReadOrIngestPermission
 
 

@@ -8,7 +8,7 @@ have defaults that suit one plant.
 import os
 from dataclasses import dataclass
 
-from integration.transport import BrokerConfig, broker_from_environment, env_number
+from integration.transports.broker import BrokerConfig, broker_from_environment, env_number
 
 DEFAULT_URL = "amqp://127.0.0.1:5672"
 DEFAULT_ADDRESS = "/queue/cfx"

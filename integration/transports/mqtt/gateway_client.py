@@ -9,9 +9,9 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from integration.mqtt.config import MqttConfig
-from integration.mqtt.packed_properties import PackedPublishProperties
-from integration.mqtt.topics import events_topic, results_topic
+from integration.transports.mqtt.config import MqttConfig
+from integration.transports.mqtt.packed_properties import PackedPublishProperties
+from integration.transports.mqtt.topics import events_topic, results_topic
 
 
 class GatewayConnection:

@@ -1,4 +1,5 @@
-"""The consumer's counts, logged as one line a minute and on SIGUSR1 (docs/mqtt.md)."""
+"""A broker consumer's counts, logged as one line a minute and on SIGUSR1 (docs/mqtt.md,
+docs/cfx.md); the CFX consumer adds its own (transports/cfx/stats.py)."""
 
 import threading
 import time

@@ -20,7 +20,7 @@ Structures/NumericValue.cs, Structures/Generic/GenericProcessData.cs, …
 import math
 from dataclasses import dataclass, field
 
-from integration.cfx.envelope import Envelope, cfx_time, type_name
+from integration.transports.cfx.envelope import Envelope, cfx_time, type_name
 
 UNITS_PROCESSED = "CFX.Production.Processing.UnitsProcessed"
 UNITS_INSPECTED = "CFX.Production.TestAndInspection.UnitsInspected"
