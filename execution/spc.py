@@ -2,7 +2,7 @@
 
 Pure arithmetic on a list of numbers in collection order (oldest first): no
 database and no Django here, so the figures can be checked against published
-worked examples (tests/test_spc.py cites them). spc_window.py reads the values;
+worked examples (tests/execution/test_spc.py cites them). spc_window.py reads the values;
 spc_chart.py draws them. docs/quality.md ("SPC") states the constants and the
 minimum counts in words.
 

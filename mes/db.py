@@ -338,7 +338,7 @@ def _copy_rows(db, model, fields, rows) -> list:
 
     In COPY's binary format when every column's type allows: psycopg then dumps each
     value in C without escaping text, 40% less of the client's time a row than the text
-    format (a DataValue row: 5.5 against 9.3 µs); tests/test_database_helpers.py reads
+    format (a DataValue row: 5.5 against 9.3 µs); tests/mes/test_database_helpers.py reads
     every kind of value back as the ORM stores it."""
     table, pk_column, columns = _names(model)
     types = None if model in TEXT_COPY_MODELS else _copy_types(model)
@@ -365,7 +365,7 @@ def _copy_rows(db, model, fields, rows) -> list:
                 raise
             # A migration changed a column's type under this process (its model still
             # has the old one): text from now on; the caller takes the events again.
-            # Guarded by tests/test_schema_change.py.
+            # Guarded by tests/mes/test_schema_change.py.
             TEXT_COPY_MODELS.add(model)
             logger.warning("Binary COPY into %s refused (%s); copied as text now", table, error)
             raise BinaryCopyRefused(str(error)) from error

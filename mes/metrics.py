@@ -4,7 +4,7 @@ Under gunicorn each worker is a process of its own: prometheus-client's
 multiprocess mode keeps every worker's figures in files under
 PROMETHEUS_MULTIPROC_DIR, which gunicorn.conf.py sets, empties at start, and
 cleans of a dead worker's gauges; `/metrics` adds them up, so a scrape sees
-every request once whichever worker served it (tests/test_metrics.py). Without
+every request once whichever worker served it (tests/mes/test_metrics.py). Without
 that variable (`manage.py runserver`, tests) the figures are this process's.
 
 METRICS_ENABLED=0 turns counting off (`make bench` measures the cost both ways).

@@ -7,7 +7,7 @@ interrupted (a lock timeout, a cancelled deploy, a lost connection) leaves an
 INVALID index behind under the same name, and the migration is not recorded
 as applied; running it again keeps the indexes already built, drops the
 INVALID one and builds it anew, and drops with IF EXISTS
-(tests/test_growth_indexes.py). Such migrations hold no column changes: those
+(tests/mes/test_growth_indexes.py). Such migrations hold no column changes: those
 go in atomic migrations of their own. SQLite has no
 concurrent builds and no readers to block: there the plain statements run.
 """

@@ -12,7 +12,7 @@ plan must not change result type") until it is prepared again.
 - Outside one (autocommit: the read API, the admin's lists), this wrapper
   deallocates them and runs the statement again, once.
 
-tests/test_schema_change.py changes a column's type between requests on a
+tests/mes/test_schema_change.py changes a column's type between requests on a
 pooled connection and checks that neither path answers an error.
 """
 

@@ -9,7 +9,7 @@ the inserts and the commit instead of queueing for the database one by one
 (bench/ingest.py measures it). One writer per process: measured with two,
 throughput fell and latency at half load did not improve.
 
-Failure semantics (tests/test_group_commit.py, tests/test_faults.py):
+Failure semantics (tests/integration/ingestion/test_group_commit.py, tests/bench/test_faults.py):
 
 - A group is written in one transaction with bounded waits (a short lock
   timeout, a statement timeout; `integration.ingestion.receive_together`).

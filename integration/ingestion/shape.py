@@ -1,6 +1,6 @@
 """Rule 1, the event's shape: the DRF serializer (the schema, and the errors' words), the
-fast path that takes a plainly valid event without it (tests/test_event_shape_fast_path.py
-holds the two to the same answers), and the batch envelope.
+fast path that takes a plainly valid event without it (the two give the same answers:
+tests/integration/ingestion/test_event_shape_fast_path.py), and the batch envelope.
 """
 
 from functools import cache

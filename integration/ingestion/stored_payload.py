@@ -6,7 +6,7 @@ storing them twice was a third of the database. A message keeps only the
 fields whose JSON differs from its record's (always `eventTime`, whose text the
 record does not keep), and `record_fields`, a bit per field of RECORD_FIELDS
 taken from the record. `payload_as_received` puts them back: the same JSON,
-key for key and value for value (tests/test_stored_payload.py).
+key for key and value for value (tests/integration/ingestion/test_stored_payload.py).
 
 The order of RECORD_FIELDS is stored in every row's bits: append, never reorder.
 """

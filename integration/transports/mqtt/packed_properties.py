@@ -7,9 +7,10 @@ them again to pack: a quarter of the consumer's transport time per answer at ful
 properties, so they are packed here directly in the MQTT 5 encoding (§2.2.2.2: the
 properties' length as a Variable Byte Integer, then each property's identifier and value;
 UTF-8 strings and binary data with a two-byte length). paho takes any `Properties` and
-only calls `pack()` on a PUBLISH's. Guarded by tests/test_mqtt_properties.py, which
-compares the bytes with paho's own packing, and by the consumer tests that read the
-Content Type, Response Topic and Correlation Data back through paho.
+only calls `pack()` on a PUBLISH's. Guarded by
+tests/integration/transports/test_mqtt_properties.py, which compares the bytes with
+paho's own packing, and by the consumer tests that read the Content Type, Response Topic
+and Correlation Data back through paho.
 """
 
 import struct

@@ -5,9 +5,9 @@ are not offered the form."""
 import pytest
 
 from execution.models import Hold, Unit
-from tests import test_browser
+from tests.browser import test_browser
+from tests.browser.test_browser import CHROMIUM, shoot, sign_in, sync_api
 from tests.factories import person_in_role
-from tests.test_browser import CHROMIUM, shoot, sign_in, sync_api
 
 page = test_browser.page  # the browser tab fixture
 

@@ -1,7 +1,7 @@
 """IPC-CFX messages as unit results, in process: the fixtures of tests/fixtures/cfx/ (each
 written from the CFX SDK's documented structures, see its README) decoded, translated and
 written as one group through the ingestion service, on SQLite and PostgreSQL alike. The
-real broker is in tests/test_cfx_consumer.py."""
+real broker is in tests/integration/transports/test_cfx_consumer.py."""
 
 import gzip
 import json
@@ -18,7 +18,7 @@ from integration.transports.cfx.envelope import MalformedCfx, envelopes_of
 from integration.transports.cfx.ingest import Delivery, GatewayRefused, write_group
 from tests.conftest import REFLOW_HANDLE
 
-FIXTURES = Path(__file__).parent / "fixtures" / "cfx"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cfx"
 
 
 def fixture_body(name: str) -> bytes:

@@ -134,7 +134,7 @@ def test_quality_staff_cannot_change_a_spec(client, line):
     assert line.peak.spec["min"] == 240
 
 
-# --- chart axes (the SPC chart itself: tests/test_spc_chart.py) -------------------------------
+# --- chart axes (the SPC chart itself: tests/execution/test_spc_chart.py) ---
 
 
 def test_axis_ticks_are_round_numbers_covering_the_range():

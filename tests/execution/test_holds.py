@@ -16,8 +16,8 @@ from execution.models import DataSpec, DataValue, Hold, HoldValue, Unit
 from integration.models import DeviceDataRecord
 from tests.conftest import make_event, requires_postgresql
 from tests.factories import TrackFactory, UnitFactory, UserFactory, gateway_with_key
+from tests.integration.ingestion.test_concurrency import post_concurrently
 from tests.postgres import backends_waiting_on_a_lock, row_locked
-from tests.test_concurrency import post_concurrently
 
 DEVICE_DATA = "/api/integration/device-data"
 BATCH = "/api/integration/device-data/batch"

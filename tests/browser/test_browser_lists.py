@@ -1,16 +1,16 @@
 """The values and messages lists at 1,400 × 900 in a real Chromium: the columns people ask
 about (when, which unit, which station, which event) are whole, on one line, on screen.
 
-Reuses the browser fixtures of tests/test_browser.py; slow, like them.
+Reuses the browser fixtures of tests/browser/test_browser.py; slow, like them.
 """
 
 import pytest
 
 from integration.ingestion.errors import EventRefused
 from integration.ingestion.service import receive_device_event
-from tests import test_browser
+from tests.browser import test_browser
+from tests.browser.test_browser import CHROMIUM, shoot, sign_in
 from tests.factories import person_in_role, reflow_event
-from tests.test_browser import CHROMIUM, shoot, sign_in
 
 pytestmark = [
     pytest.mark.slow,
@@ -18,7 +18,8 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-# The browser tab fixture, `page`, of tests/test_browser.py: registered here under the same name.
+# The browser tab fixture, `page`, of tests/browser/test_browser.py: registered here under
+# the same name.
 page = test_browser.page
 
 # Cells that must be whole and on one line, by list.

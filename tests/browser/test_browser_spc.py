@@ -1,4 +1,5 @@
-"""The spec page's SPC chart in a real headless Chromium (fixtures from tests/test_browser.py)."""
+"""The spec page's SPC chart in a real headless Chromium (fixtures from
+tests/browser/test_browser.py)."""
 
 from datetime import timedelta
 from pathlib import Path
@@ -6,8 +7,14 @@ from pathlib import Path
 import pytest
 
 from execution.models import DataValue
+from tests.browser.test_browser import (  # noqa: F401 (fixture)
+    CHROMIUM,
+    page,
+    shoot,
+    sign_in,
+    sync_api,
+)
 from tests.factories import BASE_TIME, person_in_role
-from tests.test_browser import CHROMIUM, page, shoot, sign_in, sync_api  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.slow,

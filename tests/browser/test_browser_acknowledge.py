@@ -1,12 +1,12 @@
 """Acknowledging a conflict in a real headless Chromium (issue 14), with the fixtures of
-tests/test_browser.py: an integration admin acknowledges it from the dashboard's figure,
+tests/browser/test_browser.py: an integration admin acknowledges it from the dashboard's figure,
 and a person without the permission is offered no form and refused when posting anyway."""
 
 from django.contrib.auth.models import Permission
 
 from integration.models import IntegrationMessage
+from tests.browser.test_browser import page, pytestmark, shoot, sign_in, sync_api  # noqa: F401
 from tests.factories import UserFactory, person_in_role
-from tests.test_browser import page, pytestmark, shoot, sign_in, sync_api  # noqa: F401
 
 NOTE = "Second reading was a gateway retry with a stale buffer; first one is right."
 

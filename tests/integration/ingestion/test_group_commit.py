@@ -24,8 +24,8 @@ from integration.models import DeviceDataRecord, IntegrationMessage
 from mes.database_errors import CommitUncertain, bounded_transaction
 from tests.conftest import make_event, requires_postgresql
 from tests.factories import TrackFactory, UnitFactory, gateway_with_key
+from tests.integration.ingestion.test_concurrency import post_concurrently
 from tests.postgres import backends_waiting_on_a_lock, needs_postgresql, row_locked, second_session
-from tests.test_concurrency import post_concurrently
 
 URL = "/api/integration/device-data"
 RECORDS = "integration_devicedatarecord"

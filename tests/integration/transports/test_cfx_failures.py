@@ -127,7 +127,11 @@ def test_cut_broker_connections_lose_and_double_nothing(setting):
     wait_until(lambda: DeviceDataRecord.objects.exists(), what="the first records")
     # Every AMQP connection of the broker, the consumer's and the publisher's.
     subprocess.run(
-        ["rabbitmqctl", "close_all_connections", "cut by tests/test_cfx_failures.py"],
+        [
+            "rabbitmqctl",
+            "close_all_connections",
+            "cut by test_cfx_failures.py",
+        ],
         capture_output=True,
         timeout=60,
         check=True,

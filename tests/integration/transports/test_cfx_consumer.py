@@ -9,8 +9,8 @@ import pytest
 from execution.models import DataValue
 from integration.models import DeviceDataRecord
 from tests.cfx_broker import CfxConsumerProcess, CfxQueue, needs_rabbitmq, wait_until
+from tests.integration.transports.test_cfx_mapping import fixture_body
 from tests.postgres import needs_postgresql
-from tests.test_cfx_mapping import fixture_body
 
 # Seconds each (a consumer process, a real broker): in CI's full run on PostgreSQL.
 live = [

@@ -1,7 +1,7 @@
 """The unit's page in a real headless Chromium: quality staff find a unit from the admin
 index and read its history; staff without the view permission are refused.
 
-Uses the browser fixtures of tests/test_browser.py (Debian's chromium, playwright,
+Uses the browser fixtures of tests/browser/test_browser.py (Debian's chromium, playwright,
 pytest-django's live server); skipped where no chromium is installed.
 """
 
@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.test_browser import (  # noqa: F401 (fixture)
+    CHROMIUM,
+    page,
+    shoot,
+    sign_in,
+    sync_api,
+)
 from tests.factories import UserFactory, person_in_role
-from tests.test_browser import CHROMIUM, page, shoot, sign_in, sync_api  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.slow,
