@@ -242,9 +242,7 @@ def oven_panel_with_readings(*readings: dict) -> bytes:
     return json.dumps(body).encode()
 
 
-def test_an_oven_reading_named_like_another_operations_spec_is_not_collected(
-    cfx_line, cfx_gateway
-):
+def test_an_oven_reading_named_like_another_operations_spec_is_not_collected(cfx_line, cfx_gateway):
     # R22.Offset is a spec of the AOI's operation: at the oven's step it names nothing.
     body = oven_panel_with_readings({"Name": "R22.Offset", "Value": {"Value": 0.4}})
     (outcome,) = write(body)
@@ -265,6 +263,16 @@ def test_where_the_units_step_binds_specs_only_those_are_collected(cfx_line, cfx
     record = DeviceDataRecord.objects.get(event_id=f"cfx-{uid}-1")
     assert set(values_of(record.event_id)) == {"Peak Temperature CFX"}
     assert "UnitResult" in record.meta["cfx"]["notCollected"]
+
+
+def test_a_unit_whose_step_collects_none_of_its_readings_is_counted_and_sends_nothing(
+    cfx_line, cfx_gateway
+):
+    step = cfx_line.run.route_version.steps.get(step_no=40)
+    step.data_specs.set([cfx_line.zone3])  # the panel has no zone readings
+    (outcome,) = write(fixture_body("units_processed_generic.json"))
+    assert (outcome.units_without_readings, outcome.events) == (2, {})
+    assert not IntegrationMessage.objects.exists()
 
 
 def test_a_reading_named_like_a_spec_of_the_step_that_it_cannot_fill_is_refused(
