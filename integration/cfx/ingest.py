@@ -131,13 +131,22 @@ def cfx_sender(username: str):
     """The gateway account CFX events are sent by (docs/DECISIONS.md). Raises
     GatewayRefused when it is unknown, disabled or revoked."""
     user = active_gateways({username}).get(username)
-    if user is None or user.refusal_code:
-        code = user.refusal_code if user is not None else GATEWAY_UNKNOWN
-        raise GatewayRefused(
-            f"CFX_GATEWAY {username!r} is not an active gateway of this MES ({code}): "
-            f"create it with `manage.py create_gateway {username}`"
+    if user is None:
+        what = (
+            f"there is none ({GATEWAY_UNKNOWN}): create it with `manage.py create_gateway "
+            f"{username}`, or set CFX_GATEWAY to the gateway CFX events are sent by"
         )
-    return user
+    elif not user.refusal_code:
+        return user
+    elif not user.is_active:
+        what = f"its user account is inactive ({user.refusal_code}): make it active again"
+    else:
+        # Re-keying is what makes a revoked gateway active again; the consumer uses no key.
+        what = (
+            f"its key is revoked ({user.refusal_code}): `manage.py rekey_gateway {username}` "
+            "makes it active again (the consumer does not use the key it prints)"
+        )
+    raise GatewayRefused(f"CFX_GATEWAY {username!r} is not an active gateway of this MES: {what}")
 
 
 def write_group(deliveries: list[Delivery], gateway: str) -> list[Outcome]:
