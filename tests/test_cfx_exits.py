@@ -2,10 +2,13 @@
 "When the consumer stops on its own"): a gateway revoked while it runs, idle or
 mid-stream, ends it within seconds with 78 and the command that fixes it; re-keying
 leaves it running; a broker that answers in AMQP 0-9-1 (a second RabbitMQ node without
-the AMQP 1.0 plugin) is named with the plugin to enable, then ends it with 78. Real
-RabbitMQ, the real command as a subprocess."""
+the AMQP 1.0 plugin) is named with the plugin to enable, then ends it with 78, while a
+peer that closes at once is only hinted at and tried again. Real RabbitMQ, real
+sockets, the real command as a subprocess."""
 
 import signal
+import socket
+import threading
 import time
 
 import pytest
@@ -131,3 +134,32 @@ def test_a_broker_without_amqp_1_0_is_named_with_its_plugin_then_the_consumer_ex
     assert log.count(hint) >= PROTOCOL_REFUSALS_BEFORE_EXIT  # each attempt says why
     assert f"the broker at 127.0.0.1:{port} does not speak AMQP 1.0" in log
     assert f"{PROTOCOL_REFUSALS_BEFORE_EXIT} times in a row" in log
+
+
+def test_a_peer_that_closes_before_any_protocol_header_is_hinted_and_tried_again(setting):
+    # A real socket that accepts and closes, as a TLS port does to `amqp://`: not a verdict
+    # on the broker (one may do it while restarting), so no limit, and a warning.
+    _queue, start = setting
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        closing = threading.Thread(target=close_each_connection, args=(server,), daemon=True)
+        closing.start()
+        consumer = start(wait_to_start=False, CFX_AMQP_URL=f"amqp://guest:guest@127.0.0.1:{port}")
+        hint = "closed before answering in AMQP 1.0: if this lasts, is CFX_AMQP_URL"
+        consumer.wait_for_log(hint, PROTOCOL_REFUSALS_BEFORE_EXIT + 1, timeout=30)
+        assert consumer.process.poll() is None  # still trying, now in a 16 s pause
+        stopping = time.monotonic()
+        assert consumer.stop() == 0
+        assert time.monotonic() - stopping < 5  # SIGTERM does not wait for the pause
+    assert "[warning  ] The CFX consumer lost the broker" in consumer.output()
+
+
+def close_each_connection(server: socket.socket) -> None:
+    while True:
+        try:
+            connection, _address = server.accept()
+        except OSError:  # the test closed the server
+            return
+        connection.close()

@@ -87,9 +87,10 @@ def protocol_problem(condition, where: str) -> tuple[bool, str | None]:
             "rabbitmq_amqp1_0`; RabbitMQ 4 speaks AMQP 1.0 without a plugin)"
         )
     if "protocol header" in description:
+        # Also a broker that closes at once while it restarts: a question, not a verdict.
         return False, (
-            f"the peer at {where} does not speak AMQP 1.0: is CFX_AMQP_URL the broker's "
-            "AMQP port (amqps:// for its TLS port)?"
+            f"the peer at {where} closed before answering in AMQP 1.0: if this lasts, is "
+            "CFX_AMQP_URL the broker's AMQP port (amqps:// for its TLS port)?"
         )
     return False, None
 
@@ -244,10 +245,23 @@ class CfxConsumer(MessagingHandler):
         if not (self.stopping or self.failed) and self.connection is None:
             self._connect()
 
+    # Proton reports a socket's end by both of these, in either order; the first one that
+    # concerns the current connection counts.
+
     def on_transport_error(self, event):
-        condition = event.transport.condition
-        where = f"{self.config.host}:{self.config.port}"
-        speaks_0_9_1, hint = protocol_problem(condition, where)
+        self._transport_ended(event)
+
+    def on_disconnected(self, event):
+        self._transport_ended(event)
+
+    def _transport_ended(self, event) -> None:
+        if self.connection is None or event.connection != self.connection:
+            return
+        condition = event.transport.condition if event.transport is not None else None
+        if condition is None:
+            self._closed_by_broker(event.connection, "disconnected")
+            return
+        speaks_0_9_1, hint = protocol_problem(condition, f"{self.config.host}:{self.config.port}")
         if hint is None:
             self._closed_by_broker(event.connection, condition)
             return
@@ -261,10 +275,8 @@ class CfxConsumer(MessagingHandler):
                     EXIT_CONFIGURATION_REFUSED,
                 )
                 return
-        self._closed_by_broker(event.connection, f"{condition}: {hint}", log=logger.error)
-
-    def on_disconnected(self, event):
-        self._closed_by_broker(event.connection, "disconnected")
+        log = logger.error if speaks_0_9_1 else logger.warning
+        self._closed_by_broker(event.connection, f"{condition}: {hint}", log=log)
 
     def _tick(self) -> None:
         if self.failed:
@@ -291,8 +303,13 @@ class CfxConsumer(MessagingHandler):
         self.receiver = self.connection = None
 
     def _finish(self) -> None:
+        # Between connections (a reconnect or outage pause) only a timer, up to a minute
+        # away, would keep the reactor running: a stop asked for then ends it now.
+        between_connections = self.connection is None
         self._close()
         self._injector.close()
+        if self.stopping and between_connections:
+            self.container.stop()
 
     def _give_up(self, reason: str, exit_status: int, group=()) -> None:
         """Stop on its own, at once: what was received (`group` included) is given back
