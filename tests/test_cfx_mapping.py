@@ -12,8 +12,8 @@ import pytest
 from execution.models import DataValue, Track
 from integration.cfx.config import CfxConfig, CfxConfigError
 from integration.cfx.envelope import MalformedCfx, envelopes_of
-from integration.cfx.ingest import Delivery, GatewayRefused, write_group
-from integration.gateway_keys import revoke_gateway_key
+from integration.cfx.ingest import Delivery, GatewayRefused, cfx_sender, write_group
+from integration.gateway_keys import issue_gateway_key, revoke_gateway_key
 from integration.ingestion import replay_failed_message
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import REFLOW_HANDLE
@@ -292,6 +292,20 @@ def test_the_cfx_gateway_account_must_be_active(cfx_line, cfx_gateway):
     with pytest.raises(GatewayRefused):
         write(fixture_body("units_processed_reflow.json"))
     assert not DeviceDataRecord.objects.exists()
+
+
+def test_a_refused_cfx_gateway_is_told_the_command_that_fixes_its_case(cfx_gateway):
+    with pytest.raises(GatewayRefused, match="`manage.py create_gateway gw-cfx-2`"):
+        cfx_sender("gw-cfx-2")
+    revoke_gateway_key(cfx_gateway)
+    with pytest.raises(GatewayRefused, match="`manage.py rekey_gateway gw-cfx`"):
+        cfx_sender("gw-cfx")
+    issue_gateway_key(cfx_gateway)  # what rekey_gateway does: active again
+    assert cfx_sender("gw-cfx") == cfx_gateway
+    cfx_gateway.is_active = False
+    cfx_gateway.save()
+    with pytest.raises(GatewayRefused, match="user account is inactive"):
+        cfx_sender("gw-cfx")
 
 
 def test_the_back_office_shows_the_senders_limits_beside_ours(cfx_line, cfx_gateway, admin_client):
