@@ -440,3 +440,27 @@ def test_after_make_run_the_readmes_second_terminal_commands_work(checkout, tmp_
         if make_run.poll() is None:
             os.killpg(make_run.pid, signal.SIGTERM)
             make_run.wait(timeout=30)
+
+
+# --- what operators are given: the units and the documented commands ---------------------------
+
+
+def test_every_unit_names_the_env_file_its_commands_read_by_hand():
+    units = sorted((ROOT / "deploy" / "systemd").glob("*.service"))
+    assert len(units) >= 4
+
+    for unit in units:
+        lines = unit.read_text().splitlines()
+        assert "Environment=MES_ENV_FILE=/etc/mes/mes.env" in lines, unit.name
+
+
+@pytest.mark.parametrize("document", ["docs/operations.md", "docs/growth.md"])
+def test_every_server_command_in_the_operators_docs_names_the_env_file(document):
+    commands = [
+        line for line in (ROOT / document).read_text().splitlines()
+        if ".venv/bin/python manage.py" in line
+    ]  # fmt: skip
+
+    assert commands, document
+    for line in commands:
+        assert "MES_ENV_FILE=/etc/mes/mes.env" in line.split(".venv/bin/python manage.py")[0], line
