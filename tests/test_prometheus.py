@@ -6,7 +6,7 @@ database, the throttle shared in Redis) and Debian's Prometheus with the shipped
 scrape configuration, its targets pointed at them: the app servers' job at both,
 the database's job at the first (standing where the load balancer's address
 goes). The test's copy differs from the shipped files only in addresses, file
-paths, the intervals (1-2 s instead of 15-30 s), and every rule's `for:` set to
+paths, the intervals (1 s instead of 15-30 s), and every rule's `for:` set to
 0s (minutes in the shipped rules), so that the run takes seconds.
 
 Before anything happens every series the rules and the dashboard query is in
