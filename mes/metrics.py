@@ -1,4 +1,5 @@
-"""Prometheus metrics: what the MES counts, and `/metrics`, where Prometheus reads them.
+"""Prometheus metrics: what the MES counts, `/metrics` (this server's figures) and
+`/metrics/database` (the database's), where Prometheus reads them.
 
 Under gunicorn each worker is a process of its own: prometheus-client's
 multiprocess mode keeps every worker's figures in files under
@@ -7,8 +8,17 @@ cleans of a dead worker's gauges; `/metrics` adds them up, so a scrape sees
 every request once whichever worker served it (tests/test_metrics.py). Without
 that variable (`manage.py runserver`, tests) the figures are this process's.
 
+Every labelled series the alert rules and the dashboard read exists at 0 before its
+first increment (its known label values at import, a gateway's at its first request):
+a series that appears with its first increment is invisible to `rate()` and
+`increase()`, which would read 0 for a short incident.
+
+The figures that describe the database, not this server (what needs attention,
+open holds), are at `/metrics/database`, for Prometheus to read once through the
+load balancer: scraped from every app server they would be doubled.
+
 METRICS_ENABLED=0 turns counting off (`make bench` measures the cost both ways).
-`/metrics` is not public: it answers a request from an address in
+Neither address is public: each answers a request from an address in
 METRICS_ALLOWED_IPS, or one carrying `Authorization: Bearer <METRICS_TOKEN>`;
 anyone else gets 404. With neither set, nobody.
 
@@ -34,6 +44,8 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
+
+from mes.database_errors import Cause
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # gunicorn.conf.py makes it; a command run with the variable set must not fail for it.
@@ -74,6 +86,77 @@ RESPONSES = Counter(
 THROTTLED = Counter(
     "mes_throttled_requests", "Requests refused 429 THROTTLED, by gateway.", ["gateway"]
 )
+# The same, every gateway together: unlabelled, so it exists at 0 from the start even for a
+# gateway throttled on its first request to this server (e.g. re-sending its backlog).
+THROTTLED_ALL = Counter(
+    "mes_throttled_requests_all", "Requests refused 429 THROTTLED, every gateway together."
+)
+
+# --- the known label values, at 0 from the start -------------------------------------
+
+CAUSES = tuple(cause.name.lower() for cause in Cause)
+# The views the rules and the dashboard single out (tests check they resolve).
+INGESTION_VIEWS = ("integration:device-data", "integration:device-data-batch")
+STATUS_CLASSES = ("2xx", "4xx", "5xx")
+# 422: docs/api.md's table (tests/test_metrics_series.py checks the two agree).
+REFUSAL_CODES = (
+    "TRACK_NOT_FOUND",
+    "TRACK_MISMATCH",
+    "CARRIER_TRACK_NOT_FOUND",
+    "RUN_NOT_FOUND",
+    "STATION_NOT_FOUND",
+    "UNIT_NOT_FOUND",
+    "UNIT_NOT_IN_RUN",
+    "OPERATION_NOT_FOUND",
+    "OPERATION_MISMATCH",
+    "OPERATION_REQUIRED",
+    "SPEC_NOT_FOUND",
+    "SPEC_NOT_BOUND",
+    "SPEC_OPERATION_MISMATCH",
+    "SPEC_METHOD_MISMATCH",
+    "VALUE_TYPE_MISMATCH",
+)
+# (result, error code) of an event, as count_events labels it.
+EVENT_OUTCOMES = (
+    ("created", ""),
+    ("duplicate", ""),
+    ("conflict", "EVENT_ID_CONFLICT"),
+    ("failed", "VALIDATION_ERROR"),
+    ("failed", "SERVICE_UNAVAILABLE"),
+    ("failed", "INTERNAL_ERROR"),
+    *(("failed", code) for code in REFUSAL_CODES),
+)
+
+for _cause in CAUSES:
+    DATABASE_ERRORS.labels(_cause)
+    EVENTS_NOT_WRITTEN.labels(_cause)
+for _view in INGESTION_VIEWS:
+    REQUESTS.labels(_view, "POST")
+    for _status in STATUS_CLASSES:
+        RESPONSES.labels(_view, "POST", _status)
+
+# Gateways are known only once they ask: each one's series are made at its first request
+# to this process (a set lookup a request after that).
+_gateways_seen: set[str] = set()
+
+
+def gateway_seen(gateway: str) -> None:
+    """Make a gateway's series, at 0, before anything of it is counted (the throttle
+    calls it on each of the gateway's requests, before deciding)."""
+    if gateway in _gateways_seen or not settings.METRICS_ENABLED:
+        return
+    THROTTLED.labels(gateway)
+    for result, code in EVENT_OUTCOMES:
+        DEVICE_EVENTS.labels(result, code, gateway)
+    _gateways_seen.add(gateway)
+
+
+def count_throttled(gateway: str) -> None:
+    """Count a request refused 429, by its gateway and in the total."""
+    if not settings.METRICS_ENABLED:
+        return
+    THROTTLED.labels(gateway).inc()
+    THROTTLED_ALL.inc()
 
 
 def error_code_of(error) -> str:
@@ -98,7 +181,8 @@ def count_events(attempts) -> None:
 
 
 class AttentionCollector:
-    """What needs someone, counted when Prometheus asks, from small partial indexes."""
+    """What needs someone, counted when Prometheus asks, from small partial indexes: the
+    database's figures, the same whichever server counts them (`/metrics/database`)."""
 
     def collect(self):
         from django.db import DatabaseError
@@ -149,15 +233,20 @@ class AttentionCollector:
 
 
 def scrape() -> bytes:
-    """The text Prometheus reads: every worker's figures, then the attention gauges."""
+    """This server's figures, every worker's added up (`/metrics`)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         workers = CollectorRegistry()
         multiprocess.MultiProcessCollector(workers)
     else:
         workers = REGISTRY
+    return generate_latest(workers)
+
+
+def scrape_database() -> bytes:
+    """The database's figures: what needs attention, open holds (`/metrics/database`)."""
     attention = CollectorRegistry()
     attention.register(AttentionCollector())
-    return generate_latest(workers) + generate_latest(attention)
+    return generate_latest(attention)
 
 
 def may_scrape(request) -> bool:
@@ -178,7 +267,15 @@ def may_scrape(request) -> bool:
 
 
 def metrics_view(request):
-    """Every metric in Prometheus's text format, for those allowed to scrape."""
+    """This server's metrics in Prometheus's text format, for those allowed to scrape."""
     if not may_scrape(request):
         return HttpResponseNotFound("Not found.", content_type="text/plain")
     return HttpResponse(scrape(), content_type=CONTENT_TYPE_LATEST)
+
+
+def database_metrics_view(request):
+    """The database's metrics, for those allowed to scrape: read once, through the load
+    balancer, whichever server answers."""
+    if not may_scrape(request):
+        return HttpResponseNotFound("Not found.", content_type="text/plain")
+    return HttpResponse(scrape_database(), content_type=CONTENT_TYPE_LATEST)

@@ -312,7 +312,7 @@ SPECTACULAR_SETTINGS = {
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
 # Load balancers probe the health checks, and Prometheus scrapes, over plain HTTP
 # from inside: a redirect would read as "down".
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$", r"^metrics/database$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
@@ -335,6 +335,16 @@ LOGGING = configure_logging(
 # django-axes says each failure again in prose; mes/sign_in_throttling.py logs it once,
 # structured, with the client's address.
 LOGGING["loggers"]["axes"] = {"level": "ERROR"}
+
+# The proxies whose X-Forwarded-For names the client in the log (mes/request_log.py): the
+# addresses gunicorn takes X-Forwarded-Proto from (gunicorn.conf.py), or "*" for any peer.
+TRUSTED_PROXIES = env_list("FORWARDED_ALLOW_IPS", ["127.0.0.1"])
+try:
+    for _proxy in TRUSTED_PROXIES:
+        if _proxy != "*":
+            ipaddress.ip_address(_proxy)
+except ValueError as error:
+    raise ImproperlyConfigured(f"FORWARDED_ALLOW_IPS: {error}") from error
 
 # /metrics (mes/metrics.py): for a bearer token, or for these addresses and networks
 # (e.g. "10.0.0.0/8,127.0.0.1"); with neither, for nobody.

@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from mes.api.views import ApiRootNotFound
 from mes.health import healthz, readyz
-from mes.metrics import metrics_view
+from mes.metrics import database_metrics_view, metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -27,4 +27,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
+    path("metrics/database", database_metrics_view, name="metrics-database"),
 ]
