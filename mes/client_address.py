@@ -44,14 +44,23 @@ def _trusted(address) -> bool:
 
 def client_address(request) -> str | None:
     """The client's address as text (e.g. "203.0.113.9"), or None when the request
-    carries none that parses."""
-    peer = _address(request.META.get("REMOTE_ADDR", ""))
-    if peer is None or not _trusted(peer):
-        return str(peer) if peer is not None else None
-    hops = [_address(item) for item in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-    hops = [hop for hop in hops if hop is not None]
-    for hop in reversed(hops):
-        if not _trusted(hop):
-            return str(hop)
-    # Every hop is a trusted proxy: the first one is where the request came from.
-    return str(hops[0]) if hops else str(peer)
+    carries none that parses.
+
+    Read from the right, each X-Forwarded-For entry was added by the proxy after it: the
+    first that is not a trusted proxy is the client. An entry that is not an address
+    ends the walk (the last address known stands). A UNIX socket's peer (no address) is
+    the proxy in front: only it can connect there. With "*" every peer is a proxy, so
+    only the last entry, the one the proxy in front added, is believed."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    known = _address(remote)
+    if remote and (known is None or not _trusted(known)):
+        return str(known) if known is not None else None
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    for text in reversed(forwarded.split(",")) if forwarded else ():
+        hop = _address(text)
+        if hop is None:
+            break
+        known = hop
+        if settings.TRUSTED_PROXIES is None or not _trusted(hop):
+            break
+    return str(known) if known is not None else None

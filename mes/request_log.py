@@ -10,15 +10,10 @@ error code; for a batch the count per result and the eventIds and codes of those
 not written. Each event is logged once, in its request's line; gunicorn's own
 access log stays off (gunicorn.conf.py).
 
-The client's address is the peer's (REMOTE_ADDR), unless the peer is a proxy
-named in FORWARDED_ALLOW_IPS (settings.TRUSTED_PROXIES, the addresses gunicorn
-trusts for X-Forwarded-Proto) or a UNIX socket: then it is the last address in
-X-Forwarded-For, the one that proxy added, or through a chain of trusted proxies
-the one the outermost added. Anyone else's X-Forwarded-For is ignored, and so is
-what precedes the outermost trusted proxy's entry: a client can write anything there.
+The client's address is the one rule of mes/client_address.py (the peer's, or from a
+trusted proxy the address it names), as admin sign-in throttling counts it.
 """
 
-import ipaddress
 import re
 import time
 import uuid
@@ -29,6 +24,7 @@ from django.utils.functional import SimpleLazyObject, empty
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from mes.api.middleware import CODES
+from mes.client_address import client_address
 from mes.metrics import REQUESTS, RESPONSES, error_code_of
 
 logger = structlog.get_logger("mes.request")
@@ -96,39 +92,6 @@ def error_code_of_answer(response) -> dict:
         found = ENVELOPE_CODE.match(response.content[:200])
         code = found[1].decode() if found else None
     return {"error_code": code or CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "ERROR")}
-
-
-def client_address(request) -> str:
-    """The client's address: the peer's, or, from a trusted proxy, the last address in
-    X-Forwarded-For that is not a trusted proxy's own (module docstring)."""
-    peer = request.META.get("REMOTE_ADDR", "")
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    trusted = settings.TRUSTED_PROXIES
-    if not forwarded or not trusted_proxy(peer, trusted):
-        return peer
-    client = peer
-    # From the right: each address was added by the proxy after it. One hop with "*".
-    for hop in reversed(forwarded.split(",")):
-        try:
-            client = str(ipaddress.ip_address(hop.strip()))
-        except ValueError:  # not an address: the last one known stands
-            break
-        if "*" in trusted or not trusted_proxy(client, trusted):
-            break
-    return client
-
-
-def trusted_proxy(address: str, trusted: list[str]) -> bool:
-    """Whether an address is a proxy whose X-Forwarded-For is believed: listed in
-    FORWARDED_ALLOW_IPS, "*" there, or a UNIX socket (no address), as gunicorn decides."""
-    if "*" in trusted:
-        return True
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return True  # a UNIX socket: only the proxy in front can connect to it
-    parsed = getattr(parsed, "ipv4_mapped", None) or parsed  # ::ffff:10.1.2.3
-    return any(parsed == ipaddress.ip_address(proxy) for proxy in trusted)
 
 
 def user_of(request) -> str | None:

@@ -336,16 +336,6 @@ LOGGING = configure_logging(
 # structured, with the client's address.
 LOGGING["loggers"]["axes"] = {"level": "ERROR"}
 
-# The proxies whose X-Forwarded-For names the client in the log (mes/request_log.py): the
-# addresses gunicorn takes X-Forwarded-Proto from (gunicorn.conf.py), or "*" for any peer.
-TRUSTED_PROXIES = env_list("FORWARDED_ALLOW_IPS", ["127.0.0.1"])
-try:
-    for _proxy in TRUSTED_PROXIES:
-        if _proxy != "*":
-            ipaddress.ip_address(_proxy)
-except ValueError as error:
-    raise ImproperlyConfigured(f"FORWARDED_ALLOW_IPS: {error}") from error
-
 # /metrics (mes/metrics.py): for a bearer token, or for these addresses and networks
 # (e.g. "10.0.0.0/8,127.0.0.1"); with neither, for nobody.
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)

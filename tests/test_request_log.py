@@ -1,10 +1,11 @@
-"""Whose address a request's log line names (mes/request_log.py): the rules beyond what
+"""Whose address a request's log line names and sign-in throttling counts
+(mes/client_address.py): the rules beyond what
 tests/test_metrics.py sends to a real server from two loopback addresses."""
 
 import pytest
 from django.test import RequestFactory
 
-from mes.request_log import client_address
+from mes.client_address import client_address, trusted_proxies
 
 
 @pytest.mark.parametrize(
@@ -27,6 +28,6 @@ from mes.request_log import client_address
 def test_the_client_is_the_peer_or_what_a_trusted_proxy_added(
     settings, trusted, peer, forwarded_for, logged
 ):
-    settings.TRUSTED_PROXIES = trusted
+    settings.TRUSTED_PROXIES = trusted_proxies(",".join(trusted))
     request = RequestFactory().get("/healthz", REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR=forwarded_for)
     assert client_address(request) == logged
