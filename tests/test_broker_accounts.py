@@ -9,7 +9,6 @@ the MES change stands, the admin is told, and sync_broker_accounts repairs the b
 import io
 import queue
 import re
-import secrets
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -42,10 +41,11 @@ def results(name):
 class Session:
     """One MQTT 5 connection, recording what the broker answered."""
 
-    def __init__(self, broker, username, password):
+    def __init__(self, broker, username, password, client_id=None):
+        # A gateway's client id is its name (docs/mqtt-broker.md): the default.
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"test-{secrets.token_hex(4)}",
+            client_id=client_id or username,
             protocol=mqtt.MQTTv5,
         )
         self.client.username_pw_set(username, password)
@@ -106,8 +106,8 @@ def sessions(broker):
     """Opens sessions on the broker and closes them after the test."""
     opened = []
 
-    def open_session(username, password):
-        session = Session(broker, username, password)
+    def open_session(username, password, client_id=None):
+        session = Session(broker, username, password, client_id)
         opened.append(session)
         return session
 
@@ -119,7 +119,7 @@ def sessions(broker):
 @pytest.fixture
 def watcher(broker, sessions):
     """The broker's admin, reading every gateway topic: what the broker let through."""
-    session = sessions(broker.admin_user, broker.admin_password)
+    session = sessions(broker.admin_user, broker.admin_password, "mes-test-watcher")
     assert session.subscribe("mes/v1/gateways/#").value == 1
     return session
 
@@ -129,7 +129,7 @@ def consumer(broker, sessions):
     """The MES consumer's account (as sync_broker_accounts sets it up): it answers on results."""
     with BrokerAdmin(broker.url, timeout=WAIT) as admin:
         admin.set_consumer("mes-ingest", "consumer-password")
-    return sessions("mes-ingest", "consumer-password")
+    return sessions("mes-ingest", "consumer-password", "mes-ingest-1")
 
 
 def create_by_command(name) -> tuple[str, str]:
@@ -436,3 +436,43 @@ def test_a_gateway_refused_by_the_broker_is_told_so_not_that_it_could_not_subscr
     config = MqttConfig(host=broker.host, port=broker.port)
     with pytest.raises(ConnectionError, match="refused 'gw-reflow-1'"):
         GatewayConnection(config, "gw-reflow-1", "not-its-key")
+
+
+def still_connected(session) -> bool:
+    """Whether the session's connection is up: a round trip (a PUBACK, even a refusal)
+    answered and no disconnection seen."""
+    session.publish("mes/v1/probe")
+    return session.disconnected.empty()
+
+
+CHANGING_COMMANDS = (
+    "createRole", "addRoleACL", "removeRoleACL", "createClient", "modifyClient",
+    "setClientId", "setClientPassword", "enableClient", "disableClient",
+)  # fmt: skip
+
+
+def broker_changes(log: str) -> list[str]:
+    """The dynamic-security changes the broker logged (it logs each command it carried out)."""
+    return [
+        line
+        for line in log.splitlines()
+        if "dynsec:" in line and any(f"| {command} |" in line for command in CHANGING_COMMANDS)
+    ]
+
+
+@pytest.mark.django_db
+def test_sync_run_twice_leaves_connected_clients_in_step_connected(broker, sessions, settings):
+    settings.MQTT_URL = broker.url_for("mes-ingest", "consumer-password")
+    key, _ = create_by_command("gw-a")
+    call_command("sync_broker_accounts", stdout=io.StringIO())
+    consumer = sessions("mes-ingest", "consumer-password", "mes-ingest-1")
+    gateway = sessions("gw-a", key)
+    assert consumer.accepted and gateway.accepted
+    changes_before = len(broker_changes(broker.log()))
+
+    for _run in range(2):
+        call_command("sync_broker_accounts", stdout=io.StringIO())
+
+    assert still_connected(consumer), "sync_broker_accounts dropped the consumer"
+    assert still_connected(gateway), "sync_broker_accounts dropped a gateway in step"
+    assert broker_changes(broker.log())[changes_before:] == []
