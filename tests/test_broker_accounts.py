@@ -476,3 +476,117 @@ def test_sync_run_twice_leaves_connected_clients_in_step_connected(broker, sessi
     assert still_connected(consumer), "sync_broker_accounts dropped the consumer"
     assert still_connected(gateway), "sync_broker_accounts dropped a gateway in step"
     assert broker_changes(broker.log())[changes_before:] == []
+
+
+# --- one identity per client -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_gateway_may_connect_only_with_its_own_name_as_client_id(broker, sessions):
+    key, _ = create_by_command("gw-a")
+
+    assert sessions("gw-a", key, "gw-a").accepted
+    for other in ("gw-a-2", "gw-b", "mes-ingest-1"):
+        assert str(sessions("gw-a", key, other).code) == "Not authorized", other
+
+
+@pytest.mark.django_db
+def test_a_gateway_connecting_with_the_consumers_client_id_is_refused_and_the_consumer_stays(
+    broker, sessions, consumer
+):
+    key, _ = create_by_command("gw-a")
+
+    intruder = sessions("gw-a", key, "mes-ingest-1")
+
+    assert str(intruder.code) == "Not authorized"
+    assert still_connected(consumer)
+    assert "already connected" not in broker.log()
+
+
+@pytest.mark.django_db
+def test_a_gateway_name_beginning_with_mes_is_refused(broker, integration):
+    with pytest.raises(CommandError, match="client ids beginning with 'mes-' are the MES's own"):
+        create_by_command("mes-ingest-1")
+    response = integration.post(reverse("admin:integration_gateway_add"), {"username": "mes-x"})
+
+    assert "the MES&#x27;s own" in response.content.decode()
+    assert not Gateway.objects.filter(username__startswith="mes-").exists()
+    assert broker_clients(broker) == {}
+
+
+@pytest.mark.django_db
+def test_sync_binds_the_client_id_and_repairs_the_role_of_a_client_out_of_step(broker, sessions):
+    key, _ = create_by_command("gw-a")
+    # As a client made before client ids were bound, and a role edited by hand.
+    broker.ctrl("dynsec", "setClientId", "gw-a")
+    broker.ctrl("dynsec", "addRoleACL", "mes-gateway-gw-a", "publishClientSend", "#", "allow", "5")
+    broker.ctrl(
+        "dynsec", "removeRoleACL", "mes-gateway-gw-a", "publishClientSend",
+        "mes/v1/gateways/gw-a/events",
+    )  # fmt: skip
+    assert sessions("gw-a", key, "mes-ingest-1").accepted
+    out = io.StringIO()
+
+    call_command("sync_broker_accounts", stdout=out)
+
+    report = out.getvalue()
+    assert "gw-a: client id bound to 'gw-a' (it may use no other)." in report
+    assert "gw-a: role mes-gateway-gw-a set to the gateway's own topics." in report
+    assert str(sessions("gw-a", key, "mes-ingest-1").code) == "Not authorized"
+    gateway = sessions("gw-a", key)
+    assert not gateway.publish(events("gw-a")).is_failure
+    assert str(gateway.publish("anything/else")) == "Not authorized"
+
+
+@pytest.mark.django_db
+def test_sync_repairs_the_consumer_account_and_says_so(broker, sessions, settings):
+    settings.MQTT_URL = broker.url_for("mes-ingest", "consumer-password")
+    call_command("sync_broker_accounts", stdout=io.StringIO())
+    # Out of step: another password, bound to one consumer's id, disabled.
+    broker.ctrl("dynsec", "setClientPassword", "mes-ingest", "old-password")
+    broker.ctrl("dynsec", "setClientId", "mes-ingest", "mes-ingest-1")
+    broker.ctrl("dynsec", "disableClient", "mes-ingest")
+    out = io.StringIO()
+
+    call_command("sync_broker_accounts", stdout=out)
+
+    assert (
+        "Consumer mes-ingest: role, client id or enabled state set, password set." in out.getvalue()
+    )
+    for consumer_id in ("mes-ingest-1", "mes-ingest-2"):
+        assert sessions("mes-ingest", "consumer-password", consumer_id).accepted
+
+
+@pytest.mark.django_db
+def test_sync_names_accounts_made_by_hand_that_may_use_any_client_id(broker, settings):
+    settings.MQTT_URL = broker.url_for("mes-ingest", "consumer-password")
+    broker.ctrl("dynsec", "createClient", "scada-reader", "-p", "pw")
+    broker.ctrl("dynsec", "createClient", "historian", "-p", "pw", "-c", "historian")
+    out = io.StringIO()
+
+    call_command("sync_broker_accounts", stdout=out)
+
+    report = out.getvalue()
+    assert "scada-reader: may connect with any client id, a consumer's too" in report
+    assert "historian" not in report
+    assert "\nmes-ingest: may" not in report and "mes-admin:" not in report
+
+
+@pytest.mark.django_db
+def test_sync_disables_a_gateway_whose_name_is_now_reserved(broker, sessions):
+    key, _ = create_by_command("gw-old")
+    # A gateway named before names beginning with mes- were refused.
+    Gateway.objects.filter(username="gw-old").update(username="mes-old")
+    broker.ctrl("dynsec", "createClient", "mes-old", "-p", key)
+    with BrokerAdmin(broker.url, timeout=WAIT) as admin:
+        # The client as the MES made it then: marked with the key, no client id.
+        admin.run(
+            [{"command": "modifyClient", "username": "mes-old",
+              "textdescription": broker_clients(broker)["gw-old"]["textdescription"]}]
+        )  # fmt: skip
+    out = io.StringIO()
+
+    call_command("sync_broker_accounts", stdout=out)
+
+    assert "mes-old: disabled ('mes-old' cannot name a gateway" in out.getvalue()
+    assert not sessions("mes-old", key, "mes-ingest-1").accepted
