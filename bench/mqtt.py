@@ -185,7 +185,7 @@ def _start_consumers(environment, broker, count, log_dir):
     for n in range(count):
         log = open(Path(log_dir) / f"consumer-{n}.log", "w")  # noqa: SIM115 (closed at stop)
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "consume_mqtt", "--consumer-id", f"bench-{n}"],
+            [sys.executable, "manage.py", "consume_mqtt", "--consumer-id", f"mes-bench-{n}"],
             cwd=ROOT,
             env={**environment, "MQTT_URL": broker.url, "LOG_LEVEL": "INFO"},
             stdout=log,

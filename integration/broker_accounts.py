@@ -120,6 +120,10 @@ def _acl_key(acl: dict) -> tuple[str, str]:
     return (str(acl.get("acltype", "")).lower(), acl.get("topic", ""))
 
 
+def _pick(mapping: dict, *keys: str) -> dict:
+    return {key: mapping[key] for key in keys}
+
+
 def _acl_setting(acl: dict) -> tuple[bool, int]:
     return (bool(acl.get("allow", False)), int(acl.get("priority", 0)))
 
@@ -170,10 +174,6 @@ def client_commands(username: str, current: dict, rolename: str, clientid: str |
     if current.get("disabled"):
         commands.append({"command": "enableClient", "username": username})
     return commands
-
-
-def _pick(mapping: dict, *keys: str) -> dict:
-    return {key: mapping[key] for key in keys}
 
 
 def _mqtt_client(parts, client_id: str, timeout: float) -> mqtt.Client:
@@ -407,8 +407,8 @@ class BrokerAdmin:
         return what was changed (nothing for an account already in step: its consumers
         stay connected).
 
-        The consumers share this one account and keep no client id of their own in it:
-        their ids begin with `mes-`, which no gateway can use (MES_CLIENT_ID_PREFIX).
+        The consumers share this one account, which is bound to no client id: their ids
+        begin with `mes-`, which no gateway can use (gateway_keys.MES_CLIENT_ID_PREFIX).
         """
         changes = []
         if self.apply(
@@ -430,8 +430,13 @@ class BrokerAdmin:
                 ]
             )
             return [*changes, "created"]
-        if self.apply(client_commands(username, client, CONSUMER_ROLE, None)):
-            changes.append("role, client id or enabled state set")
+        said = {
+            "modifyClient": f"given its one role, {CONSUMER_ROLE}",
+            "setClientId": "client id unbound (each consumer connects with its own mes- id)",
+            "enableClient": "enabled",
+        }
+        for command in self.apply(client_commands(username, client, CONSUMER_ROLE, None)):
+            changes.append(said[command["command"]])
         # The broker keeps only a hash of the password: trying it is how to compare.
         if not self.accepts(username, password):
             self.run([{"command": "setClientPassword", "username": username, "password": password}])
@@ -494,11 +499,13 @@ def sync_gateway_clients(admin: BrokerAdmin, gateways: list[GatewayAccount]) -> 
             if admin.apply(role_commands(role, acls, roles.get(role))):
                 lines.append(f"{name}: role {role} set to the gateway's own topics.")
             client_id = gateway_client_id(name)
-            if client.get("clientid") != client_id:
-                lines.append(f"{name}: client id bound to {client_id!r} (it may use no other).")
-            if client.get("disabled"):
-                lines.append(f"{name}: enabled (it holds the current key).")
-            admin.apply(client_commands(name, client, role, client_id))
+            said = {
+                "modifyClient": f"{name}: given its one role, {role}.",
+                "setClientId": f"{name}: client id bound to {client_id!r} (it may use no other).",
+                "enableClient": f"{name}: enabled (it holds the current key).",
+            }
+            for command in admin.apply(client_commands(name, client, role, client_id)):
+                lines.append(said[command["command"]])
     for name, client in clients.items():
         disable(name, client, "not a gateway in the MES")
     return lines

@@ -551,7 +551,8 @@ def test_sync_repairs_the_consumer_account_and_says_so(broker, sessions, setting
     call_command("sync_broker_accounts", stdout=out)
 
     assert (
-        "Consumer mes-ingest: role, client id or enabled state set, password set." in out.getvalue()
+        "Consumer mes-ingest: client id unbound (each consumer connects with its own mes- id), "
+        "enabled, password set." in out.getvalue()
     )
     for consumer_id in ("mes-ingest-1", "mes-ingest-2"):
         assert sessions("mes-ingest", "consumer-password", consumer_id).accepted
