@@ -19,6 +19,8 @@ from rest_framework.test import APIClient
 
 from integration.broker_accounts import (
     BrokerAdmin,
+    gateway_acls,
+    role_commands,
     update_broker_after_issue,
     update_broker_after_revoke,
 )
@@ -591,3 +593,18 @@ def test_sync_disables_a_gateway_whose_name_is_now_reserved(broker, sessions):
 
     assert "mes-old: disabled ('mes-old' cannot name a gateway" in out.getvalue()
     assert not sessions("mes-old", key, "mes-ingest-1").accepted
+
+
+def test_role_commands_are_none_for_a_role_in_step_and_replace_a_changed_acl():
+    wanted = gateway_acls("gw-a")
+    as_broker_says = {"rolename": "mes-gateway-gw-a", "acls": [dict(acl) for acl in wanted]}
+
+    assert role_commands("mes-gateway-gw-a", wanted, as_broker_says) == []
+    assert [c["command"] for c in role_commands("mes-gateway-gw-a", wanted, None)] == ["createRole"]
+    as_broker_says["acls"][0]["allow"] = False  # same type and topic, another setting
+    changed = role_commands("mes-gateway-gw-a", wanted, as_broker_says)
+    assert [(c["command"], c["topic"]) for c in changed] == [
+        ("removeRoleACL", "mes/v1/gateways/gw-a/events"),
+        ("addRoleACL", "mes/v1/gateways/gw-a/events"),
+    ]
+    assert changed[1]["allow"] is True
