@@ -1,9 +1,11 @@
 """Gateway accounts at a real Mosquitto with dynamic security (docs/mqtt-broker.md).
 
-A gateway connects with its name and API key, publishes only to its own events topic and
-reads only its own results; re-key and revoke, by command or in the back office, take effect
-at the broker; with MQTT_ADMIN_URL unset nothing is attempted; with the broker unreachable
-the MES change stands, the admin is told, and sync_broker_accounts repairs the broker.
+A gateway connects with its name and API key, and its name as client id (no other: not a
+consumer's), publishes only to its own events topic and reads only its own results; re-key
+and revoke, by command or in the back office, take effect at the broker; with
+MQTT_ADMIN_URL unset nothing is attempted; with the broker unreachable the MES change
+stands, the admin is told, and sync_broker_accounts repairs the broker, changing only what
+is out of step (so it disconnects nobody who is in step).
 """
 
 import io
