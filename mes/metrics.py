@@ -72,6 +72,24 @@ GROUP_SIZE = Histogram(
     "Events written together by one group commit.",
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
+# The MQTT consumer's connections ended by the broker or the network, by reason; each
+# consumer serves its own figures (MQTT_METRICS_ADDRESS, docs/mqtt.md). Every reason at 0
+# from the start: a takeover must show in increase() the first time.
+MQTT_DISCONNECT_REASONS = (
+    "session_taken_over",
+    "administrative_action",
+    "server_shutting_down",
+    "connection_lost",
+    "other",
+)
+MQTT_DISCONNECTS = Counter(
+    "mes_mqtt_disconnects",
+    "MQTT consumer connections ended by the broker or the network, by reason "
+    "(session_taken_over: another connection with the consumer's client id).",
+    ["reason"],
+)
+for _reason in MQTT_DISCONNECT_REASONS:
+    MQTT_DISCONNECTS.labels(_reason)
 REQUESTS = Histogram(
     "mes_http_request_duration_seconds",
     "Time to answer an HTTP request, by view and method.",
@@ -178,6 +196,13 @@ def count_events(attempts) -> None:
         cause = getattr(attempt.error, "cause", None)
         if cause is not None and code == "SERVICE_UNAVAILABLE":
             EVENTS_NOT_WRITTEN.labels(cause.name.lower()).inc()
+
+
+def count_mqtt_disconnect(reason: str) -> None:
+    """Count an MQTT consumer connection that ended against its will (one of
+    MQTT_DISCONNECT_REASONS)."""
+    if settings.METRICS_ENABLED:
+        MQTT_DISCONNECTS.labels(reason).inc()
 
 
 class AttentionCollector:
