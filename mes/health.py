@@ -140,7 +140,10 @@ class Readiness:
 
     def _check(self) -> dict:
         try:
-            self._check_migrations() if self._due("migrations") else self._round_trip()
+            if self._due("migrations"):
+                self._check_migrations()  # a round trip too
+            else:
+                self._round_trip()
         except DatabaseError as error:
             raise NotReady("database unavailable", "The database is unavailable.") from error
         checked = {"database": "up", "migrations": "applied", "preparedStatements": "off"}
@@ -177,8 +180,8 @@ class Readiness:
         if missing:
             raise NotReady(
                 "migrations not applied",
-                f"{len(missing)} migrations of this code are not applied to the database: "
-                "run `manage.py migrate` (docs/operations.md, deploying a new version).",
+                f"The database lacks {len(missing)} of this code's migrations: run "
+                "`manage.py migrate` (docs/operations.md, deploying a new version).",
                 missing=missing[:20],
             )
         self._passed("migrations")

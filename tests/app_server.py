@@ -38,8 +38,8 @@ class AppServer:
             GATEWAY_THROTTLE_RATE="100000000/min",
             GUNICORN_DRAIN_SECONDS="0",  # no load balancer to wait for, unless a test says
             PROMETHEUS_MULTIPROC_DIR=str(log_path.parent / f"metrics-{port}"),
-            **environment,
         )
+        self.environment.update(environment)
         self.process = None
         self._log = None
 

@@ -20,6 +20,7 @@ from tests.postgres import database_of_its_own, needs_postgresql
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.postgres_only,
     needs_postgresql("a gunicorn server with a database of its own"),
 ]
 
@@ -190,5 +191,36 @@ def test_a_reload_under_keep_alive_load_resets_no_request_and_stays_ready(databa
     assert replaced_at - told_at < 6
     assert {status for _at, status in watch.answers} == {200}
     records = records_of(url, "hup")
+    assert set(records.values()) == {1}
+    assert set(load.answered) == set(records)
+
+
+def test_workers_recycled_after_max_requests_under_keep_alive_load_reset_no_request(
+    database, tmp_path
+):
+    """GUNICORN_MAX_REQUESTS: a worker that reaches it hands over as on a reload."""
+    url, seeded = database
+    server = AppServer(
+        url, free_port(), tmp_path / "server.log", GUNICORN_MAX_REQUESTS="60"
+    ).start()
+    watch = ReadinessWatch(server.port)
+    try:
+        first_workers = set(server.workers())
+        load = Load(server.port, seeded["keys"][0], seeded["units"], "recycled").start()
+        watch.thread.start()
+        time.sleep(4)
+        load.finish()
+        watch.stop.set()
+        watch.thread.join(5)
+        recycled = first_workers - set(server.workers())
+    finally:
+        server.stop()
+
+    print(dict(load.outcomes), f"{len(recycled)} workers recycled")
+    assert recycled  # max_requests was reached
+    assert load.resets == []
+    assert set(load.outcomes) == {200}, load.outcomes
+    assert {status for _at, status in watch.answers} == {200}
+    records = records_of(url, "recycled")
     assert set(records.values()) == {1}
     assert set(load.answered) == set(records)

@@ -58,6 +58,7 @@ def fresh_readiness(monkeypatch):
     return readiness
 
 
+@pytest.mark.postgres_only
 @needs_postgresql("a second session holding a lock, and a check in a thread of its own")
 @pytest.mark.django_db
 def test_readyz_answers_within_a_second_while_its_query_waits_on_a_lock(
@@ -151,6 +152,7 @@ def test_readyz_answers_503_until_every_migration_is_applied(empty_database, tmp
 
 
 @pytest.mark.slow
+@pytest.mark.postgres_only
 @needs_postgresql("PgBouncer in front of PostgreSQL")
 def test_readyz_answers_503_behind_a_pooler_that_keeps_no_prepared_statements(tmp_path):
     with database_of_its_own("mes_pooled") as (name, direct_url):
