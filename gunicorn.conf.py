@@ -18,6 +18,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from mes.env_file import read_env_file
+
+# The settings file MES_ENV_FILE names, read here too so that gunicorn's own settings
+# (GUNICORN_*, FORWARDED_ALLOW_IPS, LOG_FORMAT) come from the same file as the app's; a
+# variable already in the environment wins, as in the app (mes/env_file.py).
+read_env_file()
+
 # prometheus-client reads this when it is first imported, in the workers: set it first.
 # One directory per server (this is read in gunicorn's master): two servers on one machine
 # must not empty or add up each other's figures.

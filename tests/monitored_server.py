@@ -91,6 +91,8 @@ def monitored_server(database_url: str, directory: Path, **environment):
         # other's figures.
         PROMETHEUS_MULTIPROC_DIR=str(directory / "metrics"),
         GATEWAY_THROTTLE_RATE="1000000/min",
+        # Stopped at the end of a test: no load balancer to drain for.
+        GUNICORN_DRAIN_SECONDS="0",
     )
     env.update(environment)
     log_path = directory / "server.log"

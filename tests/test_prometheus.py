@@ -56,32 +56,40 @@ def promtool(*arguments) -> subprocess.CompletedProcess:
 def test_promtool_accepts_the_shipped_rules():
     result = promtool("check", "rules", str(DEPLOY / "prometheus/mes-alerts.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 10 rules found" in result.stdout
 
 
 def test_promtool_accepts_the_shipped_scrape_configuration(tmp_path):
     # The shipped file as it is, but for the token file's place (it names /etc/prometheus).
     config = configuration_for_the_run(
-        tmp_path, ["mes-app-1:8000", "mes-app-2:8000"], "mes-lb:8000"
+        tmp_path, ["mes-app-1:8000", "mes-app-2:8000"], "mes-lb:8000", consumers=["mes-app-1:9411"]
     )
     result = promtool("check", "config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
-def configuration_for_the_run(directory, servers: list[str], database: str, rules_for=None):
+def configuration_for_the_run(
+    directory, servers: list[str], database: str, rules_for=None, consumers=()
+):
     """deploy/prometheus's files for this run: the app servers' job scrapes `servers`,
     the database's job `database`; with `rules_for`, every rule's `for:` is that."""
     shipped = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in shipped["scrape_configs"]}
-    assert set(jobs) == {"mes", "mes-database"}
+    assert set(jobs) == {"mes", "mes-database", "mes-mqtt"}
     assert jobs["mes-database"]["metrics_path"] == "/metrics/database"
+    if consumers:
+        jobs["mes-mqtt"]["static_configs"] = [{"targets": list(consumers)}]
+    else:  # no MQTT consumer runs: its job (each consumer's own address) is left out
+        shipped["scrape_configs"] = [jobs["mes"], jobs["mes-database"]]
+        del jobs["mes-mqtt"]
     token = directory / "token"
     token.write_text(TOKEN)
     jobs["mes"]["static_configs"] = [{"targets": servers}]
     jobs["mes-database"]["static_configs"] = [{"targets": [database]}]
     for job in jobs.values():
-        job["authorization"]["credentials_file"] = str(token)
+        if "authorization" in job:  # the consumers' own figures take no token
+            job["authorization"]["credentials_file"] = str(token)
     rules = (DEPLOY / "prometheus/mes-alerts.yml").read_text()
     if rules_for is not None:
         rules = re.sub(r"^(\s+)for: \S+$", rf"\g<1>for: {rules_for}", rules, flags=re.M)
