@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv lint format bench bench-growth faults screenshots
+.PHONY: run test venv lint format bench bench-growth faults screenshots local.env
 
 venv: $(VENV)/.installed
 
@@ -14,26 +14,31 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
-# The development settings of this checkout (README: Set-up, mes/local_env.py): manage.py
-# reads them when SECRET_KEY is not in the environment, so commands in another terminal work.
+# The development settings of this checkout (mes/local_env.py): DEBUG=1, a generated
+# SECRET_KEY and this checkout's SQLite database. Written once (an older one gets the
+# DATABASE_URL it implied). manage.py in another terminal reads it when nothing else is
+# configured (no MES_ENV_FILE, SECRET_KEY or DATABASE_URL); a server never does.
 local.env:
 	$(PYTHON) -c 'import sys; sys.path.insert(0, "."); from mes.local_env import write_local_env; write_local_env()'
 
-# Migrated SQLite database, demo data, server on 127.0.0.1:8000.
+# Migrated SQLite database, demo data, server on 127.0.0.1:8000 (RUN_ADDRESS), all with
+# local.env.
+RUN_ADDRESS ?= 127.0.0.1:8000
 run: venv local.env
-	DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	DEBUG=1 $(BIN)/python manage.py seed_demo
-	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
+	MES_ENV_FILE=$(CURDIR)/local.env $(BIN)/python manage.py migrate --noinput
+	MES_ENV_FILE=$(CURDIR)/local.env $(BIN)/python manage.py seed_demo
+	MES_ENV_FILE=$(CURDIR)/local.env $(BIN)/python manage.py runserver $(RUN_ADDRESS)
 
-# The whole suite: SQLite by default, PostgreSQL when DATABASE_URL points at one.
+# The whole suite: SQLite by default, PostgreSQL when DATABASE_URL points at one
+# (tests/settings.py).
 test: venv
-	SECRET_KEY=$${SECRET_KEY:-test-only-not-a-secret} $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	SECRET_KEY=lint-only DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+	SECRET_KEY=lint-only DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run
 
 format: venv
 	$(BIN)/ruff check --fix .

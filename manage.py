@@ -1,5 +1,10 @@
 #!/usr/bin/env python
-"""Django's command-line utility for administrative tasks."""
+"""Django's command-line utility for administrative tasks.
+
+Settings: the file MES_ENV_FILE names, or in a checkout where `make run` wrote it,
+local.env; with neither (nor SECRET_KEY and DATABASE_URL in the environment) it refuses
+and says how to give them (mes/command_start.py, docs/operations.md: "Settings").
+"""
 
 import os
 import sys
@@ -7,9 +12,9 @@ import sys
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mes.settings")
-    from mes.local_env import read_local_env
+    from mes.command_start import prepare
 
-    read_local_env()  # development settings when nothing is configured (mes/local_env.py)
+    prepare(sys.argv)
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

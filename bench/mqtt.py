@@ -44,7 +44,10 @@ def _publisher(args):
     from integration.transports.mqtt.gateway_client import GatewayConnection
 
     port, name, worker, phase, units, duration, rate, window = args
-    connection = GatewayConnection(MqttConfig(host="127.0.0.1", port=port), name, None)
+    # Publishers may share a gateway's name here (a broker without accounts): one id each.
+    connection = GatewayConnection(
+        MqttConfig(host="127.0.0.1", port=port), name, None, client_id=f"{name}-{worker}"
+    )
     pending, latencies, statuses = deque(), [], {}
 
     def collect():
@@ -84,7 +87,10 @@ def _publish_only(args):
     from integration.transports.mqtt.topics import events_topic
 
     port, name, worker, phase, units, count = args
-    connection = GatewayConnection(MqttConfig(host="127.0.0.1", port=port), name, None)
+    # Publishers may share a gateway's name here (a broker without accounts): one id each.
+    connection = GatewayConnection(
+        MqttConfig(host="127.0.0.1", port=port), name, None, client_id=f"{name}-{worker}"
+    )
     client, topic = connection.client, events_topic(name)
     info = None
     for n in range(count):
@@ -179,7 +185,7 @@ def _start_consumers(environment, broker, count, log_dir):
     for n in range(count):
         log = open(Path(log_dir) / f"consumer-{n}.log", "w")  # noqa: SIM115 (closed at stop)
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "consume_mqtt", "--consumer-id", f"bench-{n}"],
+            [sys.executable, "manage.py", "consume_mqtt", "--consumer-id", f"mes-bench-{n}"],
             cwd=ROOT,
             env={**environment, "MQTT_URL": broker.url, "LOG_LEVEL": "INFO"},
             stdout=log,

@@ -9,7 +9,10 @@ class MesConfig(AppConfig):
     def ready(self):
         from django.contrib import admin
 
-        from mes import prepared_statements  # noqa: F401  (connects its signal)
+        from mes import (
+            prepared_statements,  # noqa: F401  (connects its signal)
+            sign_in_throttling,  # noqa: F401  (connects its signals)
+        )
         from mes.admin.site import configure_admin_site
 
         configure_admin_site(admin.site)

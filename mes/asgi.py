@@ -1,4 +1,4 @@
-"""ASGI entry point."""
+"""ASGI entry point; settings as for WSGI (the file MES_ENV_FILE names, mes/wsgi.py)."""
 
 import os
 

@@ -2,9 +2,10 @@
 
 One configuration for the app's own lines (structlog), Django's and gunicorn's
 (the standard library's loggers, through structlog's formatter), so a log
-search sees one format. Every line carries the request's `request_id` while
-one is being answered (mes/request_log.py binds it). Imported by
-mes/settings.py and by gunicorn.conf.py, hence no Django here.
+search sees one format. Every line carries the process id (`pid`: which gunicorn
+worker, or the master), and the request's `request_id` while one is being answered
+(mes/request_log.py binds it). Imported by mes/settings.py and by
+gunicorn.conf.py, hence no Django here.
 """
 
 import logging.config
@@ -22,11 +23,19 @@ def log_format(debug: bool = False) -> str:
     return chosen
 
 
+def add_pid(_logger, _method, event_dict: dict) -> dict:
+    """The process's id: a worker's lines can be told apart, and matched with gunicorn's
+    about that worker (a timeout, a SIGKILL)."""
+    event_dict.setdefault("pid", os.getpid())
+    return event_dict
+
+
 def _shared_processors() -> list:
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        add_pid,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
 

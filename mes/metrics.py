@@ -1,4 +1,5 @@
-"""Prometheus metrics: what the MES counts, and `/metrics`, where Prometheus reads them.
+"""Prometheus metrics: what the MES counts, `/metrics` (this server's figures) and
+`/metrics/database` (the database's), where Prometheus reads them.
 
 Under gunicorn each worker is a process of its own: prometheus-client's
 multiprocess mode keeps every worker's figures in files under
@@ -7,8 +8,17 @@ cleans of a dead worker's gauges; `/metrics` adds them up, so a scrape sees
 every request once whichever worker served it (tests/mes/test_metrics.py). Without
 that variable (`manage.py runserver`, tests) the figures are this process's.
 
+Every labelled series the alert rules and the dashboard read exists at 0 before its
+first increment (its known label values at import, a gateway's at its first request):
+a series that appears with its first increment is invisible to `rate()` and
+`increase()`, which would read 0 for a short incident.
+
+The figures that describe the database, not this server (what needs attention,
+open holds), are at `/metrics/database`, for Prometheus to read once through the
+load balancer: scraped from every app server they would be doubled.
+
 METRICS_ENABLED=0 turns counting off (`make bench` measures the cost both ways).
-`/metrics` is not public: it answers a request from an address in
+Neither address is public: each answers a request from an address in
 METRICS_ALLOWED_IPS, or one carrying `Authorization: Bearer <METRICS_TOKEN>`;
 anyone else gets 404. With neither set, nobody.
 
@@ -33,7 +43,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
+
+from mes.database_errors import Cause
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # gunicorn.conf.py makes it; a command run with the variable set must not fail for it.
@@ -60,6 +71,24 @@ GROUP_SIZE = Histogram(
     "Events written together by one group commit.",
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
+# The MQTT consumer's connections ended by the broker or the network, by reason; each
+# consumer serves its own figures (MQTT_METRICS_ADDRESS, docs/mqtt.md). Every reason at 0
+# from the start: a takeover must show in increase() the first time.
+MQTT_DISCONNECT_REASONS = (
+    "session_taken_over",
+    "administrative_action",
+    "server_shutting_down",
+    "connection_lost",
+    "other",
+)
+MQTT_DISCONNECTS = Counter(
+    "mes_mqtt_disconnects",
+    "MQTT consumer connections ended by the broker or the network, by reason "
+    "(session_taken_over: another connection with the consumer's client id).",
+    ["reason"],
+)
+for _reason in MQTT_DISCONNECT_REASONS:
+    MQTT_DISCONNECTS.labels(_reason)
 REQUESTS = Histogram(
     "mes_http_request_duration_seconds",
     "Time to answer an HTTP request, by view and method.",
@@ -74,6 +103,77 @@ RESPONSES = Counter(
 THROTTLED = Counter(
     "mes_throttled_requests", "Requests refused 429 THROTTLED, by gateway.", ["gateway"]
 )
+# The same, every gateway together: unlabelled, so it exists at 0 from the start even for a
+# gateway throttled on its first request to this server (e.g. re-sending its backlog).
+THROTTLED_ALL = Counter(
+    "mes_throttled_requests_all", "Requests refused 429 THROTTLED, every gateway together."
+)
+
+# --- the known label values, at 0 from the start -------------------------------------
+
+CAUSES = tuple(cause.name.lower() for cause in Cause)
+# The views the rules and the dashboard single out (tests check they resolve).
+INGESTION_VIEWS = ("integration:device-data", "integration:device-data-batch")
+STATUS_CLASSES = ("2xx", "4xx", "5xx")
+# 422: docs/api.md's table (tests/mes/test_metrics_series.py checks the two agree).
+REFUSAL_CODES = (
+    "TRACK_NOT_FOUND",
+    "TRACK_MISMATCH",
+    "CARRIER_TRACK_NOT_FOUND",
+    "RUN_NOT_FOUND",
+    "STATION_NOT_FOUND",
+    "UNIT_NOT_FOUND",
+    "UNIT_NOT_IN_RUN",
+    "OPERATION_NOT_FOUND",
+    "OPERATION_MISMATCH",
+    "OPERATION_REQUIRED",
+    "SPEC_NOT_FOUND",
+    "SPEC_NOT_BOUND",
+    "SPEC_OPERATION_MISMATCH",
+    "SPEC_METHOD_MISMATCH",
+    "VALUE_TYPE_MISMATCH",
+)
+# (result, error code) of an event, as count_events labels it.
+EVENT_OUTCOMES = (
+    ("created", ""),
+    ("duplicate", ""),
+    ("conflict", "EVENT_ID_CONFLICT"),
+    ("failed", "VALIDATION_ERROR"),
+    ("failed", "SERVICE_UNAVAILABLE"),
+    ("failed", "INTERNAL_ERROR"),
+    *(("failed", code) for code in REFUSAL_CODES),
+)
+
+for _cause in CAUSES:
+    DATABASE_ERRORS.labels(_cause)
+    EVENTS_NOT_WRITTEN.labels(_cause)
+for _view in INGESTION_VIEWS:
+    REQUESTS.labels(_view, "POST")
+    for _status in STATUS_CLASSES:
+        RESPONSES.labels(_view, "POST", _status)
+
+# Gateways are known only once they ask: each one's series are made at its first request
+# to this process (a set lookup a request after that).
+_gateways_seen: set[str] = set()
+
+
+def gateway_seen(gateway: str) -> None:
+    """Make a gateway's series, at 0, before anything of it is counted (the throttle
+    calls it on each of the gateway's requests, before deciding)."""
+    if gateway in _gateways_seen or not settings.METRICS_ENABLED:
+        return
+    THROTTLED.labels(gateway)
+    for result, code in EVENT_OUTCOMES:
+        DEVICE_EVENTS.labels(result, code, gateway)
+    _gateways_seen.add(gateway)
+
+
+def count_throttled(gateway: str) -> None:
+    """Count a request refused 429, by its gateway and in the total."""
+    if not settings.METRICS_ENABLED:
+        return
+    THROTTLED.labels(gateway).inc()
+    THROTTLED_ALL.inc()
 
 
 def error_code_of(error) -> str:
@@ -97,67 +197,21 @@ def count_events(attempts) -> None:
             EVENTS_NOT_WRITTEN.labels(cause.name.lower()).inc()
 
 
-class AttentionCollector:
-    """What needs someone, counted when Prometheus asks, from small partial indexes."""
-
-    def collect(self):
-        from django.db import DatabaseError
-        from django.utils import timezone
-
-        from execution.models import Hold
-        from integration.acknowledgements import (
-            conflicts_needing_attention,
-            failures_needing_attention,
-        )
-        from mes.counting import bounded_count
-        from mes.database_errors import bounded_transaction
-
-        try:
-            # Briefly: with the database down or stuck, the other figures (errors, 503s)
-            # are what Prometheus needs, and they must not wait for these.
-            with bounded_transaction(lock_timeout_ms=500, statement_timeout_ms=2000):
-                failed = bounded_count(failures_needing_attention())
-                conflicts = bounded_count(conflicts_needing_attention())
-                open_holds = Hold.objects.filter(closed_at=None)
-                holds = bounded_count(open_holds)
-                # The oldest first, from the partial index hold_open.
-                oldest = open_holds.order_by("opened_at").values_list("opened_at", flat=True)[:1]
-                oldest = list(oldest)
-        except DatabaseError:
-            return
-        waited = (timezone.now() - oldest[0]).total_seconds() if oldest else 0
-        hold_gauge = GaugeMetricFamily("mes_open_holds", "Units on hold awaiting a disposition.")
-        hold_gauge.add_metric([], holds.value)
-        yield hold_gauge
-        age_gauge = GaugeMetricFamily(
-            "mes_oldest_open_hold_seconds",
-            "How long the unit held longest has waited for a disposition (0: none held).",
-        )
-        age_gauge.add_metric([], waited)
-        yield age_gauge
-        for name, helptext, count in (
-            (
-                "mes_messages_unresolved_failed",
-                "FAILED messages not yet resolved nor acknowledged.",
-                failed,
-            ),
-            ("mes_messages_conflicts", "CONFLICT messages not acknowledged.", conflicts),
-        ):
-            gauge = GaugeMetricFamily(name, helptext + " Estimated past 10,000.")
-            gauge.add_metric([], count.value)
-            yield gauge
+def count_mqtt_disconnect(reason: str) -> None:
+    """Count an MQTT consumer connection that ended against its will (one of
+    MQTT_DISCONNECT_REASONS)."""
+    if settings.METRICS_ENABLED:
+        MQTT_DISCONNECTS.labels(reason).inc()
 
 
 def scrape() -> bytes:
-    """The text Prometheus reads: every worker's figures, then the attention gauges."""
+    """This server's figures, every worker's added up (`/metrics`)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         workers = CollectorRegistry()
         multiprocess.MultiProcessCollector(workers)
     else:
         workers = REGISTRY
-    attention = CollectorRegistry()
-    attention.register(AttentionCollector())
-    return generate_latest(workers) + generate_latest(attention)
+    return generate_latest(workers)
 
 
 def may_scrape(request) -> bool:
@@ -178,7 +232,7 @@ def may_scrape(request) -> bool:
 
 
 def metrics_view(request):
-    """Every metric in Prometheus's text format, for those allowed to scrape."""
+    """This server's metrics in Prometheus's text format, for those allowed to scrape."""
     if not may_scrape(request):
         return HttpResponseNotFound("Not found.", content_type="text/plain")
     return HttpResponse(scrape(), content_type=CONTENT_TYPE_LATEST)

@@ -3,11 +3,15 @@
 The request id is the proxy's `X-Request-ID` when it sends a sane one (letters,
 digits, `-_.:`, at most 100), else a new one; it is returned in the answer's
 `X-Request-ID` and carried by every line logged while the request is answered.
-The line names the view, method, path, status, duration and the gateway;
-an ingestion request adds its events (`note_events`): for one event its
-eventId, result and error code; for a batch the count per result and the
-eventIds and codes of those not written. Each event is logged once, in its
-request's line; gunicorn's own access log stays off (gunicorn.conf.py).
+The line names the view, method, path, status, duration, the gateway or person,
+and the client's address; a 4xx or 5xx answer names its error code. An ingestion
+request adds its events (`note_events`): for one event its eventId, result and
+error code; for a batch the count per result and the eventIds and codes of those
+not written. Each event is logged once, in its request's line; gunicorn's own
+access log stays off (gunicorn.conf.py).
+
+The client's address is the one rule of mes/client_address.py (the peer's, or from a
+trusted proxy the address it names), as admin sign-in throttling counts it.
 """
 
 import re
@@ -19,6 +23,8 @@ from django.conf import settings
 from django.utils.functional import SimpleLazyObject, empty
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
+from mes.api.middleware import CODES
+from mes.client_address import client_address
 from mes.metrics import REQUESTS, RESPONSES, error_code_of
 
 logger = structlog.get_logger("mes.request")
@@ -27,6 +33,9 @@ LISTED_IN_FULL = 20  # a batch's line names at most this many events that were n
 # HTTP methods named in metrics; any other is "other" (a label per made-up method would
 # grow the metrics without bound).
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# The envelope's code, from the start of the answer: error_body() puts it first, and
+# DRF (compact) or Django (spaced) render it there.
+ENVELOPE_CODE = re.compile(rb'\{"ok":\s?false,\s?"error":\s?\{"code":\s?"([A-Za-z0-9_]{1,64})"')
 
 
 def request_id_of(request) -> str:
@@ -63,10 +72,26 @@ class RequestLogMiddleware:
                 status=response.status_code,
                 duration_ms=round(seconds * 1000, 1),
                 user=user_of(request),
+                client_ip=client_address(request),
+                **error_code_of_answer(response),
             )
             return response
         finally:
             clear_contextvars()
+
+
+def error_code_of_answer(response) -> dict:
+    """{"error_code": …} for a 4xx or 5xx answer: the code its JSON envelope gives, else
+    (a back-office page, a streamed answer) the code the API gives that status; nothing for
+    other answers, whose line may carry an event's code (note_events)."""
+    status = response.status_code
+    if status < 400:
+        return {}
+    code = None
+    if not response.streaming:
+        found = ENVELOPE_CODE.match(response.content[:200])
+        code = found[1].decode() if found else None
+    return {"error_code": code or CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "ERROR")}
 
 
 def user_of(request) -> str | None:

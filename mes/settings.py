@@ -1,22 +1,31 @@
 """Settings for every environment, read from environment variables.
 
-DEBUG is off unless the environment turns it on; with only SECRET_KEY set the
-product runs on SQLite over plain HTTP. HTTPS-only settings have their own
-switches, never tied to DEBUG (README, "Configuration").
+First the env file MES_ENV_FILE names is read into the environment (mes/env_file.py;
+variables already set win). SECRET_KEY and DATABASE_URL are required: a process
+without them refuses, naming both ways to give them (`make run` for a trial, the env
+file for a server), and never falls back to a development key or database. DEBUG is
+off unless the environment turns it on. HTTPS-only settings have their own switches,
+never tied to DEBUG (README, "Configuration").
 """
 
 import ipaddress
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from mes.client_address import trusted_proxies
+from mes.env_file import read_env_file
 from mes.log_format import configure as configure_logging
 from mes.log_format import log_format
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Before any variable is read: the file's lines fill what the environment leaves unset.
+MES_ENV_FILE = read_env_file()
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -38,14 +47,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 DEBUG = env_bool("DEBUG")
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set SECRET_KEY in the environment, or DEBUG=1 for "
-            "development (`make run` writes both to local.env, which manage.py reads)."
-        )
-    SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
+_missing = [name for name in ("SECRET_KEY", "DATABASE_URL") if not os.environ.get(name, "").strip()]
+if _missing:
+    raise ImproperlyConfigured(
+        f"{' and '.join(_missing)} {'is' if len(_missing) == 1 else 'are'} not set"
+        + (f" (settings file {MES_ENV_FILE})" if MES_ENV_FILE else "")
+        + ". For a trial on this machine, run `make run`: it writes local.env, which "
+        "manage.py then reads in this checkout. On a server, name the settings file: "
+        "MES_ENV_FILE=/etc/mes/mes.env (see deploy/systemd/mes.env.example)."
+    )
+SECRET_KEY = os.environ["SECRET_KEY"].strip()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -61,6 +72,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "mes",
     "execution",
     "integration",
@@ -79,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mes.urls"
@@ -101,29 +115,29 @@ TEMPLATES = [
 WSGI_APPLICATION = "mes.wsgi.application"
 ASGI_APPLICATION = "mes.asgi.application"
 
-# Database: a SQLite file in the project folder unless DATABASE_URL says otherwise.
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+
+# Database: the one DATABASE_URL names (required above), e.g. postgres://mes@127.0.0.1/mes;
+# `make run`'s local.env names the checkout's SQLite file.
+def database_settings(url: str) -> dict:
+    """The settings of the database `url` names, with the options every process uses."""
+    database = dj_database_url.parse(
+        url,
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
         conn_health_checks=env_bool("DATABASE_HEALTH_CHECKS", True),
     )
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite must survive a simulator and a person in the admin writing at once:
-    # WAL, a busy timeout and IMMEDIATE write transactions make a busy database
-    # delay a request instead of failing it (README, "Configuration").
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-else:
-    DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"].setdefault(
-        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5)
-    )
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        # SQLite must survive a simulator and a person in the admin writing at once:
+        # WAL, a busy timeout and IMMEDIATE write transactions make a busy database
+        # delay a request instead of failing it (README, "Configuration").
+        database["CONN_MAX_AGE"] = 0
+        database["OPTIONS"] = {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+        return database
+    options = database.setdefault("OPTIONS", {})
+    options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
     # A database host that vanishes without closing the connection (a network cut, a
     # failover) is noticed within about 25 s instead of the kernel's minutes, so no
     # request (nor a group of them, docs/ingestion.md) waits on a dead socket for long.
@@ -133,16 +147,51 @@ else:
         ("keepalives_interval", 5),
         ("keepalives_count", 3),
     ):
-        DATABASES["default"]["OPTIONS"].setdefault(name, value)
+        options.setdefault(name, value)
     # Server-side binding lets PostgreSQL prepare the statements that run again
     # and again (the ingestion's): planning took a third of their time
     # (docs/DECISIONS.md). Turn off for a pooler that cannot keep prepared
     # statements (PgBouncer in transaction mode before 1.21).
     if env_bool("DATABASE_PREPARED_STATEMENTS", True):
-        DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
-        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
+        options["server_side_binding"] = True
+        options["prepare_threshold"] = 5
+    return database
+
+
+DATABASES = {"default": database_settings(os.environ["DATABASE_URL"].strip())}
+
+# `manage.py migrate` (mes/management/commands/migrate.py) connects here instead when set:
+# PostgreSQL itself, where DATABASE_URL goes through PgBouncer, which refuses the
+# session settings a migration needs (docs/operations.md, "Migrations under traffic").
+MIGRATE_DATABASE_URL = os.environ.get("MIGRATE_DATABASE_URL", "").strip()
+MIGRATE_DATABASE = database_settings(MIGRATE_DATABASE_URL) if MIGRATE_DATABASE_URL else None
+# How long a migration waits for a table's lock before it gives up (0: no limit), so a
+# long transaction ahead of it does not make every request queue behind its ALTER TABLE.
+MIGRATION_LOCK_TIMEOUT_MS = env_int("MIGRATION_LOCK_TIMEOUT_MS", 5000)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Admin sign-in: django-axes refuses a user from an address after ADMIN_LOGIN_FAILURE_LIMIT
+# wrong passwords in a row, for ADMIN_LOGIN_COOLOFF_MINUTES (0: until someone runs
+# `manage.py axes_reset_username`, docs/operations.md). Its backend comes first and only
+# checks the lockout; gateways' keys never pass through authenticate(), so ingestion is
+# never throttled by it.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 10)
+_cooloff_minutes = env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = timedelta(minutes=_cooloff_minutes) if _cooloff_minutes > 0 else None
+# The user and the address together: a guesser elsewhere cannot lock a person out.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "mes.client_address.client_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "mes.sign_in_throttling.lockout_response"
+AXES_VERBOSE = False  # its start-up banner; failures are logged by mes/sign_in_throttling.py
+# The proxies whose X-Forwarded-For is believed (mes/client_address.py); gunicorn.conf.py
+# reads the same variable.
+TRUSTED_PROXIES = trusted_proxies(os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -263,7 +312,7 @@ SPECTACULAR_SETTINGS = {
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
 # Load balancers probe the health checks, and Prometheus scrapes, over plain HTTP
 # from inside: a redirect would read as "down".
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$", r"^metrics/database$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
@@ -283,6 +332,9 @@ LOGGING = configure_logging(
     os.environ.get("LOG_LEVEL", "INFO"),
     access_log=bool(os.environ.get("GUNICORN_ACCESS_LOG")),
 )
+# django-axes says each failure again in prose; mes/sign_in_throttling.py logs it once,
+# structured, with the client's address.
+LOGGING["loggers"]["axes"] = {"level": "ERROR"}
 
 # /metrics (mes/metrics.py): for a bearer token, or for these addresses and networks
 # (e.g. "10.0.0.0/8,127.0.0.1"); with neither, for nobody.

@@ -27,4 +27,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
+    path("metrics/database", include("integration.database_metrics")),
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -22,9 +23,12 @@ from pathlib import Path
 
 import pytest
 
-MOSQUITTO = "/usr/sbin/mosquitto"
+MOSQUITTO = os.environ.get("MES_TEST_MOSQUITTO") or "/usr/sbin/mosquitto"
 MOSQUITTO_CTRL = shutil.which("mosquitto_ctrl") or "/usr/bin/mosquitto_ctrl"
-DYNAMIC_SECURITY_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+DYNAMIC_SECURITY_PLUGIN = (
+    os.environ.get("MES_TEST_MOSQUITTO_DYNSEC")
+    or "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+)
 ADMIN_USER = "mes-admin"
 ADMIN_PASSWORD = "mes-admin-test-password"
 
@@ -34,6 +38,14 @@ def mosquitto_missing_reason() -> str | None:
     if not os.access(MOSQUITTO, os.X_OK):
         return f"needs Mosquitto 2 at {MOSQUITTO} (apt-get install mosquitto)"
     return None
+
+
+def mosquitto_version() -> tuple[int, ...]:
+    """The broker's version, e.g. (2, 0, 11), from the first line of `mosquitto -h`."""
+    shown = subprocess.run([MOSQUITTO, "-h"], capture_output=True, text=True, timeout=10)
+    found = re.search(r"mosquitto version (\d+)\.(\d+)\.(\d+)", shown.stdout + shown.stderr)
+    assert found, f"no version in `{MOSQUITTO} -h`: {shown.stdout}{shown.stderr}"
+    return tuple(int(part) for part in found.groups())
 
 
 def skip_without_mosquitto(dynamic_security: bool = False) -> None:

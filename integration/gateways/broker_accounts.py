@@ -1,11 +1,17 @@
 """Gateway accounts at the MQTT broker: Mosquitto's dynamic-security plugin, kept in step.
 
 A gateway is one account for both protocols: at the broker its username is its name, its
-password its API key, and its role lets it publish only to its own events topic and read
-only its own results. This module sends the plugin's JSON commands to
-`$CONTROL/dynamic-security/v1` as the admin client of `MQTT_ADMIN_URL` and waits for each
-answer on `.../response`. With `MQTT_ADMIN_URL` unset, broker sync is off: every function
-here does nothing and says so (REST-only plants). docs/mqtt-broker.md has the rules.
+password its API key, its client id its name as well (the plugin refuses it any other),
+and its role lets it publish only to its own events topic and read only its own results.
+Client ids beginning with `mes-` are the MES's own (its consumers'): no gateway is named
+so, so no gateway can connect with a consumer's id and take over its session.
+
+This module sends the plugin's JSON commands to `$CONTROL/dynamic-security/v1` as the
+admin client of `MQTT_ADMIN_URL` and waits for each answer on `.../response`. It reads
+the broker's clients and roles first and sends only what differs: the plugin disconnects
+every client a command touches, so an account in step must get no command at all. With
+`MQTT_ADMIN_URL` unset, broker sync is off: every function here does nothing and says so
+(REST-only plants). docs/mqtt-broker.md has the rules.
 """
 
 import json
@@ -32,10 +38,11 @@ CONSUMER_ROLE = "mes-ingest"
 # has the current key from one that still has a replaced one.
 KEY_MARK = "mes-gateway-key:"
 
-# Errors that mean "already as wanted": the commands are sent so that re-running them is safe.
-ALREADY_EXISTS = {"Role already exists", "ACL with this topic already exists"}
+CONSUMER_MARK = "MES MQTT consumer"
+
 CLIENT_EXISTS = "Client already exists"
 CLIENT_NOT_FOUND = "Client not found"
+ROLE_NOT_FOUND = "Role not found"
 
 
 class BrokerAccountError(Exception):
@@ -63,6 +70,15 @@ def broker_sync_enabled() -> bool:
 def gateway_role(name: str) -> str:
     """The broker role of the gateway `name`: its own topics, nobody else's."""
     return f"mes-gateway-{name}"
+
+
+def gateway_client_id(name: str) -> str:
+    """The one MQTT client id the broker accepts from the gateway `name`: its name.
+
+    The plugin binds one client id to an account; a gateway needing two connections at
+    once needs two gateways (docs/mqtt-broker.md).
+    """
+    return name
 
 
 def gateway_acls(name: str) -> list[dict]:
@@ -99,30 +115,74 @@ def _acl(acltype: str, topic: str, *, allow: bool, priority: int) -> dict:
     return {"acltype": acltype, "topic": topic, "allow": allow, "priority": priority}
 
 
-def _role_commands(rolename: str, acls: list[dict]) -> list[dict]:
-    # createRole is refused for an existing role: the ACLs are then added one by one, and
-    # an ACL already there is left as it is.
-    return [
-        {"command": "createRole", "rolename": rolename, "acls": acls},
-        *({"command": "addRoleACL", "rolename": rolename, **acl} for acl in acls),
-    ]
+def _acl_key(acl: dict) -> tuple[str, str]:
+    # The plugin keeps one ACL per type and topic.
+    return (str(acl.get("acltype", "")).lower(), acl.get("topic", ""))
 
 
-def _client_commands(username: str, password: str, rolename: str, description: str):
-    # createClient is refused for an existing client: modifyClient then sets the password,
-    # the description and the one role, and enableClient undoes an earlier disable.
-    client = {
-        "username": username,
-        "password": password,
-        "textname": username,
-        "textdescription": description,
-        "roles": [{"rolename": rolename, "priority": 1}],
-    }
-    return [
-        {"command": "createClient", **client},
-        {"command": "modifyClient", **client},
-        {"command": "enableClient", "username": username},
+def _pick(mapping: dict, *keys: str) -> dict:
+    return {key: mapping[key] for key in keys}
+
+
+def _acl_setting(acl: dict) -> tuple[bool, int]:
+    return (bool(acl.get("allow", False)), int(acl.get("priority", 0)))
+
+
+def role_commands(rolename: str, acls: list[dict], current: dict | None) -> list[dict]:
+    """The commands that give the role exactly `acls`, from `current` (the role as the
+    broker describes it; None: there is none): none when it has them already."""
+    if current is None:
+        return [{"command": "createRole", "rolename": rolename, "acls": acls}]
+    have = {_acl_key(acl): acl for acl in current.get("acls", [])}
+    want = {_acl_key(acl): acl for acl in acls}
+
+    def differs(acl, other):
+        return other is None or _acl_setting(acl) != _acl_setting(other)
+
+    # An ACL of the same type and topic with another setting must go before it is added.
+    removals = [
+        {"command": "removeRoleACL", "rolename": rolename, **_pick(acl, "acltype", "topic")}
+        for key, acl in have.items()
+        if differs(acl, want.get(key))
     ]
+    additions = [
+        {"command": "addRoleACL", "rolename": rolename, **acl}
+        for key, acl in want.items()
+        if differs(acl, have.get(key))
+    ]
+    return removals + additions
+
+
+def client_commands(username: str, current: dict, rolename: str, clientid: str | None):
+    """The commands that give an existing client (`current`, as the broker describes it)
+    exactly the role `rolename`, the client id `clientid` (None: any), and enable it:
+    none when it is so already."""
+    commands = []
+    if [role.get("rolename") for role in current.get("roles", [])] != [rolename]:
+        commands.append(
+            {
+                "command": "modifyClient",
+                "username": username,
+                "roles": [{"rolename": rolename, "priority": 1}],
+            }
+        )
+    if current.get("clientid") != clientid:  # the broker omits an unset client id
+        command = {"command": "setClientId", "username": username}
+        if clientid is not None:
+            command["clientid"] = clientid
+        commands.append(command)
+    if current.get("disabled"):
+        commands.append({"command": "enableClient", "username": username})
+    return commands
+
+
+def _mqtt_client(parts, client_id: str, timeout: float) -> mqtt.Client:
+    """A paho client for the broker of the URL `parts`, with TLS as its scheme says."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if parts.scheme == "mqtts":
+        client.tls_set(ca_certs=settings.MQTT_ADMIN_CA_FILE or None, cert_reqs=ssl.CERT_REQUIRED)
+    client.connect_timeout = timeout
+    return client
 
 
 class BrokerAdmin:
@@ -137,28 +197,20 @@ class BrokerAdmin:
         self._subscribed = threading.Event()
         self._connect_error = ""
         self._client = None
+        self._parts = urlsplit(self.url)
 
     # --- connection ---
 
     def __enter__(self):
-        parts = urlsplit(self.url)
+        parts = self._parts
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise BrokerAccountError("MQTT_ADMIN_URL must look like mqtt://user:pass@host:port.")
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"mes-broker-admin-{secrets.token_hex(4)}",
-            protocol=mqtt.MQTTv5,
-        )
+        client = _mqtt_client(parts, f"mes-broker-admin-{secrets.token_hex(4)}", self.timeout)
         client.username_pw_set(unquote(parts.username or ""), unquote(parts.password or ""))
-        if parts.scheme == "mqtts":
-            client.tls_set(
-                ca_certs=settings.MQTT_ADMIN_CA_FILE or None, cert_reqs=ssl.CERT_REQUIRED
-            )
-        client.connect_timeout = self.timeout
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
-        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        port = self._port
         try:
             client.connect(parts.hostname, port, keepalive=30)
         except (OSError, ValueError) as error:
@@ -246,13 +298,93 @@ class BrokerAdmin:
                 )
         return responses
 
+    def accepts(self, username: str, password: str) -> bool:
+        """Whether the broker lets `username` in with `password`: a short connection of
+        its own, on the admin's listener, with a fresh client id of the MES's (it takes
+        over no session; meant for accounts with no client id of their own)."""
+        client = _mqtt_client(self._parts, f"mes-broker-check-{secrets.token_hex(4)}", self.timeout)
+        client.username_pw_set(username, password)
+        answered, refused = threading.Event(), []
+
+        def on_connect(client, userdata, flags, reason_code, properties):
+            if reason_code.is_failure:
+                refused.append(reason_code)
+            answered.set()
+
+        client.on_connect = on_connect
+        try:
+            client.connect(self._parts.hostname, self._port, keepalive=30)
+        except (OSError, ValueError) as error:
+            raise BrokerAccountError(f"The broker became unreachable: {error}") from error
+        client.loop_start()
+        try:
+            if not answered.wait(self.timeout):
+                raise BrokerAccountError("The broker did not answer a login check in time.")
+        finally:
+            client.disconnect()
+            client.loop_stop()
+        return not refused
+
+    @property
+    def _port(self) -> int:
+        return self._parts.port or (8883 if self._parts.scheme == "mqtts" else 1883)
+
+    def clients(self) -> dict[str, dict]:
+        """Every broker client, by username, as the broker describes it."""
+        [response] = self.run([{"command": "listClients", "verbose": True, "count": -1}])
+        return {
+            client["username"]: client for client in response.get("data", {}).get("clients", [])
+        }
+
+    def roles(self) -> dict[str, dict]:
+        """Every broker role, by name, with its ACLs."""
+        [response] = self.run([{"command": "listRoles", "verbose": True, "count": -1}])
+        return {role["rolename"]: role for role in response.get("data", {}).get("roles", [])}
+
+    def role(self, rolename: str) -> dict | None:
+        """The role as the broker describes it, or None."""
+        [response] = self.run(
+            [{"command": "getRole", "rolename": rolename}], tolerated=frozenset({ROLE_NOT_FOUND})
+        )
+        return None if response.get("error") else response["data"]["role"]
+
+    def client(self, username: str) -> dict | None:
+        """The client as the broker describes it, or None."""
+        [response] = self.run(
+            [{"command": "getClient", "username": username}],
+            tolerated=frozenset({CLIENT_NOT_FOUND}),
+        )
+        return None if response.get("error") else response["data"]["client"]
+
+    def apply(self, commands: list[dict]) -> list[dict]:
+        """Send `commands` if there are any (an empty list sends nothing); return them."""
+        if commands:
+            self.run(commands)
+        return commands
+
     def set_gateway(self, name: str, key: str) -> None:
-        """Make the gateway's client: enabled, with `key` as password and its own role."""
+        """Make the gateway's client: enabled, with `key` as password, its name as its one
+        client id, and its own role (a new key: its connections are dropped)."""
         role = gateway_role(name)
+        acls = gateway_acls(name)
         prefix = key.partition(".")[0]
-        self.run(_role_commands(role, gateway_acls(name)), tolerated=frozenset(ALREADY_EXISTS))
+        self.apply(role_commands(role, acls, self.role(role)))
+        client = {
+            "username": name,
+            "password": key,
+            "clientid": gateway_client_id(name),
+            "textname": name,
+            "textdescription": f"{KEY_MARK}{prefix}",
+            "roles": [{"rolename": role, "priority": 1}],
+        }
+        # createClient is refused for an existing client: modifyClient then sets the
+        # password, client id, description and the one role; enableClient undoes a disable.
         self.run(
-            _client_commands(name, key, role, f"{KEY_MARK}{prefix}"),
+            [
+                {"command": "createClient", **client},
+                {"command": "modifyClient", **client},
+                {"command": "enableClient", "username": name},
+            ],
             tolerated=frozenset({CLIENT_EXISTS}),
         )
 
@@ -268,24 +400,54 @@ class BrokerAdmin:
         """Enable the gateway's client again, with the password it already has."""
         self.run([{"command": "enableClient", "username": name}])
 
-    def set_consumer(self, username: str, password: str, share_group: str = "mes-ingest"):
-        """Make the MES consumer's client and role (shared subscription, results)."""
-        self.run(
-            _role_commands(CONSUMER_ROLE, consumer_acls(share_group)),
-            tolerated=frozenset(ALREADY_EXISTS),
-        )
-        self.run(
-            _client_commands(username, password, CONSUMER_ROLE, "MES MQTT consumer"),
-            tolerated=frozenset({CLIENT_EXISTS}),
-        )
+    def set_consumer(
+        self, username: str, password: str, share_group: str = "mes-ingest"
+    ) -> list[str]:
+        """Bring the MES consumer's client and role in step (shared subscription, results);
+        return what was changed (nothing for an account already in step: its consumers
+        stay connected).
+
+        The consumers share this one account, which is bound to no client id: their ids
+        begin with `mes-`, which no gateway can use (gateway_keys.MES_CLIENT_ID_PREFIX).
+        """
+        changes = []
+        if self.apply(
+            role_commands(CONSUMER_ROLE, consumer_acls(share_group), self.role(CONSUMER_ROLE))
+        ):
+            changes.append(f"role {CONSUMER_ROLE} set")
+        client = self.client(username)
+        if client is None:
+            self.run(
+                [
+                    {
+                        "command": "createClient",
+                        "username": username,
+                        "password": password,
+                        "textname": username,
+                        "textdescription": CONSUMER_MARK,
+                        "roles": [{"rolename": CONSUMER_ROLE, "priority": 1}],
+                    }
+                ]
+            )
+            return [*changes, "created"]
+        said = {
+            "modifyClient": f"given its one role, {CONSUMER_ROLE}",
+            "setClientId": "client id unbound (each consumer connects with its own mes- id)",
+            "enableClient": "enabled",
+        }
+        for command in self.apply(client_commands(username, client, CONSUMER_ROLE, None)):
+            changes.append(said[command["command"]])
+        # The broker keeps only a hash of the password: trying it is how to compare.
+        if not self.accepts(username, password):
+            self.run([{"command": "setClientPassword", "username": username, "password": password}])
+            changes.append("password set")
+        return changes
 
     def gateway_clients(self) -> dict[str, dict]:
         """The broker clients this module manages, by username (those carrying KEY_MARK)."""
-        [response] = self.run([{"command": "listClients", "verbose": True, "count": -1}])
-        clients = response.get("data", {}).get("clients", [])
         return {
-            client["username"]: client
-            for client in clients
+            username: client
+            for username, client in self.clients().items()
             if str(client.get("textdescription", "")).startswith(KEY_MARK)
         }
 
@@ -302,11 +464,14 @@ def sync_gateway_clients(admin: BrokerAdmin, gateways: list[GatewayAccount]) -> 
     """Bring the broker's gateway clients in step with the MES; one line per change or problem.
 
     A client keeps working only if it holds the gateway's current key (its recorded
-    prefix is the MES's); every other managed client is disabled: revoked gateways,
-    replaced keys, names that are no longer gateways. The broker cannot be given a key the
-    MES has only as a digest, so a gateway without a current client must be re-keyed.
+    prefix is the MES's); its role, its one client id and its enabled state are then
+    checked and only what differs is changed. Every other managed client is disabled:
+    revoked gateways, replaced keys, names that are no longer gateways or can no longer
+    be one. The broker cannot be given a key the MES has only as a digest, so a gateway
+    without a current client must be re-keyed.
     """
     clients = admin.gateway_clients()
+    roles = admin.roles()
     lines = []
 
     def disable(name, client, why):
@@ -315,25 +480,51 @@ def sync_gateway_clients(admin: BrokerAdmin, gateways: list[GatewayAccount]) -> 
             lines.append(f"{name}: disabled ({why}).")
 
     for gateway in gateways:
-        client = clients.pop(gateway.name, None)
+        name = gateway.name
+        client = clients.pop(name, None)
         if gateway.key_prefix is None:
             if client is not None:
-                disable(gateway.name, client, "no active key in the MES")
+                disable(name, client, "no active key in the MES")
         elif client is None:
-            lines.append(f"{gateway.name}: no broker client; re-key it to use MQTT.")
-        elif client["textdescription"] == f"{KEY_MARK}{gateway.key_prefix}":
-            admin.run(
-                _role_commands(gateway_role(gateway.name), gateway_acls(gateway.name)),
-                tolerated=frozenset(ALREADY_EXISTS),
-            )
-            if client.get("disabled"):
-                admin.enable_gateway(gateway.name)
-                lines.append(f"{gateway.name}: enabled (it holds the current key).")
+            lines.append(f"{name}: no broker client; re-key it to use MQTT.")
+        elif client.get("textdescription") != f"{KEY_MARK}{gateway.key_prefix}":
+            disable(name, client, "it holds a replaced key; re-key it to use MQTT")
         else:
-            disable(gateway.name, client, "it holds a replaced key; re-key it to use MQTT")
+            try:
+                acls = gateway_acls(name)
+            except BrokerAccountError as error:
+                disable(name, client, f"{error} Rename the gateway and re-key it")
+                continue
+            role = gateway_role(name)
+            if admin.apply(role_commands(role, acls, roles.get(role))):
+                lines.append(f"{name}: role {role} set to the gateway's own topics.")
+            client_id = gateway_client_id(name)
+            said = {
+                "modifyClient": f"{name}: given its one role, {role}.",
+                "setClientId": f"{name}: client id bound to {client_id!r} (it may use no other).",
+                "enableClient": f"{name}: enabled (it holds the current key).",
+            }
+            for command in admin.apply(client_commands(name, client, role, client_id)):
+                lines.append(said[command["command"]])
     for name, client in clients.items():
         disable(name, client, "not a gateway in the MES")
     return lines
+
+
+def unbound_clients(admin: BrokerAdmin, allowed: set[str]) -> list[str]:
+    """Clients the MES does not manage that may connect with any client id (a consumer's
+    too): one line each, for the operator to bind them; those in `allowed` (the admin,
+    the consumers' account) are left out."""
+    return [
+        f"{username}: may connect with any client id, a consumer's too (it is not the MES's): "
+        f"bind it with `mosquitto_ctrl dynsec setClientId {username} <its id>` unless it is "
+        "an admin."
+        for username, client in sorted(admin.clients().items())
+        if username not in allowed
+        and not client.get("clientid")
+        and not client.get("disabled")
+        and not str(client.get("textdescription", "")).startswith(KEY_MARK)
+    ]
 
 
 def _attempt(change) -> BrokerUpdate:

@@ -24,6 +24,9 @@ LAST_USED_GRANULARITY = timedelta(minutes=1)
 # A gateway's name is one level of its MQTT topics: topic syntax in it would widen its ACL
 # (a gateway named "+" would be granted every gateway's topic).
 TOPIC_SYNTAX = frozenset("+#/\0")
+# A gateway's name is also its MQTT client id; ids beginning with this are the MES's own
+# (its consumers'), so no gateway may be named so and take over a consumer's session.
+MES_CLIENT_ID_PREFIX = "mes-"
 
 
 def _digest(key: str) -> str:
@@ -61,11 +64,17 @@ def revoke_gateway_key(user) -> bool:
 
 
 def check_gateway_name(name: str) -> None:
-    """Refuse (ValueError) a name that cannot be one level of an MQTT topic."""
+    """Refuse (ValueError) a name that cannot be one level of an MQTT topic, or that is
+    a client id of the MES's own."""
     if not name or TOPIC_SYNTAX & set(name):
         raise ValueError(
             f"{name!r} cannot name a gateway: it is part of its MQTT topics, where + # / "
             "are syntax."
+        )
+    if name.startswith(MES_CLIENT_ID_PREFIX):
+        raise ValueError(
+            f"{name!r} cannot name a gateway: it is its MQTT client id too, and client ids "
+            f"beginning with {MES_CLIENT_ID_PREFIX!r} are the MES's own (its consumers')."
         )
 
 

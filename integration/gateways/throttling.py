@@ -25,7 +25,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from integration.models import GatewayKey
 from mes.api.cache_outage import report_cache_outage
-from mes.metrics import THROTTLED
+from mes.metrics import count_throttled, gateway_seen
 
 
 class GatewayKeyRateThrottle(SimpleRateThrottle):
@@ -46,6 +46,8 @@ class GatewayKeyRateThrottle(SimpleRateThrottle):
         base_key = self.get_cache_key(request, view)
         if base_key is None:
             return True
+        gateway = getattr(getattr(request, "user", None), "username", "") or ""
+        gateway_seen(gateway)  # its series at 0 before its first 429 (mes/metrics.py)
         self.now = self.timer()
         window = int(self.now // self.duration)
         self.elapsed = self.now - window * self.duration
@@ -61,7 +63,7 @@ class GatewayKeyRateThrottle(SimpleRateThrottle):
         except Exception:  # the cache is down: let the request through, say so in the log
             report_cache_outage()
             return True
-        THROTTLED.labels(getattr(getattr(request, "user", None), "username", "") or "").inc()
+        count_throttled(gateway)
         return False
 
     def _increment(self, key: str) -> int:

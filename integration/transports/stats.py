@@ -7,8 +7,9 @@ from collections import Counter
 
 
 class ConsumerStats:
-    """Messages received, acknowledged and answered (by status) since the start, and the
-    lag: how many received messages wait for their acknowledgement and for how long."""
+    """Messages received, acknowledged and answered (by status) since the start, the
+    connections lost (by reason), and the lag: how many received messages wait for their
+    acknowledgement and for how long."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -16,6 +17,7 @@ class ConsumerStats:
         self.acknowledged = 0
         self.answered: Counter = Counter()
         self.outages = 0
+        self.disconnects: Counter = Counter()  # connections the broker or network ended, by why
         self.groups = 0  # calls of the ingestion service: messages ÷ groups is the grouping
         self._waiting: dict[int, float] = {}  # id(message) → received at (monotonic)
 
@@ -27,6 +29,10 @@ class ConsumerStats:
     def note_group(self) -> None:
         with self._lock:
             self.groups += 1
+
+    def note_disconnect(self, reason: str) -> None:
+        with self._lock:
+            self.disconnects[reason] += 1
 
     def note_answered(self, status: int) -> None:
         with self._lock:
@@ -54,9 +60,10 @@ class ConsumerStats:
         with self._lock:
             waiting, lag = self._lag()
             answered = ", ".join(f"{s}: {n}" for s, n in sorted(self.answered.items()))
+            disconnects = ", ".join(f"{r}: {n}" for r, n in sorted(self.disconnects.items()))
             return (
                 f"received {self.received}, acknowledged {self.acknowledged}, "
                 f"answered {{{answered}}} in {self.groups} groups, waiting {waiting}, "
                 f"lag {lag:.3f}s, "
-                f"database outages {self.outages}"
+                f"database outages {self.outages}, disconnects {{{disconnects}}}"
             )

@@ -415,13 +415,13 @@ def test_a_disposition_waits_its_turn_for_a_unit_locked_by_another_session(line)
 
 
 def test_the_open_hold_gauges_count_held_units_and_the_oldest_wait(line, gateway_client):
-    from mes.metrics import scrape
+    from integration.database_metrics import scrape_database
 
-    assert re.search(r"^mes_open_holds 0\.0$", scrape().decode(), re.MULTILINE)
+    assert re.search(r"^mes_open_holds 0\.0$", scrape_database().decode(), re.MULTILINE)
     post(gateway_client, hot("evt-hot"))
     Hold.objects.update(opened_at=timezone.now() - timedelta(hours=5))
 
-    text = scrape().decode()
+    text = scrape_database().decode()
 
     assert re.search(r"^mes_open_holds 1\.0$", text, re.MULTILINE), text
     waited = float(re.search(r"^mes_oldest_open_hold_seconds (\S+)$", text, re.MULTILINE)[1])

@@ -168,8 +168,8 @@ def test_quality_staff_can_view_but_not_add_master_data_in_the_admin(client):
 
 def settings_check(**environment) -> subprocess.CompletedProcess:
     """Django's `check` on the settings in a fresh process, with DEBUG and SECRET_KEY as
-    given (None: unset). Through `python -m django`, as a server loads them: `manage.py`
-    alone fills an unconfigured environment with development settings (mes/local_env.py)."""
+    given (None: unset). Through `python -m django`, as a server loads them (mes/settings.py;
+    where settings come from: tests/mes/test_settings_sources.py)."""
     env = os.environ.copy()
     for name in ("DEBUG", "SECRET_KEY"):
         env.pop(name, None)
@@ -198,6 +198,8 @@ def test_with_a_secret_key_and_debug_off_the_checks_pass():
     assert result.returncode == 0, result.stderr
 
 
-def test_with_debug_on_an_empty_secret_key_falls_back_to_a_development_key():
+def test_with_debug_on_an_empty_secret_key_is_refused_too():
+    # No development key to fall back to: `make run` writes a generated one to local.env.
     result = settings_check(DEBUG="1", SECRET_KEY="")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr

@@ -17,6 +17,13 @@ are released (the broker delivers them again), the connection is closed, and the
 consumer checks the database every `CFX_OUTAGE_PAUSE_S` (doubling up to a minute)
 and connects again once it answers. A malformed message is accepted, logged and
 counted: it would never succeed.
+
+The consumer stops on its own, with an exit status systemd acts on
+(deploy/systemd/mes-cfx@.service), when waiting cannot help: its gateway account is
+unknown, disabled or revoked (looked at with every group and every few seconds when
+idle), or the broker answers in AMQP 0-9-1 (RabbitMQ 3.x without its AMQP 1.0
+plugin) several times in a row: `EXIT_CONFIGURATION_REFUSED`, left down until
+someone fixes it; a bug: `EXIT_FAILED`, started again.
 """
 
 import logging
@@ -26,6 +33,7 @@ import threading
 import time
 
 from django.db import DatabaseError
+from django.db import connection as database
 from proton import SSLDomain
 from proton.handlers import MessagingHandler
 from proton.reactor import ApplicationEvent, Container, EventInjector
@@ -41,6 +49,50 @@ logger = logging.getLogger("integration.cfx")
 LONGEST_OUTAGE_PAUSE_S = 60.0
 FIRST_RECONNECT_PAUSE_S, LONGEST_RECONNECT_PAUSE_S = 1.0, 30.0
 TICK_S = 0.2  # how often the reactor looks at signals and the stats line
+GATEWAY_CHECK_S = 5.0  # how often an idle writer looks at the gateway account
+# Answers in AMQP 0-9-1 in a row before the consumer gives up (after 1 + 2 + 4 s of
+# pauses): more than a broker's restart, and enabling the plugin needs someone anyway.
+PROTOCOL_REFUSALS_BEFORE_EXIT = 4
+STOP_GRACE_S = 0.5  # for the close and the releases to reach the broker
+
+# Exit statuses. sysexits.h's EX_CONFIG: the configuration is refused (the gateway
+# account, the broker's protocol); systemd does not start it again
+# (RestartPreventExitStatus=78): someone must fix it first.
+EXIT_CONFIGURATION_REFUSED = 78
+EXIT_FAILED = 1  # anything else the consumer stops on: systemd starts it again
+
+# What RabbitMQ answers a protocol header it does not take: its own, AMQP 0-9-1's, as
+# proton quotes it in the framing error.
+AMQP_0_9_1_HEADER = "AMQP\\x00\\x00\\x09\\x01"
+
+
+class ConsumerStopped(Exception):
+    """The consumer stopped on its own; `exit_status` says whether starting it again helps."""
+
+    def __init__(self, reason: str, exit_status: int):
+        super().__init__(reason)
+        self.exit_status = exit_status
+
+
+def protocol_problem(condition, where: str) -> tuple[bool, str | None]:
+    """What a transport error says about the peer's protocol: (whether it answered in
+    AMQP 0-9-1, a hint for the log), or (False, None) when it is about something else."""
+    if condition is None or condition.name != "amqp:connection:framing-error":
+        return False, None
+    description = condition.description or ""
+    if AMQP_0_9_1_HEADER in description:
+        return True, (
+            f"the broker at {where} does not speak AMQP 1.0 (it answered in AMQP 0-9-1): "
+            "enable RabbitMQ's AMQP 1.0 plugin there (`rabbitmq-plugins enable "
+            "rabbitmq_amqp1_0`; RabbitMQ 4 speaks AMQP 1.0 without a plugin)"
+        )
+    if "protocol header" in description:
+        # Also a broker that closes at once while it restarts: a question, not a verdict.
+        return False, (
+            f"the peer at {where} closed before answering in AMQP 1.0: if this lasts, is "
+            "CFX_AMQP_URL the broker's AMQP port (amqps:// for its TLS port)?"
+        )
+    return False, None
 
 
 class _Timer:
@@ -66,6 +118,8 @@ class CfxConsumer(MessagingHandler):
         self.stopping = False
         self.stats_wanted = False
         self.failed: str | None = None  # why the consumer stopped on its own
+        self.exit_status = EXIT_FAILED
+        self._protocol_refusals = 0  # AMQP 0-9-1 answers in a row
         self.container: Container | None = None
         self.connection = None
         self.receiver = None
@@ -92,7 +146,7 @@ class CfxConsumer(MessagingHandler):
         self._groups.put(None)
         logger.info("CFX consumer stopped: %s", self.stats.line())
         if self.failed:
-            raise RuntimeError(self.failed)
+            raise ConsumerStopped(self.failed, self.exit_status)
 
     def _install_signal_handlers(self) -> None:
         def stop(signum, frame):
@@ -109,10 +163,11 @@ class CfxConsumer(MessagingHandler):
         self.container = event.container
         try:
             cfx_sender(self.config.gateway)  # refuse to start without the account
-        except (GatewayRefused, DatabaseError) as error:
-            self.failed = str(error)
-            logger.error("%s", error)
-            self._injector.close()  # nothing else keeps the container running
+        except GatewayRefused as error:
+            self._give_up(self._refusal(error, "does not start"), EXIT_CONFIGURATION_REFUSED)
+            return
+        except DatabaseError as error:
+            self._give_up(f"The database does not answer ({error})", EXIT_FAILED)
             return
         self._connect()
         self.container.schedule(TICK_S, _Timer(self._tick))
@@ -141,6 +196,7 @@ class CfxConsumer(MessagingHandler):
             event.receiver.flow(max(0, self.config.prefetch - event.receiver.credit))
             self._outage_pause = self.config.outage_pause_s
             self._reconnect_pause = FIRST_RECONNECT_PAUSE_S
+            self._protocol_refusals = 0
             logger.info("CFX consumer reads %s", self.config.shown_url)
 
     # Whatever ends the connection (the broker closes it or the link, the socket drops),
@@ -165,7 +221,7 @@ class CfxConsumer(MessagingHandler):
     def on_link_closing(self, event):
         self._closed_by_broker(event.connection, "link closed")
 
-    def _closed_by_broker(self, connection, why) -> None:
+    def _closed_by_broker(self, connection, why, log=logger.warning) -> None:
         """The connection is gone (the broker restarted or closed it, a queue was deleted, the
         network dropped): the consumer connects again after a pause (1 s, doubling up to
         30 s). Deliveries not settled are the broker's again."""
@@ -177,7 +233,7 @@ class CfxConsumer(MessagingHandler):
         self._drop(self._pending)
         self._pending = []
         self._close()
-        logger.warning(
+        log(
             "The CFX consumer lost the broker (%s); connecting again in %.0f s",
             why,
             self._reconnect_pause,
@@ -189,13 +245,42 @@ class CfxConsumer(MessagingHandler):
         if not (self.stopping or self.failed) and self.connection is None:
             self._connect()
 
+    # Proton reports a socket's end by both of these, in either order; the first one that
+    # concerns the current connection counts.
+
     def on_transport_error(self, event):
-        self._closed_by_broker(event.connection, event.transport.condition)
+        self._transport_ended(event)
 
     def on_disconnected(self, event):
-        self._closed_by_broker(event.connection, "disconnected")
+        self._transport_ended(event)
+
+    def _transport_ended(self, event) -> None:
+        if self.connection is None or event.connection != self.connection:
+            return
+        condition = event.transport.condition if event.transport is not None else None
+        if condition is None:
+            self._closed_by_broker(event.connection, "disconnected")
+            return
+        speaks_0_9_1, hint = protocol_problem(condition, f"{self.config.host}:{self.config.port}")
+        if hint is None:
+            self._closed_by_broker(event.connection, condition)
+            return
+        if speaks_0_9_1:
+            self._protocol_refusals += 1
+            if self._protocol_refusals >= PROTOCOL_REFUSALS_BEFORE_EXIT:
+                self._give_up(
+                    f"{hint[0].upper()}{hint[1:]}, {self._protocol_refusals} times in a row; "
+                    f"the CFX consumer stops with status {EXIT_CONFIGURATION_REFUSED}, which "
+                    "systemd does not restart: start it again once the plugin is enabled",
+                    EXIT_CONFIGURATION_REFUSED,
+                )
+                return
+        log = logger.error if speaks_0_9_1 else logger.warning
+        self._closed_by_broker(event.connection, f"{condition}: {hint}", log=log)
 
     def _tick(self) -> None:
+        if self.failed:
+            return
         if self.stats_wanted or time.monotonic() >= self._next_line:
             self.stats_wanted = False
             self._next_line = time.monotonic() + self.config.stats_interval_s
@@ -218,8 +303,28 @@ class CfxConsumer(MessagingHandler):
         self.receiver = self.connection = None
 
     def _finish(self) -> None:
+        # Between connections (a reconnect or outage pause) only a timer, up to a minute
+        # away, would keep the reactor running: a stop asked for then ends it now.
+        between_connections = self.connection is None
         self._close()
         self._injector.close()
+        if self.stopping and between_connections:
+            self.container.stop()
+
+    def _give_up(self, reason: str, exit_status: int, group=()) -> None:
+        """Stop on its own, at once: what was received (`group` included) is given back
+        unwritten, the connection closed, and the process ends with `exit_status` (`run`
+        raises)."""
+        if self.failed:
+            return
+        self.failed, self.exit_status = reason, exit_status
+        logger.error("%s", reason)
+        self._release([*group, *(self._writing or []), *self._pending])
+        self._pending = []
+        self._finish()
+        # Pending reconnect or outage timers would keep the reactor running: stopped after a
+        # moment, time for the close and the releases to reach the broker.
+        self.container.schedule(STOP_GRACE_S, _Timer(self.container.stop))
 
     # Deliveries.
 
@@ -260,8 +365,16 @@ class CfxConsumer(MessagingHandler):
 
     def _write_groups(self) -> None:
         """The writer thread: each group in one call of the ingestion service; the outcome
-        (or the error) goes back to the reactor, which alone settles deliveries."""
-        while (group := self._groups.get()) is not None:
+        (or the error) goes back to the reactor, which alone settles deliveries. When no
+        group comes for a while, it looks at the gateway account."""
+        while True:
+            try:
+                group = self._groups.get(timeout=GATEWAY_CHECK_S)
+            except queue.Empty:
+                self._check_gateway()
+                continue
+            if group is None:
+                return
             clear_contextvars()
             bind_contextvars(consumer="cfx", messages=len(group))
             try:
@@ -275,18 +388,39 @@ class CfxConsumer(MessagingHandler):
                 clear_contextvars()
             self._injector.trigger(ApplicationEvent("cfx_written", subject=(group, result)))
 
+    def _check_gateway(self) -> None:
+        """On the writer thread, idle: a gateway revoked while no message comes stops the
+        consumer too. A database that does not answer is left to the next group."""
+        try:
+            cfx_sender(self.config.gateway)
+        except GatewayRefused as error:
+            self._injector.trigger(ApplicationEvent("cfx_gateway_refused", subject=error))
+        except DatabaseError:
+            database.close()  # a fresh connection next time
+
+    def on_cfx_gateway_refused(self, event):
+        if not self.stopping:
+            self._give_up(self._refusal(event.subject), EXIT_CONFIGURATION_REFUSED)
+
+    @staticmethod
+    def _refusal(error: GatewayRefused, what: str = "stops") -> str:
+        return (
+            f"{error}. The CFX consumer {what} (status {EXIT_CONFIGURATION_REFUSED}, which "
+            "systemd does not restart): start it again once the account is fixed; messages not "
+            "written stay at the broker"
+        )
+
     def on_cfx_written(self, event):
         group, result = event.subject
         self._writing = None
         if isinstance(result, DatabaseUnavailable):
             self._ride_out_outage(group, result)
-        elif isinstance(result, Exception):
-            self.failed = str(result)
-            if isinstance(result, GatewayRefused):
-                logger.error("%s; the CFX consumer stops, nothing of the group is settled", result)
-            self._release(group + self._pending)
-            self._pending = []
-            self._finish()
+        elif isinstance(result, GatewayRefused):
+            self._give_up(self._refusal(result), EXIT_CONFIGURATION_REFUSED, group)
+            return
+        elif isinstance(result, Exception):  # a bug, logged with its traceback by the writer
+            reason = f"The CFX consumer stops on an unexpected error: {result}"
+            self._give_up(reason, EXIT_FAILED, group)
             return
         else:
             settled = 0
@@ -333,7 +467,7 @@ class CfxConsumer(MessagingHandler):
         self.container.schedule(self._outage_pause, _Timer(self._after_pause))
 
     def _after_pause(self) -> None:
-        if self.stopping:
+        if self.stopping or self.failed:
             return
         if database_reachable():
             logger.info("Database answers again: the CFX consumer reconnects")

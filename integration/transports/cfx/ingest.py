@@ -3,7 +3,10 @@
 The deliveries that arrived together are decoded (integration/transports/cfx/envelope.py),
 translated into device events (integration/transports/cfx/mapping.py) and written in ONE call
 of `receive_device_events`, as the MQTT consumer does, so unit results are written
-at batch speed and each is still judged, written or refused on its own. When the
+at batch speed and each is still judged, written or refused on its own. A unit's
+readings are collected by the specs of its step, found as the ingestion finds
+them (`spec_names_at_steps`), so a machine's reading named like a spec of another
+operation is left out rather than failing the unit's event. When the
 database could not take the group, `DatabaseUnavailable` is raised and nothing is
 to be settled: the broker delivers the messages again, and exact-once turns the
 re-delivery into duplicates.
@@ -18,6 +21,12 @@ from django.db import DatabaseError, InterfaceError
 from rest_framework.exceptions import ValidationError
 
 from execution.models import DataSpec, Station
+from execution.resolution import (
+    ResolutionError,
+    TrackLookup,
+    resolve_operations,
+    resolve_tracks_at_stations,
+)
 from integration.ingestion.attempt import Result
 from integration.ingestion.service import receive_device_events
 from integration.models import CfxReadingName
@@ -28,7 +37,7 @@ from integration.transports.broker import (
     raise_if_unavailable,
 )
 from integration.transports.cfx.envelope import MalformedCfx, envelopes_of
-from integration.transports.cfx.mapping import UNKNOWN_SOURCE, Plant, translate
+from integration.transports.cfx.mapping import UNKNOWN_SOURCE, Plant, UnitEvent, collect, translate
 
 logger = logging.getLogger("integration.cfx")
 
@@ -61,7 +70,7 @@ class Outcome:
 
 
 def load_plant(handles: set[str]) -> Plant:
-    """The stations of these CFX handles, their reading names and the active spec names."""
+    """The stations of these CFX handles and their reading names."""
     stations = dict(
         Station.objects.filter(cfx_handle__in=handles).values_list("cfx_handle", "code")
     )
@@ -80,21 +89,65 @@ def load_plant(handles: set[str]) -> Plant:
             )
         }
     )
-    spec_names = set(DataSpec.objects.filter(is_active=True).values_list("name", flat=True))
-    return Plant(stations, spec_names, reading_names)
+    return Plant(stations, reading_names)
+
+
+def spec_names_at_steps(units: list[UnitEvent]) -> list[set[str]]:
+    """For each unit event, the names its readings may be collected as, resolved as REST
+    resolves `specName`: the unit's pass at the station (open, else latest) gives the
+    route step; the active specs the step binds, or every active spec of the step's
+    operation where it binds none. A unit with no pass there (or a run without a route)
+    cannot be placed yet: every active spec's name, so the ingestion refuses the event
+    with its own reason (UNIT_NOT_AT_STATION, …) and keeps it FAILED with its readings."""
+    tracks = resolve_tracks_at_stations(
+        [TrackLookup(unit_sn=unit.unit_sn, station_code=unit.station_code) for unit in units]
+    )
+    placed = [track for track in tracks if not isinstance(track, ResolutionError)]
+    steps = iter(resolve_operations(placed, [None] * len(placed)))
+    operations = [None if isinstance(track, ResolutionError) else next(steps) for track in tracks]
+    operation_ids = {step.operation.pk for step in operations if step and step.operation}
+    by_operation: dict[int, dict[int, str]] = {}
+    for pk, name, operation_id in DataSpec.objects.filter(
+        is_active=True, operation_id__in=operation_ids
+    ).values_list("pk", "name", "operation_id"):
+        by_operation.setdefault(operation_id, {})[pk] = name
+    every_spec = None
+    names = []
+    for step in operations:
+        if step is None or step.operation is None:
+            if every_spec is None:
+                every_spec = set(
+                    DataSpec.objects.filter(is_active=True).values_list("name", flat=True)
+                )
+            names.append(every_spec)
+            continue
+        specs = by_operation.get(step.operation.pk, {})
+        if step.bound_spec_ids:
+            specs = {pk: name for pk, name in specs.items() if pk in step.bound_spec_ids}
+        names.append(set(specs.values()))
+    return names
 
 
 def cfx_sender(username: str):
     """The gateway account CFX events are sent by (docs/DECISIONS.md). Raises
     GatewayRefused when it is unknown, disabled or revoked."""
     user = active_gateways({username}).get(username)
-    if user is None or user.refusal_code:
-        code = user.refusal_code if user is not None else GATEWAY_UNKNOWN
-        raise GatewayRefused(
-            f"CFX_GATEWAY {username!r} is not an active gateway of this MES ({code}): "
-            f"create it with `manage.py create_gateway {username}`"
+    if user is None:
+        what = (
+            f"there is none ({GATEWAY_UNKNOWN}): create it with `manage.py create_gateway "
+            f"{username}`, or set CFX_GATEWAY to the gateway CFX events are sent by"
         )
-    return user
+    elif not user.refusal_code:
+        return user
+    elif not user.is_active:
+        what = f"its user account is inactive ({user.refusal_code}): make it active again"
+    else:
+        # Re-keying is what makes a revoked gateway active again; the consumer uses no key.
+        what = (
+            f"its key is revoked ({user.refusal_code}): `manage.py rekey_gateway {username}` "
+            "makes it active again (the consumer does not use the key it prints)"
+        )
+    raise GatewayRefused(f"CFX_GATEWAY {username!r} is not an active gateway of this MES: {what}")
 
 
 def write_group(deliveries: list[Delivery], gateway: str) -> list[Outcome]:
@@ -119,7 +172,7 @@ def write_group(deliveries: list[Delivery], gateway: str) -> list[Outcome]:
     except (DatabaseError, InterfaceError) as error:
         raise database_unavailable(error) from error
 
-    payloads, owners = [], []
+    units, owners = [], []
     for index, (envelopes, outcome) in enumerate(zip(decoded, outcomes, strict=True)):
         for envelope in envelopes:
             if isinstance(envelope, MalformedCfx):
@@ -139,7 +192,6 @@ def write_group(deliveries: list[Delivery], gateway: str) -> list[Outcome]:
                     envelope.source,
                 )
                 continue
-            outcome.units_without_readings += translation.units_without_readings
             if translation.skipped:
                 outcome.envelopes[translation.skipped] += 1
                 log = logger.warning if translation.skipped == UNKNOWN_SOURCE else logger.debug
@@ -151,15 +203,28 @@ def write_group(deliveries: list[Delivery], gateway: str) -> list[Outcome]:
                 )
                 continue
             outcome.envelopes[envelope.message_name] += 1
-            payloads += translation.events
-            owners += [index] * len(translation.events)
+            units += translation.units
+            owners += [index] * len(translation.units)
+
+    try:
+        spec_names = spec_names_at_steps(units) if units else []
+    except (DatabaseError, InterfaceError) as error:
+        raise database_unavailable(error) from error
+    payloads, event_owners = [], []
+    for unit, names, owner in zip(units, spec_names, owners, strict=True):
+        event = collect(unit, names)
+        if event is None:
+            outcomes[owner].units_without_readings += 1
+        else:
+            payloads.append(event)
+            event_owners.append(owner)
 
     try:
         attempts = receive_device_events(payloads, sent_by=sender) if payloads else []
     except InterfaceError as error:  # the connection is unusable: an outage
         raise database_unavailable(error) from error
     raise_if_unavailable(attempts)
-    for attempt, owner in zip(attempts, owners, strict=True):
+    for attempt, owner in zip(attempts, event_owners, strict=True):
         outcomes[owner].events[attempt.status] += 1
         if attempt.status in (Result.FAILED, Result.CONFLICT):
             error = attempt.error

@@ -9,8 +9,11 @@ The eventId is `cfx-<UniqueID>-<n>`, n the unit's place in the message, so a
 re-delivery is a duplicate.
 
 A reading becomes an item of the spec named like it (`Plant` maps names per
-station, or for every station); readings named like no active spec are not
-collected and are listed in the event's `meta.cfx.notCollected`. Structures
+station, or for every station). Which of them are collected depends on the unit's
+step, which only the database knows: `translate` gives each unit's event with its
+candidate readings (`UnitEvent`), and `collect` keeps those named like a spec of
+the step (integration/transports/cfx/ingest.py finds them); the others are listed in the
+event's `meta.cfx.notCollected`. Structures
 follow the CFX SDK (github.com/IPCConnectedFactoryExchange/CFX, folder CFX/):
 Production/Processing/UnitsProcessed.cs, Production/TestAndInspection/
 UnitsInspected.cs, Production/ReadingsRecorded.cs, Structures/Reading.cs,
@@ -39,20 +42,20 @@ UNIT_RESULT = "UnitResult"
 
 @dataclass
 class Plant:
-    """What the translation needs to know of the MES: the station of each CFX handle, the
-    reading names mapped to spec names, and the names of the active specs."""
+    """What the translation needs to know of the MES: the station of each CFX handle and
+    the reading names mapped to spec names."""
 
     station_codes: dict  # CFX handle → station code
-    spec_names: set  # names of active specs
     # (station code or None for every station, reading name) → spec name ("" = not collected)
     reading_names: dict = field(default_factory=dict)
 
     def spec_name(self, station_code: str, reading: str) -> str | None:
-        """The spec a reading is collected as at a station, or None: not collected."""
+        """The spec name a reading would be collected as at a station, or None when a
+        mapping says it is not collected."""
         name = self.reading_names.get((station_code, reading))
         if name is None:
             name = self.reading_names.get((None, reading), reading)
-        return name if name and name in self.spec_names else None
+        return name or None
 
 
 @dataclass
@@ -64,13 +67,46 @@ class Reading:
 
 
 @dataclass
-class Translation:
-    """What one envelope becomes: its events, or why it has none."""
+class UnitEvent:
+    """One unit's event before its readings are collected: `readings` are its readings in
+    the message's order, as (reading name, item with its specName), the item None where
+    a mapping says the reading is not collected."""
 
-    events: list = field(default_factory=list)
+    event: dict
+    readings: list = field(default_factory=list)
+
+    @property
+    def unit_sn(self) -> str:
+        return self.event["unitSn"]
+
+    @property
+    def station_code(self) -> str:
+        return self.event["stationCode"]
+
+
+@dataclass
+class Translation:
+    """What one envelope becomes: an event per unit, or why it has none."""
+
+    units: list = field(default_factory=list)  # UnitEvent
     # None when the message was translated; else what it is counted as.
     skipped: str | None = None
-    units_without_readings: int = 0
+
+
+def collect(unit: UnitEvent, spec_names: set) -> dict | None:
+    """The unit's event with the readings named like one of `spec_names` (the specs of
+    the unit's step) as its items, the others listed in `meta.cfx.notCollected`; None
+    when nothing is collected (no event is sent)."""
+    event = {**unit.event, "data": [], "meta": {"cfx": dict(unit.event["meta"]["cfx"])}}
+    not_collected = []
+    for reading_name, item in unit.readings:
+        if item is not None and item["specName"] in spec_names:
+            event["data"].append(item)
+        else:
+            not_collected.append(reading_name)
+    if not_collected:
+        event["meta"]["cfx"]["notCollected"] = not_collected
+    return event if event["data"] else None
 
 
 def _number(value) -> float | None:
@@ -225,16 +261,13 @@ def _event(envelope: Envelope, station_code: str, position: int, unit_sn: str, e
     }
 
 
-def _collect(event: dict, readings: list[Reading], plant: Plant, station_code: str) -> None:
-    not_collected = []
+def _unit_event(event: dict, readings: list[Reading], plant: Plant, station_code: str):
+    unit = UnitEvent(event)
     for reading in readings:
         spec_name = plant.spec_name(station_code, reading.name)
-        if spec_name is None:
-            not_collected.append(reading.name)
-        else:
-            event["data"].append({"specName": spec_name, **reading.fields})
-    if not_collected:
-        event["meta"]["cfx"]["notCollected"] = not_collected
+        item = None if spec_name is None else {"specName": spec_name, **reading.fields}
+        unit.readings.append((reading.name, item))
+    return unit
 
 
 def _unit_events(envelope, station_code, plant, units_key, facts, readings_of) -> Translation:
@@ -252,8 +285,7 @@ def _unit_events(envelope, station_code, plant, units_key, facts, readings_of) -
             **{name: body.get(key) for name, key in facts.items()},
         }
         event = _event(envelope, station_code, position, _text(unit["UnitIdentifier"]), extra)
-        _collect(event, readings_of(unit), plant, station_code)
-        _keep(translation, event)
+        translation.units.append(_unit_event(event, readings_of(unit), plant, station_code))
     return translation
 
 
@@ -358,16 +390,8 @@ def _readings_recorded(envelope: Envelope, station_code: str, plant: Plant) -> T
         extra = {"transactionId": envelope.body.get("TransactionId")}
         event = _event(envelope, station_code, position, unit_sn, extra)
         found = [r for r in map(_recorded_reading, unit_readings) if r is not None]
-        _collect(event, found, plant, station_code)
-        _keep(translation, event)
+        translation.units.append(_unit_event(event, found, plant, station_code))
     return translation
-
-
-def _keep(translation: Translation, event: dict) -> None:
-    if event["data"]:
-        translation.events.append(event)
-    else:
-        translation.units_without_readings += 1
 
 
 MESSAGES = {
@@ -381,8 +405,9 @@ UNKNOWN_SOURCE = "unknown source"
 
 
 def translate(envelope: Envelope, plant: Plant) -> Translation:
-    """The device events of one envelope; a message of another type, or from a handle no
-    station has, has none and says which (`Translation.skipped`)."""
+    """The unit events of one envelope (their readings still to be collected); a message
+    of another type, or from a handle no station has, has none and says which
+    (`Translation.skipped`)."""
     translate_message = MESSAGES.get(envelope.message_name)
     if translate_message is None:
         return Translation(skipped=IGNORED)

@@ -20,6 +20,20 @@ def _number(env, name: str, default, kind=int):
     return env_number(env, name, default, kind, MqttConfigError)
 
 
+def _address(value: str) -> tuple[str, int] | None:
+    """`host:port` (or `:port`, the loopback) as (host, port); "" as None. Port 0 is any
+    free port (the log says which)."""
+    if not value:
+        return None
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise MqttConfigError(
+            f"MQTT_METRICS_ADDRESS={value!r} must be host:port, e.g. 127.0.0.1:9411 "
+            "(one port per consumer)."
+        )
+    return (host.strip("[]") or "127.0.0.1", int(port))
+
+
 @dataclass(frozen=True)
 class MqttConfig(BrokerConfig):
     """Where the broker is, how to reach it, and how the consumer groups its work."""
@@ -30,6 +44,8 @@ class MqttConfig(BrokerConfig):
     # Maximum): room for a few groups in flight, bounded memory.
     receive_maximum: int = 1000
     keepalive_s: int = 30
+    # Where this consumer serves its Prometheus metrics ((host, port)); None: nowhere.
+    metrics_address: tuple[str, int] | None = None
 
     @classmethod
     def from_environment(cls, env=None) -> "MqttConfig":
@@ -47,6 +63,7 @@ class MqttConfig(BrokerConfig):
             group_wait_ms=_number(env, "MQTT_GROUP_WAIT_MS", 5.0, float),
             outage_pause_s=_number(env, "MQTT_OUTAGE_PAUSE_S", 5.0, float),
             stats_interval_s=_number(env, "MQTT_STATS_INTERVAL_S", 60.0, float),
+            metrics_address=_address(env.get("MQTT_METRICS_ADDRESS", "").strip()),
         )
 
     @property

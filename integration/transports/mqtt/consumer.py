@@ -10,7 +10,9 @@ answer, waits until the broker has the answers, and only then acknowledges the
 messages, in arrival order, while the main thread writes the next group. When
 the database cannot take a group, nothing of it is acknowledged: the consumer
 disconnects, waits until the database answers again, and reconnects; the broker
-delivers the messages again (docs/mqtt.md).
+delivers the messages again (docs/mqtt.md). A connection the broker or the network
+ends is logged and counted with its reason (integration/transports/mqtt/disconnects.py): above
+all a session taken over by another connection with the consumer's client id.
 """
 
 import logging
@@ -28,6 +30,7 @@ from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from integration.transports.broker import DatabaseUnavailable, database_reachable
 from integration.transports.mqtt.config import MqttConfig
+from integration.transports.mqtt.disconnects import disconnect_reason, disconnect_warning
 from integration.transports.mqtt.ingest import Inbound, write_group
 from integration.transports.mqtt.packed_properties import PackedPublishProperties
 from integration.transports.mqtt.topics import (
@@ -36,6 +39,7 @@ from integration.transports.mqtt.topics import (
     shared_events_subscription,
 )
 from integration.transports.stats import ConsumerStats
+from mes.metrics import count_mqtt_disconnect
 
 logger = logging.getLogger("integration.mqtt")
 
@@ -109,9 +113,16 @@ class Consumer:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         with self._lock:
             self._generation += 1
+        was_connected = self._connected.is_set()  # not after a refused login (logged above)
         self._connected.clear()
-        if not self.stopping.is_set():
-            logger.warning("MQTT consumer %s disconnected: %s", self.consumer_id, reason_code)
+        reason = disconnect_reason(reason_code, flags.is_disconnect_packet_from_server)
+        if reason is None or not was_connected or self.stopping.is_set():
+            return
+        self.stats.note_disconnect(reason)
+        count_mqtt_disconnect(reason)
+        logger.warning(
+            disconnect_warning(reason, reason_code, self.consumer_id, self.config.shown_url)
+        )
 
     def _on_message(self, client, userdata, message):
         properties = message.properties

@@ -18,14 +18,23 @@ class GatewayConnection:
     """One gateway's MQTT connection: `request(event)` publishes it (QoS 1) and returns
     (status, answer, seconds from publish to answer)."""
 
-    def __init__(self, config: MqttConfig, name: str, key: str | None, timeout: float = 30):
+    def __init__(
+        self,
+        config: MqttConfig,
+        name: str,
+        key: str | None,
+        timeout: float = 30,
+        client_id: str | None = None,
+    ):
         self.name, self.timeout = name, timeout
         self.reply_topic = f"{results_topic(name)}/{uuid.uuid4().hex[:12]}"
         self._waiting: dict[bytes, list] = {}
         self._lock = threading.Lock()
+        # At a broker whose accounts the MES manages, a gateway's one client id is its
+        # name (docs/mqtt-broker.md); another is for brokers without accounts (the bench).
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"{name}-{uuid.uuid4().hex[:8]}",
+            client_id=client_id or name,
             protocol=mqtt.MQTTv5,
         )
         # The broker knows a gateway by its name and its key (docs/mqtt.md).

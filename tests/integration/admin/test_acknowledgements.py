@@ -17,9 +17,9 @@ from django.utils.html import strip_tags
 
 from integration.acknowledgements import NoteRequired, acknowledge_messages
 from integration.dashboard import attention_figures
+from integration.database_metrics import scrape_database
 from integration.ingestion.service import receive_device_event, replay_failed_message
 from integration.models import IntegrationMessage
-from mes.metrics import scrape
 from tests.factories import TrackFactory, UnitFactory, UserFactory, reflow_event
 from tests.postgres import needs_postgresql, row_locked
 
@@ -198,7 +198,7 @@ def test_the_attention_figures_link_to_lists_that_agree_with_them(traffic, integ
 def test_the_attention_gauges_leave_acknowledged_messages_out(traffic, person):
     acknowledge_messages([traffic.conflict], by=person, note="triaged")
 
-    text = scrape().decode()
+    text = scrape_database().decode()
 
     assert re.search(r"^mes_messages_conflicts 0\.0$", text, re.MULTILINE), text
     assert re.search(r"^mes_messages_unresolved_failed 1\.0$", text, re.MULTILINE), text

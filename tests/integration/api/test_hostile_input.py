@@ -722,11 +722,11 @@ def test_an_unexpected_error_outside_the_api_views_is_a_json_500(db, monkeypatch
 
     import mes.health
 
-    def broken_cursor():
+    def broken_check(self):
         raise RuntimeError("boom")
 
     with monkeypatch.context() as patch:
-        patch.setattr(mes.health.connection, "cursor", broken_cursor)
+        patch.setattr(mes.health.Readiness, "_check", broken_check)
         response = Client(raise_request_exception=False).get("/readyz")
 
     assert response.status_code == 500

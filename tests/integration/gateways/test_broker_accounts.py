@@ -1,15 +1,16 @@
 """Gateway accounts at a real Mosquitto with dynamic security (docs/mqtt-broker.md).
 
-A gateway connects with its name and API key, publishes only to its own events topic and
-reads only its own results; re-key and revoke, by command or in the back office, take effect
-at the broker; with MQTT_ADMIN_URL unset nothing is attempted; with the broker unreachable
-the MES change stands, the admin is told, and sync_broker_accounts repairs the broker.
+A gateway connects with its name and API key, and its name as client id (no other: not a
+consumer's), publishes only to its own events topic and reads only its own results; re-key
+and revoke, by command or in the back office, take effect at the broker; with
+MQTT_ADMIN_URL unset nothing is attempted; with the broker unreachable the MES change
+stands, the admin is told, and sync_broker_accounts repairs the broker, changing only what
+is out of step (so it disconnects nobody who is in step).
 """
 
 import io
 import queue
 import re
-import secrets
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -20,6 +21,8 @@ from rest_framework.test import APIClient
 
 from integration.gateways.broker_accounts import (
     BrokerAdmin,
+    gateway_acls,
+    role_commands,
     update_broker_after_issue,
     update_broker_after_revoke,
 )
@@ -42,10 +45,11 @@ def results(name):
 class Session:
     """One MQTT 5 connection, recording what the broker answered."""
 
-    def __init__(self, broker, username, password):
+    def __init__(self, broker, username, password, client_id=None):
+        # A gateway's client id is its name (docs/mqtt-broker.md): the default.
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"test-{secrets.token_hex(4)}",
+            client_id=client_id or username,
             protocol=mqtt.MQTTv5,
         )
         self.client.username_pw_set(username, password)
@@ -106,8 +110,8 @@ def sessions(broker):
     """Opens sessions on the broker and closes them after the test."""
     opened = []
 
-    def open_session(username, password):
-        session = Session(broker, username, password)
+    def open_session(username, password, client_id=None):
+        session = Session(broker, username, password, client_id)
         opened.append(session)
         return session
 
@@ -119,7 +123,7 @@ def sessions(broker):
 @pytest.fixture
 def watcher(broker, sessions):
     """The broker's admin, reading every gateway topic: what the broker let through."""
-    session = sessions(broker.admin_user, broker.admin_password)
+    session = sessions(broker.admin_user, broker.admin_password, "mes-test-watcher")
     assert session.subscribe("mes/v1/gateways/#").value == 1
     return session
 
@@ -129,7 +133,7 @@ def consumer(broker, sessions):
     """The MES consumer's account (as sync_broker_accounts sets it up): it answers on results."""
     with BrokerAdmin(broker.url, timeout=WAIT) as admin:
         admin.set_consumer("mes-ingest", "consumer-password")
-    return sessions("mes-ingest", "consumer-password")
+    return sessions("mes-ingest", "consumer-password", "mes-ingest-1")
 
 
 def create_by_command(name) -> tuple[str, str]:
@@ -436,3 +440,173 @@ def test_a_gateway_refused_by_the_broker_is_told_so_not_that_it_could_not_subscr
     config = MqttConfig(host=broker.host, port=broker.port)
     with pytest.raises(ConnectionError, match="refused 'gw-reflow-1'"):
         GatewayConnection(config, "gw-reflow-1", "not-its-key")
+
+
+def still_connected(session) -> bool:
+    """Whether the session's connection is up: a round trip (a PUBACK, even a refusal)
+    answered and no disconnection seen."""
+    session.publish("mes/v1/probe")
+    return session.disconnected.empty()
+
+
+CHANGING_COMMANDS = (
+    "createRole", "addRoleACL", "removeRoleACL", "createClient", "modifyClient",
+    "setClientId", "setClientPassword", "enableClient", "disableClient",
+)  # fmt: skip
+
+
+def broker_changes(log: str) -> list[str]:
+    """The dynamic-security changes the broker logged (it logs each command it carried out)."""
+    return [
+        line
+        for line in log.splitlines()
+        if "dynsec:" in line and any(f"| {command} |" in line for command in CHANGING_COMMANDS)
+    ]
+
+
+@pytest.mark.django_db
+def test_sync_run_twice_leaves_connected_clients_in_step_connected(broker, sessions, settings):
+    settings.MQTT_URL = broker.url_for("mes-ingest", "consumer-password")
+    key, _ = create_by_command("gw-a")
+    call_command("sync_broker_accounts", stdout=io.StringIO())
+    consumer = sessions("mes-ingest", "consumer-password", "mes-ingest-1")
+    gateway = sessions("gw-a", key)
+    assert consumer.accepted and gateway.accepted
+    changes_before = len(broker_changes(broker.log()))
+
+    for _run in range(2):
+        call_command("sync_broker_accounts", stdout=io.StringIO())
+
+    assert still_connected(consumer), "sync_broker_accounts dropped the consumer"
+    assert still_connected(gateway), "sync_broker_accounts dropped a gateway in step"
+    assert broker_changes(broker.log())[changes_before:] == []
+
+
+# --- one identity per client -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_gateway_may_connect_only_with_its_own_name_as_client_id(broker, sessions):
+    key, _ = create_by_command("gw-a")
+
+    assert sessions("gw-a", key, "gw-a").accepted
+    for other in ("gw-a-2", "gw-b", "mes-ingest-1"):
+        assert str(sessions("gw-a", key, other).code) == "Not authorized", other
+
+
+@pytest.mark.django_db
+def test_a_gateway_connecting_with_the_consumers_client_id_is_refused_and_the_consumer_stays(
+    broker, sessions, consumer
+):
+    key, _ = create_by_command("gw-a")
+
+    intruder = sessions("gw-a", key, "mes-ingest-1")
+
+    assert str(intruder.code) == "Not authorized"
+    assert still_connected(consumer)
+    assert "already connected" not in broker.log()
+
+
+@pytest.mark.django_db
+def test_a_gateway_name_beginning_with_mes_is_refused(broker, integration):
+    with pytest.raises(CommandError, match="client ids beginning with 'mes-' are the MES's own"):
+        create_by_command("mes-ingest-1")
+    response = integration.post(reverse("admin:integration_gateway_add"), {"username": "mes-x"})
+
+    assert "the MES&#x27;s own" in response.content.decode()
+    assert not Gateway.objects.filter(username__startswith="mes-").exists()
+    assert broker_clients(broker) == {}
+
+
+@pytest.mark.django_db
+def test_sync_binds_the_client_id_and_repairs_the_role_of_a_client_out_of_step(broker, sessions):
+    key, _ = create_by_command("gw-a")
+    # As a client made before client ids were bound, and a role edited by hand.
+    broker.ctrl("dynsec", "setClientId", "gw-a")
+    broker.ctrl("dynsec", "addRoleACL", "mes-gateway-gw-a", "publishClientSend", "#", "allow", "5")
+    broker.ctrl(
+        "dynsec", "removeRoleACL", "mes-gateway-gw-a", "publishClientSend",
+        "mes/v1/gateways/gw-a/events",
+    )  # fmt: skip
+    assert sessions("gw-a", key, "mes-ingest-1").accepted
+    out = io.StringIO()
+
+    call_command("sync_broker_accounts", stdout=out)
+
+    report = out.getvalue()
+    assert "gw-a: client id bound to 'gw-a' (it may use no other)." in report
+    assert "gw-a: role mes-gateway-gw-a set to the gateway's own topics." in report
+    assert str(sessions("gw-a", key, "mes-ingest-1").code) == "Not authorized"
+    gateway = sessions("gw-a", key)
+    assert not gateway.publish(events("gw-a")).is_failure
+    assert str(gateway.publish("anything/else")) == "Not authorized"
+
+
+@pytest.mark.django_db
+def test_sync_repairs_the_consumer_account_and_says_so(broker, sessions, settings):
+    settings.MQTT_URL = broker.url_for("mes-ingest", "consumer-password")
+    call_command("sync_broker_accounts", stdout=io.StringIO())
+    # Out of step: another password, bound to one consumer's id, disabled.
+    broker.ctrl("dynsec", "setClientPassword", "mes-ingest", "old-password")
+    broker.ctrl("dynsec", "setClientId", "mes-ingest", "mes-ingest-1")
+    broker.ctrl("dynsec", "disableClient", "mes-ingest")
+    out = io.StringIO()
+
+    call_command("sync_broker_accounts", stdout=out)
+
+    assert (
+        "Consumer mes-ingest: client id unbound (each consumer connects with its own mes- id), "
+        "enabled, password set." in out.getvalue()
+    )
+    for consumer_id in ("mes-ingest-1", "mes-ingest-2"):
+        assert sessions("mes-ingest", "consumer-password", consumer_id).accepted
+
+
+@pytest.mark.django_db
+def test_sync_names_accounts_made_by_hand_that_may_use_any_client_id(broker, settings):
+    settings.MQTT_URL = broker.url_for("mes-ingest", "consumer-password")
+    broker.ctrl("dynsec", "createClient", "scada-reader", "-p", "pw")
+    broker.ctrl("dynsec", "createClient", "historian", "-p", "pw", "-c", "historian")
+    out = io.StringIO()
+
+    call_command("sync_broker_accounts", stdout=out)
+
+    report = out.getvalue()
+    assert "scada-reader: may connect with any client id, a consumer's too" in report
+    assert "historian" not in report
+    assert "\nmes-ingest: may" not in report and "mes-admin:" not in report
+
+
+@pytest.mark.django_db
+def test_sync_disables_a_gateway_whose_name_is_now_reserved(broker, sessions):
+    key, _ = create_by_command("gw-old")
+    # A gateway named before names beginning with mes- were refused.
+    Gateway.objects.filter(username="gw-old").update(username="mes-old")
+    broker.ctrl("dynsec", "createClient", "mes-old", "-p", key)
+    with BrokerAdmin(broker.url, timeout=WAIT) as admin:
+        # The client as the MES made it then: marked with the key, no client id.
+        admin.run(
+            [{"command": "modifyClient", "username": "mes-old",
+              "textdescription": broker_clients(broker)["gw-old"]["textdescription"]}]
+        )  # fmt: skip
+    out = io.StringIO()
+
+    call_command("sync_broker_accounts", stdout=out)
+
+    assert "mes-old: disabled ('mes-old' cannot name a gateway" in out.getvalue()
+    assert not sessions("mes-old", key, "mes-ingest-1").accepted
+
+
+def test_role_commands_are_none_for_a_role_in_step_and_replace_a_changed_acl():
+    wanted = gateway_acls("gw-a")
+    as_broker_says = {"rolename": "mes-gateway-gw-a", "acls": [dict(acl) for acl in wanted]}
+
+    assert role_commands("mes-gateway-gw-a", wanted, as_broker_says) == []
+    assert [c["command"] for c in role_commands("mes-gateway-gw-a", wanted, None)] == ["createRole"]
+    as_broker_says["acls"][0]["allow"] = False  # same type and topic, another setting
+    changed = role_commands("mes-gateway-gw-a", wanted, as_broker_says)
+    assert [(c["command"], c["topic"]) for c in changed] == [
+        ("removeRoleACL", "mes/v1/gateways/gw-a/events"),
+        ("addRoleACL", "mes/v1/gateways/gw-a/events"),
+    ]
+    assert changed[1]["allow"] is True

@@ -1,13 +1,17 @@
 """IPC-CFX over AMQP 1.0: a real RabbitMQ (AMQP 1.0 plugin), the real `manage.py consume_cfx`
 as a subprocess. Fixtures: tests/fixtures/cfx/ (README there names the SDK files)."""
 
+import configparser
 import gzip
 import signal
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from execution.models import DataValue
 from integration.models import DeviceDataRecord
+from integration.transports.cfx.consumer import EXIT_CONFIGURATION_REFUSED
 from tests.cfx_broker import CfxConsumerProcess, CfxQueue, needs_rabbitmq, wait_until
 from tests.integration.transports.test_cfx_mapping import fixture_body
 from tests.postgres import needs_postgresql
@@ -76,7 +80,16 @@ def test_an_ovens_and_an_aois_messages_are_written_judged_and_settled(
 def test_the_consumer_refuses_to_start_without_its_gateway_account(cfx_line, cfx_queue, tmp_path):
     consumer = CfxConsumerProcess(cfx_queue, tmp_path, wait_to_start=False)
     try:
-        assert consumer.process.wait(timeout=30) != 0
+        assert consumer.process.wait(timeout=30) == EXIT_CONFIGURATION_REFUSED
     finally:
         consumer.stop(signal.SIGKILL)
     assert "CFX_GATEWAY 'gw-cfx' is not an active gateway" in consumer.output()
+    assert "`manage.py create_gateway gw-cfx`" in consumer.output()
+
+
+def test_systemd_leaves_a_consumer_whose_configuration_is_refused_down():
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(Path(settings.BASE_DIR) / "deploy" / "systemd" / "mes-cfx@.service")
+    service = unit["Service"]
+    assert service["Restart"] == "on-failure"  # a failure (status 1) is started again
+    assert service["RestartPreventExitStatus"] == str(EXIT_CONFIGURATION_REFUSED)

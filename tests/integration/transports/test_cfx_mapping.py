@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from execution.models import DataValue, Track
-from integration.gateways.keys import revoke_gateway_key
+from integration.gateways.keys import issue_gateway_key, revoke_gateway_key
 from integration.ingestion.service import replay_failed_message
 from integration.models import DeviceDataRecord, IntegrationMessage
 from integration.transports.cfx.config import CfxConfig, CfxConfigError
 from integration.transports.cfx.envelope import MalformedCfx, envelopes_of
-from integration.transports.cfx.ingest import Delivery, GatewayRefused, write_group
+from integration.transports.cfx.ingest import Delivery, GatewayRefused, cfx_sender, write_group
 from tests.conftest import REFLOW_HANDLE
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cfx"
@@ -235,11 +235,77 @@ def test_a_unit_not_at_the_station_is_kept_failed_and_written_by_a_replay_once_t
     assert outcome.record.sent_by == cfx_gateway
 
 
+def oven_panel_with_readings(*readings: dict) -> bytes:
+    """units_processed_generic.json with `readings` added to its first unit's."""
+    body = json.loads(fixture_body("units_processed_generic.json"))
+    body["MessageBody"]["UnitProcessData"][0]["UnitProcessData"]["Readings"] += readings
+    return json.dumps(body).encode()
+
+
+def test_an_oven_reading_named_like_another_operations_spec_is_not_collected(cfx_line, cfx_gateway):
+    # R22.Offset is a spec of the AOI's operation: at the oven's step it names nothing.
+    body = oven_panel_with_readings({"Name": "R22.Offset", "Value": {"Value": 0.4}})
+    (outcome,) = write(body)
+    assert outcome.events == {"CREATED": 2}
+    assert not IntegrationMessage.objects.filter(status="FAILED").exists()
+    uid = "9d5e2a77-41c3-4b8e-b1f0-2c6d8e4a7b02"
+    record = DeviceDataRecord.objects.get(event_id=f"cfx-{uid}-1")
+    assert "R22.Offset" in record.meta["cfx"]["notCollected"]
+    assert set(values_of(record.event_id)) == {"Peak Temperature CFX", "Oven Unit Result"}
+
+
+def test_where_the_units_step_binds_specs_only_those_are_collected(cfx_line, cfx_gateway):
+    step = cfx_line.run.route_version.steps.get(step_no=40)
+    step.data_specs.set([cfx_line.peak])  # the oven's unit result is not bound there
+    (outcome,) = write(fixture_body("units_processed_generic.json"))
+    assert outcome.events == {"CREATED": 2}
+    uid = "9d5e2a77-41c3-4b8e-b1f0-2c6d8e4a7b02"
+    record = DeviceDataRecord.objects.get(event_id=f"cfx-{uid}-1")
+    assert set(values_of(record.event_id)) == {"Peak Temperature CFX"}
+    assert "UnitResult" in record.meta["cfx"]["notCollected"]
+
+
+def test_a_unit_whose_step_collects_none_of_its_readings_is_counted_and_sends_nothing(
+    cfx_line, cfx_gateway
+):
+    step = cfx_line.run.route_version.steps.get(step_no=40)
+    step.data_specs.set([cfx_line.zone3])  # the panel has no zone readings
+    (outcome,) = write(fixture_body("units_processed_generic.json"))
+    assert (outcome.units_without_readings, outcome.events) == (2, {})
+    assert not IntegrationMessage.objects.exists()
+
+
+def test_a_reading_named_like_a_spec_of_the_step_that_it_cannot_fill_is_refused(
+    cfx_line, cfx_gateway
+):
+    # Resolved at the step, as REST resolves specName; the rules then apply, as for REST:
+    # a text where the step's spec takes a number is a mapping to fix, kept FAILED.
+    body = json.loads(fixture_body("readings_recorded.json"))
+    body["MessageBody"]["Readings"][0]["Value"] = "hot"
+    (outcome,) = write(json.dumps(body).encode())
+    assert outcome.events["FAILED"] == 1
+    assert IntegrationMessage.objects.get(status="FAILED").error_code == "VALUE_TYPE_MISMATCH"
+
+
 def test_the_cfx_gateway_account_must_be_active(cfx_line, cfx_gateway):
     revoke_gateway_key(cfx_gateway)
     with pytest.raises(GatewayRefused):
         write(fixture_body("units_processed_reflow.json"))
     assert not DeviceDataRecord.objects.exists()
+
+
+def test_a_refused_cfx_gateway_is_told_the_command_that_fixes_its_case(cfx_gateway):
+    with pytest.raises(GatewayRefused, match="`manage.py create_gateway gw-cfx-2`"):
+        cfx_sender("gw-cfx-2")
+    revoke_gateway_key(cfx_gateway)
+    with pytest.raises(GatewayRefused, match="`manage.py rekey_gateway gw-cfx`"):
+        cfx_sender("gw-cfx")
+    issue_gateway_key(cfx_gateway)  # what rekey_gateway does: active again
+    assert cfx_sender("gw-cfx") == cfx_gateway
+    cfx_gateway.is_active = False
+    cfx_gateway.save()
+    with pytest.raises(GatewayRefused, match="user account is inactive"):
+        cfx_sender("gw-cfx")
 
 
 def test_the_back_office_shows_the_senders_limits_beside_ours(cfx_line, cfx_gateway, admin_client):

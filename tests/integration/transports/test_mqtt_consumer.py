@@ -8,24 +8,30 @@ on SQLite and PostgreSQL alike.
 """
 
 import json
+import re
 import signal
 import threading
 import time
+import urllib.request
 import uuid
 from io import StringIO
 
 import paho.mqtt.client as mqtt
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
+from prometheus_client.parser import text_string_to_metric_families
 
 from execution.demo import seed_demo_line
 from execution.models import DataSpec
-from integration.gateways.keys import revoke_gateway_key
+from integration.gateways.broker_accounts import update_broker_after_issue
+from integration.gateways.keys import issue_gateway_key, revoke_gateway_key
 from integration.models import DeviceDataRecord, IntegrationMessage
 from integration.transports.mqtt.config import MqttConfig, MqttConfigError
+from integration.transports.mqtt.disconnects import disconnect_reason
 from integration.transports.mqtt.ingest import Inbound, write_group
 from integration.transports.mqtt.topics import (
     events_topic,
@@ -34,10 +40,11 @@ from integration.transports.mqtt.topics import (
     results_topic,
     shared_events_subscription,
 )
+from mes.metrics import MQTT_DISCONNECT_REASONS
 from tests import consumer_process
 from tests.conftest import make_event
 from tests.factories import gateway_with_key
-from tests.mqtt_broker import start_mosquitto
+from tests.mqtt_broker import mosquitto_version, start_mosquitto
 from tests.postgres import database_cut, needs_postgresql
 
 GATEWAY = "gw-reflow-1"
@@ -78,6 +85,41 @@ def test_the_broker_url_gives_host_port_credentials_and_tls():
     assert MqttConfig.from_environment({}).port == 1883
     with pytest.raises(MqttConfigError):
         MqttConfig.from_environment({"MQTT_URL": "http://broker"})
+
+
+def test_the_metrics_address_is_host_and_port_and_off_by_default():
+    def address(value):
+        return MqttConfig.from_environment({"MQTT_METRICS_ADDRESS": value}).metrics_address
+
+    assert MqttConfig.from_environment({}).metrics_address is None
+    assert address("127.0.0.1:9411") == ("127.0.0.1", 9411)
+    assert address(":9412") == ("127.0.0.1", 9412)
+    assert address("[::1]:9413") == ("::1", 9413)
+    assert address("127.0.0.1:0") == ("127.0.0.1", 0)  # any free port
+    for wrong in ("9411x", "host:", "127.0.0.1:70000"):
+        with pytest.raises(MqttConfigError, match="MQTT_METRICS_ADDRESS"):
+            address(wrong)
+
+
+def test_a_consumer_id_outside_the_mes_prefix_is_refused():
+    # A gateway's client id is its name: an id without the prefix could be a gateway's.
+    with pytest.raises(CommandError, match="must begin with 'mes-'"):
+        call_command("consume_mqtt", consumer_id="gw-reflow-1")
+
+
+def test_a_session_taken_over_is_told_apart_from_a_lost_connection():
+    def reason_of(code, from_broker):
+        return disconnect_reason(ReasonCode(PacketTypes.DISCONNECT, identifier=code), from_broker)
+
+    assert reason_of(0x8E, True) == "session_taken_over"
+    assert reason_of(0x98, True) == "administrative_action"
+    assert reason_of(0x8B, True) == "server_shutting_down"
+    assert reason_of(0x80, True) == "other"
+    assert reason_of(0x80, False) == "connection_lost"  # the socket closed, no DISCONNECT
+    assert reason_of(0x00, False) is None  # the consumer's own disconnect
+    assert set(MQTT_DISCONNECT_REASONS) >= {
+        reason_of(code, True) for code in (0x8E, 0x98, 0x8B, 0x80)
+    } | {"connection_lost"}
 
 
 # One group through the ingestion service, in process (both databases).
@@ -213,16 +255,20 @@ def test_a_failure_answering_one_message_stays_with_it_and_nothing_is_written_tw
 
 
 class Gateway:
-    """A gateway's MQTT client: publishes events (QoS 1) and collects the answers."""
+    """A gateway's MQTT client: publishes events (QoS 1) and collects the answers. With a
+    key, it logs in as the gateway, with its name as client id (a broker with accounts)."""
 
-    def __init__(self, broker, name: str = GATEWAY):
+    def __init__(self, broker, name: str = GATEWAY, key: str | None = None):
         self.name = name
         self.answers: list[tuple[str, dict, bytes | None]] = []
         self._lock = threading.Lock()
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4().hex[:8]}",
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=name if key else f"test-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv5,
-        )  # fmt: skip
+        )
+        if key:
+            self.client.username_pw_set(name, key)
         self.client.max_inflight_messages_set(0)
         self.client.on_message = self._on_message
         subscribed = threading.Event()
@@ -563,3 +609,155 @@ def test_the_simulator_publishes_its_traffic_over_mqtt_and_reads_each_answer(
     assert set(DeviceDataRecord.objects.values_list("sent_by__username", flat=True)) == {
         "gw-simulator"
     }
+
+
+# One identity per client: a broker with dynamic security whose accounts the MES manages.
+
+CONSUMER_PASSWORD = "consumer-password"
+
+
+@pytest.fixture
+def accounts_broker(tmp_path, settings):
+    """A broker with dynamic security, its accounts set up by sync_broker_accounts: the
+    consumers' account of MQTT_URL, and each gateway keyed through `broker_key`."""
+    with start_mosquitto(tmp_path, dynamic_security=True) as running:
+        settings.MQTT_ADMIN_URL = running.url
+        settings.MQTT_URL = running.url_for("mes-ingest", CONSUMER_PASSWORD)
+        call_command("sync_broker_accounts", stdout=StringIO())
+        yield running
+
+
+def broker_key(user) -> str:
+    """A new key for the gateway, given to its broker account (as rekey_gateway does)."""
+    key = issue_gateway_key(user)
+    assert update_broker_after_issue(user.username, key).done
+    return key
+
+
+@pytest.fixture
+def account_consumer(accounts_broker, tmp_path):
+    """`consume_mqtt --consumer-id mes-ingest-1` with the consumers' account, serving its
+    metrics on a port of its own."""
+    started = []
+
+    def start() -> tuple[ConsumerProcess, int]:
+        consumer = ConsumerProcess(
+            accounts_broker,
+            "mes-ingest-1",
+            tmp_path,
+            MQTT_URL=accounts_broker.url_for("mes-ingest", CONSUMER_PASSWORD),
+            MQTT_METRICS_ADDRESS="127.0.0.1:0",  # a free port, which it logs
+        )
+        started.append(consumer)
+        served = re.search(r"serves its metrics on 127\.0\.0\.1:(\d+)", consumer.output())
+        assert served, consumer.output()
+        return consumer, int(served.group(1))
+
+    yield start
+    for consumer in started:
+        consumer.stop(signal.SIGKILL)
+
+
+def connect_once(broker, username: str, password: str, client_id: str) -> ReasonCode:
+    """One MQTT 5 login; the CONNACK's reason code (the connection is closed after)."""
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+    )
+    client.username_pw_set(username, password)
+    answers = []
+    answered = threading.Event()
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        answers.append(reason_code)
+        answered.set()
+
+    client.on_connect = on_connect
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        assert answered.wait(5), "no CONNACK"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return answers[0]
+
+
+def disconnects_counted(port: int) -> dict[str, float]:
+    """mes_mqtt_disconnects_total by reason, as the consumer serves it to Prometheus."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        sample.labels["reason"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "mes_mqtt_disconnects"
+        for sample in family.samples
+        if sample.name == "mes_mqtt_disconnects_total"
+    }
+
+
+@pytest.mark.slow
+@live[0]
+@live[1]
+def test_a_gateway_taking_the_consumers_client_id_ten_times_during_3000_events_is_refused(
+    line, gateway, accounts_broker, account_consumer
+):
+    consumer, metrics_port = account_consumer()
+    sender = Gateway(accounts_broker, GATEWAY, broker_key(gateway))
+    intruder, _ = gateway_with_key("gw-intruder")
+    intruder_key = broker_key(intruder)
+    published: set[str] = set()
+    publishing = threading.Thread(
+        target=lambda: published.update(_publish_many(sender, "evt-stream", 3000))
+    )
+
+    publishing.start()
+    attempts, answered_before = [], []
+    for _attempt in range(10):
+        answered_before.append(len(sender.answered_event_ids()))
+        attempts.append(connect_once(accounts_broker, "gw-intruder", intruder_key, "mes-ingest-1"))
+        time.sleep(0.2)
+    publishing.join(60)
+    sender.wait_until_answered(published, timeout=120)
+    sender.close()
+
+    assert [str(code) for code in attempts] == ["Not authorized"] * 10
+    assert answered_before[0] < 3000, "the attempts came after the stream was written"
+    assert len(published) == 3000
+    _every_event_written_once(published)
+    output = consumer.output()
+    assert output.count("connected to") == 1, output  # never kicked, never reconnected
+    assert "lost its" not in output and "disconnected by the broker" not in output
+    assert disconnects_counted(metrics_port) == dict.fromkeys(MQTT_DISCONNECT_REASONS, 0)
+
+
+@pytest.mark.slow
+@live[0]
+@live[1]
+def test_a_takeover_by_the_consumers_own_identity_is_logged_counted_and_ridden_out(
+    line, gateway, accounts_broker, account_consumer
+):
+    consumer, metrics_port = account_consumer()
+    sender = Gateway(accounts_broker, GATEWAY, broker_key(gateway))
+
+    # The consumers' account may connect with any id of the MES's: a second consumer
+    # started with the same id, as an operator might by mistake.
+    code = connect_once(accounts_broker, "mes-ingest", CONSUMER_PASSWORD, "mes-ingest-1")
+
+    assert not code.is_failure
+    output = consumer.wait_for_log("connected to", 2)  # it reconnects on its own
+    counted = disconnects_counted(metrics_port)
+    # Mosquitto says why from 2.0.15 on; before, it closes the connection without a word.
+    if mosquitto_version() >= (2, 0, 15):
+        assert "lost its session to another connection with the same client id" in output
+        assert "Session taken over" in output
+        assert counted["session_taken_over"] == 1
+    else:
+        assert "lost its connection" in output and "already connected" in output
+        assert counted["connection_lost"] == 1
+        assert "Client mes-ingest-1 already connected" in accounts_broker.log()
+    assert sum(counted.values()) == 1
+    assert "disconnects {" in consumer.stats_line()
+    sender.publish(make_event(eventId="evt-after-takeover"))
+    sender.wait_until_answered({"evt-after-takeover"})
+    assert _records(["evt-after-takeover"]) == {"evt-after-takeover": 1}
+    sender.close()
