@@ -1,5 +1,8 @@
 """Fault-injection run: ingestion under the production configuration, with real faults.
 
+One piece past 500 lines: one program; the traffic, the faults and the ledger checked
+afterwards share one run.
+
     .venv/bin/python bench/faults.py [--duration 40] [--clients 6] [--seed 7]
 
 Creates a fresh PostgreSQL database, seeds a line, serves the app as the

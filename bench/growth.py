@@ -1,5 +1,8 @@
 """Growth benchmark: the back office, the read API and ingestion with a plant's worth of data.
 
+One piece past 500 lines: one program; the fill, the pages and the sizes share one
+database and one server, in that order.
+
     .venv/bin/python bench/growth.py [--records 20000] [--repeat 5]
 
 Creates a fresh PostgreSQL database, seeds a line (runs, units, tracks at five

@@ -1,5 +1,8 @@
 """Ingestion benchmark: our HTTP API against PostgreSQL's own limit, measured in one run.
 
+One piece past 500 lines: one program whose sections share one seeded database, one
+server and the baseline each figure is compared with in the same run.
+
     .venv/bin/python bench/ingest.py [--workers 3] [--duration 8]
 
 Creates a fresh PostgreSQL database, seeds realistic master data (runs,

@@ -24,8 +24,6 @@ from mes.api.permissions import ReadOrIngestPermission, has_permission
 from mes.api.views import JsonBodyMixin
 
 INGEST_PERMISSION = "integration.add_devicedatarecord"
-
-
 READ_PERMISSION = "integration.view_devicedatarecord"
 
 

@@ -11,9 +11,7 @@ from execution.holds import (
     HoldNote,
 )
 from execution.models import DataValue
-from execution.resolution import (
-    ResolutionError,
-)
+from execution.resolution import ResolutionError
 from integration.ingestion.errors import EventNotWritten, EventWriteError
 from integration.ingestion.event_hash import CURRENT_VERSION, KNOWN_VERSIONS, canonical_event_hash
 from integration.models import DeviceDataRecord, IntegrationMessage

@@ -1,8 +1,6 @@
 """The ingestion's refusals and failures, as the API answers them (docs/api.md)."""
 
-from execution.resolution import (
-    ResolutionError,
-)
+from execution.resolution import ResolutionError
 from integration.models import DeviceDataRecord, IntegrationMessage
 from mes.api.exceptions import DATABASE_RETRY_AFTER_SECONDS, ApiError
 from mes.database_errors import (

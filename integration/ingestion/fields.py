@@ -13,11 +13,7 @@ from rest_framework import serializers
 from mes.api.parsers import json_problem, unstorable_text
 
 MAX_ITEMS_PER_EVENT = 1000
-
-
 MAX_DATABASE_ID = 2**63 - 1
-
-
 MAX_TEXT_VALUE_LENGTH = 10_000
 
 
@@ -181,8 +177,6 @@ class UtcDateTimeField(serializers.DateTimeField):
 
 
 SENDER_LIMIT_NUMBERS = ("min", "max", "expected")
-
-
 SENDER_LIMIT_KEYS = (*SENDER_LIMIT_NUMBERS, "unit")
 
 

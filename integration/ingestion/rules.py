@@ -28,8 +28,8 @@ from execution.resolution import (
     TrackLookup,
     resolve_items,
     resolve_operations,
-    resolve_tracks,
 )
+from execution.track_resolution import resolve_tracks
 from integration.ingestion.attempt import Attempt, Result
 from integration.ingestion.errors import EventIdConflict, EventRefused
 from integration.ingestion.event_hash import canonical_event_hash

@@ -184,8 +184,6 @@ def _any_json(levels_above: int):
 
 
 SOURCES = tuple(DeviceDataRecord.Source.values)
-
-
 EVENT_FIELDS = {
     "eventId": ("event_id", lambda value: _text(value, 200)),
     "eventTime": ("event_time", lambda value: _parsed(value, as_instant)),
@@ -200,8 +198,6 @@ EVENT_FIELDS = {
     "equipmentId": ("equipment_id", lambda value: _text(value, 100, allow_blank=True)),
     "operatorId": ("operator_id", lambda value: _text(value, 100, allow_blank=True)),
 }
-
-
 ITEM_FIELDS = {
     "specId": ("spec_id", lambda value: _parsed(value, as_database_id)),
     "specName": ("spec_name", lambda value: _text(value, 200)),
@@ -215,8 +211,6 @@ ITEM_FIELDS = {
     "collectedAt": ("collected_at", lambda value: _parsed(value, as_instant)),
     "senderLimits": ("sender_limits", lambda value: _parsed(value, as_sender_limits)),
 }
-
-
 REQUIRED_EVENT_FIELDS = ("eventId", "eventTime", "source")
 
 

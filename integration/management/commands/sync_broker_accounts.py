@@ -8,13 +8,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from integration.gateways.broker_accounts import (
-    BrokerAccountError,
-    BrokerAdmin,
     GatewayAccount,
     broker_sync_enabled,
     sync_gateway_clients,
     unbound_clients,
 )
+from integration.gateways.broker_admin import BrokerAdmin
+from integration.gateways.broker_rules import BrokerAccountError
 from integration.models import Gateway, GatewayKey
 
 

@@ -21,12 +21,8 @@ from django.db import DatabaseError, InterfaceError
 from rest_framework.exceptions import ValidationError
 
 from execution.models import DataSpec, Station
-from execution.resolution import (
-    ResolutionError,
-    TrackLookup,
-    resolve_operations,
-    resolve_tracks_at_stations,
-)
+from execution.resolution import ResolutionError, TrackLookup, resolve_operations
+from execution.track_resolution import resolve_tracks_at_stations
 from integration.ingestion.attempt import Result
 from integration.ingestion.service import receive_device_events
 from integration.models import CfxReadingName

@@ -1,5 +1,8 @@
 """Hostile and broken bodies on the ingestion endpoints (docs/api.md statuses; rule 1).
 
+One piece past 500 lines: one behaviour (a hostile body is refused and writes nothing),
+case after case against the same two endpoints with the same checks.
+
 Every case is answered with its documented 4xx in the JSON envelope, never a
 500 or an HTML page, and writes nothing: no DeviceDataRecord, DataValue or
 IntegrationMessage. The basics (a few malformed shapes, NaN, a 415, a 413 with

@@ -1,5 +1,8 @@
 """Gateway accounts at a real Mosquitto with dynamic security (docs/mqtt-broker.md).
 
+One piece past 500 lines: every test shares one broker set-up (Mosquitto with dynamic
+security, its admin, a watcher session) and the account rules they check are one area.
+
 A gateway connects with its name and API key, and its name as client id (no other: not a
 consumer's), publishes only to its own events topic and reads only its own results; re-key
 and revoke, by command or in the back office, take effect at the broker; with
@@ -20,12 +23,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from rest_framework.test import APIClient
 
 from integration.gateways.broker_accounts import (
-    BrokerAdmin,
-    gateway_acls,
-    role_commands,
     update_broker_after_issue,
     update_broker_after_revoke,
 )
+from integration.gateways.broker_admin import BrokerAdmin
+from integration.gateways.broker_rules import gateway_acls, role_commands
 from integration.gateways.keys import issue_gateway_key, revoke_gateway_key
 from integration.models import Gateway
 from tests.factories import gateway_with_key

@@ -1,4 +1,7 @@
 """Group commit: single events posted at the same time are received together, each
+
+One piece at 500 lines: the group's rules and its faults share the concurrent-post
+harness and the second-session fixtures below.
 still judged, written and answered on its own, and one event's trouble with the
 database stays its own (integration/ingestion/group_commit.py).
 
