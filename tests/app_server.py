@@ -19,27 +19,37 @@ ROOT = Path(settings.BASE_DIR)
 URL = "/api/integration/device-data"
 
 
+def server_environment(database_url: str, port: int, metrics_directory: Path, **environment):
+    """The environment of a test's gunicorn: production's configuration on a loopback port,
+    JSON logs, metrics files of its own (two servers must not add up each other's
+    figures), no drain (no load balancer to wait for, unless a test says) and a throttle
+    no test reaches unless it sets its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
+    env.update(
+        DATABASE_URL=database_url,
+        SECRET_KEY="a-secret-key-for-the-app-server-tests",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        DEBUG="0",
+        LOG_FORMAT="json",
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        GUNICORN_WORKERS="2",
+        GUNICORN_THREADS="4",
+        GATEWAY_THROTTLE_RATE="100000000/min",
+        GUNICORN_DRAIN_SECONDS="0",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_directory),
+    )
+    env.update(environment)
+    return env
+
+
 class AppServer:
     """One gunicorn server of the app; its log (JSON lines) in `log_path`."""
 
     def __init__(self, database_url: str, port: int, log_path: Path, **environment: str):
         self.port, self.log_path = port, log_path
-        self.environment = {
-            k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))
-        }
-        self.environment.update(
-            DATABASE_URL=database_url,
-            SECRET_KEY="a-secret-key-for-the-app-server-tests",
-            ALLOWED_HOSTS="127.0.0.1,localhost",
-            LOG_FORMAT="json",
-            GUNICORN_BIND=f"127.0.0.1:{port}",
-            GUNICORN_WORKERS="2",
-            GUNICORN_THREADS="4",
-            GATEWAY_THROTTLE_RATE="100000000/min",
-            GUNICORN_DRAIN_SECONDS="0",  # no load balancer to wait for, unless a test says
-            PROMETHEUS_MULTIPROC_DIR=str(log_path.parent / f"metrics-{port}"),
+        self.environment = server_environment(
+            database_url, port, log_path.parent / f"metrics-{port}", **environment
         )
-        self.environment.update(environment)
         self.process = None
         self._log = None
 

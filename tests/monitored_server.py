@@ -10,7 +10,6 @@ server exports before it has counted anything.
 import contextlib
 import http.client
 import json
-import os
 import re
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.ingest import free_port
+from tests.app_server import server_environment
 
 TOKEN = "a-scrape-token-for-tests"
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -77,24 +77,9 @@ def monitored_server(database_url: str, directory: Path, **environment):
     says otherwise); yields a Server once its first scrape is answered; stops it after."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
-    env.update(
-        DATABASE_URL=database_url,
-        SECRET_KEY="a-secret-key-for-the-monitoring-tests",
-        DEBUG="0",
-        LOG_FORMAT="json",
-        GUNICORN_BIND=f"127.0.0.1:{port}",
-        GUNICORN_WORKERS="2",
-        GUNICORN_THREADS="4",
-        METRICS_TOKEN=TOKEN,
-        # One per server, as gunicorn.conf.py makes it: two servers must not add up each
-        # other's figures.
-        PROMETHEUS_MULTIPROC_DIR=str(directory / "metrics"),
-        GATEWAY_THROTTLE_RATE="1000000/min",
-        # Stopped at the end of a test: no load balancer to drain for.
-        GUNICORN_DRAIN_SECONDS="0",
+    env = server_environment(
+        database_url, port, directory / "metrics", METRICS_TOKEN=TOKEN, **environment
     )
-    env.update(environment)
     log_path = directory / "server.log"
     log = log_path.open("w")
     process = subprocess.Popen(
