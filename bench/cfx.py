@@ -166,7 +166,7 @@ def main():
     parser.add_argument("--consumers", type=int, default=2)
     options = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from bench.ingest import create_database, drop_database, seed, server_environment
+    from bench.harness import create_database, drop_database, seed, server_environment
 
     name = options.database_url.rsplit("/", 1)[1]
     database_url = create_database(options.database_url, name)

@@ -43,11 +43,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import (  # noqa: E402  (after the path is set)
+from bench.harness import (  # noqa: E402  (after the path is set)
     SPEC_NAMES,
     STATION,
     STEP_NO,
-    Client,
     create_database,
     drop_database,
     free_port,
@@ -57,6 +56,7 @@ from bench.ingest import (  # noqa: E402  (after the path is set)
     start_server,
     stop_server,
 )
+from bench.ingest import Client  # noqa: E402
 
 URL = "/api/integration/device-data"
 HEALTH_PROBE_LIMIT = 1.0  # seconds: a load balancer's patience

@@ -32,17 +32,17 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import (  # noqa: E402  (after the path is set)
+from bench.harness import (  # noqa: E402  (after the path is set)
     create_database,
     drop_database,
     free_port,
-    run_load,
     seed,
     server_arguments,
     server_environment,
     start_server,
     stop_server,
 )
+from bench.ingest import run_load  # noqa: E402
 
 DAYS = 30
 

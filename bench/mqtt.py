@@ -39,7 +39,7 @@ def available() -> bool:
 def _publisher(args):
     """Publish single events until the deadline, at most `window` awaiting their answer;
     returns (latencies, answers by status, seconds)."""
-    from bench.ingest import make_event
+    from bench.harness import make_event
     from integration.transports.mqtt.config import MqttConfig
     from integration.transports.mqtt.gateway_client import GatewayConnection
 
@@ -80,7 +80,7 @@ def _publisher(args):
 
 def _publish_only(args):
     """Publish `count` single events as fast as the broker takes them, answers unread."""
-    from bench.ingest import make_event
+    from bench.harness import make_event
     from integration.transports.mqtt.config import MqttConfig
     from integration.transports.mqtt.gateway_client import GatewayConnection
     from integration.transports.mqtt.packed_properties import PackedPublishProperties
@@ -148,7 +148,7 @@ def _drain(environment, broker, directory, names, units, *, publishers, events) 
 
 
 def _load(port, names, units, *, phase, publishers, duration, rate=None, window=200) -> dict:
-    from bench.ingest import percentile
+    from bench.harness import percentile
 
     jobs = [
         (port, names[i % len(names)], i, phase, units, duration, rate, window)

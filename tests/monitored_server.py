@@ -21,7 +21,7 @@ import yaml
 from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.ingest import free_port
+from bench.harness import free_port
 from tests.app_server import server_environment
 
 TOKEN = "a-scrape-token-for-tests"

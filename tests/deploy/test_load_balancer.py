@@ -27,7 +27,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from bench.ingest import free_port, make_event, seed
+from bench.harness import free_port, make_event, seed
 from tests.app_server import AppServer, KeepAliveClient, Refused, Reset
 from tests.postgres import database_of_its_own, needs_postgresql
 

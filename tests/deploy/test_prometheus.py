@@ -30,7 +30,7 @@ import psycopg
 import pytest
 import yaml
 
-from bench.ingest import free_port, make_event, seed
+from bench.harness import free_port, make_event, seed
 from tests.monitored_server import DEPLOY, TOKEN, monitored_server, shipped_selectors
 from tests.postgres import database_of_its_own, needs_postgresql
 

@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from bench.ingest import free_port, make_event, seed
+from bench.harness import free_port, make_event, seed
 from tests.app_server import AppServer, KeepAliveClient, Refused, Reset, get
 from tests.postgres import database_of_its_own, needs_postgresql
 

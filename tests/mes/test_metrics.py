@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bench.ingest import make_event, seed
+from bench.harness import make_event, seed
 from mes.metrics import CAUSES, EVENT_OUTCOMES, INGESTION_VIEWS, STATUS_CLASSES
 from tests.monitored_server import (
     TOKEN,

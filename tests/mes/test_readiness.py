@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
 import mes.health
-from bench.ingest import free_port, make_event, seed
+from bench.harness import free_port, make_event, seed
 from tests.app_server import AppServer, KeepAliveClient, get
 from tests.pgbouncer import pgbouncer
 from tests.postgres import (

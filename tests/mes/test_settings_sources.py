@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from bench.ingest import free_port
+from bench.harness import free_port
 from mes.command_start import describe_database
 from mes.local_env import write_local_env
 
