@@ -5,7 +5,7 @@ so on each page of the back office. PostgreSQL (15) has no skip scan, so this
 walks the index itself, one `min(column) WHERE column > previous` per value:
 a handful of index probes for a handful of values, however many rows hold
 them. The column needs a btree index whose condition `where` implies
-(tests/test_growth_lists.py checks the plan). Same SQL on SQLite.
+(tests/execution/admin/test_list_searches.py checks the values it finds). Same SQL on SQLite.
 """
 
 from django.db import connections
