@@ -30,7 +30,7 @@ PANEL = 4
 
 SETUP = """
 from execution.models import Station
-from integration.gateway_keys import create_gateway
+from integration.gateways.keys import create_gateway
 from integration.models import CfxReadingName
 Station.objects.filter(code="BENCH-REFLOW").update(cfx_handle={handle!r})
 CfxReadingName.objects.get_or_create(reading_name="PeakTemperature", defaults={{"spec_name": "Peak Temperature"}})

@@ -47,7 +47,7 @@ SEED = """
 import django
 django.setup()
 from execution.models import DataSpec
-from integration.gateway_keys import create_gateway
+from integration.gateways.keys import create_gateway
 from tests.factories import (
     DataSpecFactory, OperationFactory, RouteStepFactory, RunFactory, StationFactory,
     TrackFactory, UnitFactory,
