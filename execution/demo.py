@@ -139,17 +139,29 @@ def seed_demo_line() -> dict:
         defaults={"route_version": route, "status": Run.Status.IN_PROGRESS},
     )
     for number in range(1, DEMO_UNIT_COUNT + 1):
+        last_step_no = max(stations)
         unit, _ = Unit.objects.get_or_create(
             sn=f"SN-DEMO-{number:04d}",
-            defaults={"run": run, "status": Unit.Status.IN_STATION},
+            defaults={
+                "run": run,
+                "status": Unit.Status.IN_STATION,
+                "current_step_no": last_step_no,
+            },
         )
+        # Passed every step but the last, where it is in station (one open pass per unit).
         for step_no, station in stations.items():
             in_at = DEMO_START + timedelta(minutes=number, seconds=step_no * 6)
+            passed = step_no != last_step_no
             Track.objects.get_or_create(
                 unit=unit,
                 step_no=step_no,
                 station=station,
-                defaults={"source": Source.AUTO, "in_at": in_at},
+                defaults={
+                    "source": Source.AUTO,
+                    "in_at": in_at,
+                    "out_at": in_at + timedelta(seconds=5) if passed else None,
+                    "result": PassResult.PASS if passed else None,
+                },
             )
     carrier, _ = Carrier.objects.get_or_create(carrier_no=DEMO_CARRIER_NO)
     carrier_track, _ = CarrierTrack.objects.get_or_create(

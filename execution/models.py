@@ -48,6 +48,15 @@ class Station(models.Model):
         help_text="The Source of this station's IPC-CFX messages (docs/cfx.md); "
         "empty if its machine sends none.",
     )
+    # Off: people (or a gateway) track units in and out over REST, and CFX WorkStarted and
+    # WorkCompleted are ignored. On: the machine's own messages track them (docs/execution.md).
+    tracked_by_machine = models.BooleanField(
+        "tracked by its machine",
+        default=False,
+        db_default=False,
+        help_text="Its IPC-CFX WorkStarted and WorkCompleted track units in and out "
+        "(docs/execution.md).",
+    )
 
     class Meta:
         ordering = ["code"]
@@ -163,6 +172,22 @@ class RouteStep(models.Model):
     step_no = models.PositiveIntegerField()
     operation = models.ForeignKey(Operation, on_delete=models.PROTECT, related_name="route_steps")
     data_specs = models.ManyToManyField(DataSpec, blank=True, related_name="route_steps")
+    # Where a unit may be tracked in for this step (docs/execution.md): a station of this
+    # type (blank: any type), and one of these stations when any are named.
+    station_type = models.CharField(
+        max_length=10,
+        choices=Station.StationType.choices,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Blank: a station of any type.",
+    )
+    allowed_stations = models.ManyToManyField(
+        Station,
+        blank=True,
+        related_name="route_steps",
+        help_text="Empty: any station of the type.",
+    )
 
     class Meta:
         ordering = ["route_version", "step_no"]
@@ -196,6 +221,18 @@ class Run(models.Model):
         RouteVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
     )
     status = models.CharField(max_length=13, choices=Status.choices, default=Status.PREP)
+    wo_no = models.CharField(
+        "work order number", max_length=100, blank=True, default="", db_default=""
+    )
+    line_code = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Blank: its units may be tracked in on any line.",
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -219,6 +256,8 @@ class Unit(models.Model):
         Run, null=True, blank=True, on_delete=models.PROTECT, related_name="units"
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # The route step it is at or waits for; null until its first track-in.
+    current_step_no = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["sn"]
@@ -240,18 +279,75 @@ class Track(models.Model):
     out_at = models.DateTimeField(null=True, blank=True)
     result = models.CharField(max_length=4, choices=PassResult.choices, null=True, blank=True)
     operator_id = models.CharField(max_length=100, blank=True)
+    # Said by a track-out with FAIL (docs/execution.md).
+    defect_code = models.CharField(max_length=100, blank=True, default="", db_default="")
+    defect_location = models.CharField(max_length=200, blank=True, default="", db_default="")
+    # A PASS turned into FAIL by a KEY value already judged FAIL on the pass.
+    inspection_override = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-in_at"]
+        permissions = [("track_units", "Can track units in and out at stations")]
+        constraints = [
+            # At most one open pass per unit: two stations tracking one unit in at once
+            # give one track (docs/execution.md).
+            models.UniqueConstraint(
+                fields=["unit"], condition=Q(out_at__isnull=True), name="track_one_open_per_unit"
+            )
+        ]
         indexes = [
             # resolve_track: the unit's latest pass at a station and step.
             models.Index(
                 fields=["unit", "station", "step_no", "-in_at"], name="track_unit_station_step"
-            )
+            ),
+            # A station's queue: the units in station there.
+            models.Index(
+                fields=["station", "in_at"],
+                condition=Q(out_at__isnull=True),
+                name="track_open_at_station",
+            ),
         ]
 
     def __str__(self):
         return f"{self.unit.sn} step {self.step_no} @ {self.station or '—'}"
+
+
+class FailureDisposition(models.Model):
+    """What a person decided for a unit that failed a step (OUT_FAILED): rework at a
+    chosen step of its route, or scrap; kept with who, when and why, like a hold's
+    disposition (docs/execution.md)."""
+
+    class Disposition(models.TextChoices):
+        REWORK = "REWORK", "Rework"
+        SCRAP = "SCRAP", "Scrap"
+
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="failure_dispositions")
+    # The failed pass it answers.
+    track = models.ForeignKey(Track, on_delete=models.PROTECT, related_name="dispositions")
+    disposition = models.CharField(max_length=6, choices=Disposition.choices)
+    rework_step_no = models.PositiveIntegerField(null=True, blank=True)
+    note = models.TextField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="failure_dispositions",
+    )
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+        permissions = [("dispose_failed_unit", "Can rework or scrap a failed unit")]
+        constraints = [
+            models.UniqueConstraint(fields=["track"], name="failuredisposition_one_per_track"),
+            models.CheckConstraint(
+                condition=(Q(disposition="REWORK") & Q(rework_step_no__isnull=False))
+                | (Q(disposition="SCRAP") & Q(rework_step_no__isnull=True)),
+                name="failuredisposition_rework_names_step",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_disposition_display()} of {self.unit}"
 
 
 class Carrier(models.Model):

@@ -116,9 +116,12 @@ class IntegrationMessage(models.Model):
 
     class System(models.TextChoices):
         DEVICE = "DEVICE", "Device gateway"
+        STATION = "STATION", "Station"
 
     class EntityType(models.TextChoices):
         DEVICE_DATA = "DEVICE_DATA", "Device data"
+        TRACK_IN = "TRACK_IN", "Track in"
+        TRACK_OUT = "TRACK_OUT", "Track out"
 
     class Status(models.TextChoices):
         SUCCESS = "SUCCESS", "Success"
@@ -251,6 +254,60 @@ class IntegrationMessage(models.Model):
         if not self.record_fields:
             return self.payload
         return payload_as_received(self.payload, self.record_fields, self.record)
+
+
+class TrackingRecord(models.Model):
+    """One accepted track-in or track-out that carried an eventId (or Idempotency-Key),
+    written once per kind and id, with its first answer: a re-send gets that answer
+    again (docs/execution.md: exactly once)."""
+
+    class Kind(models.TextChoices):
+        TRACK_IN = "TRACK_IN", "Track in"
+        TRACK_OUT = "TRACK_OUT", "Track out"
+
+    kind = models.CharField(max_length=9, choices=Kind.choices)
+    event_id = models.CharField(max_length=200)
+    payload_hash = models.CharField(max_length=64)
+    # The answer's `data` as it was first given (the API's camelCase).
+    answer = models.JSONField()
+    track = models.ForeignKey(
+        Track, on_delete=models.PROTECT, related_name="tracking_records", db_index=False
+    )
+    unit_sn = models.CharField("unit serial number", max_length=100)
+    station_code = models.CharField(max_length=100)
+    received_at = models.DateTimeField(auto_now_add=True)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="tracking_records",
+        db_index=False,
+    )
+    duplicate_count = models.PositiveIntegerField(default=0)
+    last_duplicate_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "track-in/out record"
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            # The arbiter of exactly once: a concurrent call with the same id loses here.
+            models.UniqueConstraint(fields=["kind", "event_id"], name="trackingrecord_unique_id")
+        ]
+        indexes = [models.Index(fields=["track"], name="trackingrecord_track")]
+
+    def __str__(self):
+        return self.business_key
+
+    @property
+    def business_key(self) -> str:
+        return tracking_key_for(self.kind, self.event_id)
+
+
+def tracking_key_for(kind: str, event_id: str) -> str:
+    """The key that ties every attempt at one track-in or track-out together."""
+    prefix = "track-in" if kind == TrackingRecord.Kind.TRACK_IN else "track-out"
+    return f"{prefix}:{event_id}"
 
 
 class GatewayKey(models.Model):

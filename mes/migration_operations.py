@@ -141,3 +141,34 @@ class DropFieldIndexes(NotInTransactionMixin, migrations.operations.base.Operati
 
     def describe(self):
         return f"Drop the automatic indexes of {self.model_name}.{self.column}"
+
+
+class AddUniqueIndexSafely(NotInTransactionMixin, migrations.AddConstraint):
+    """AddConstraint for a UniqueConstraint with a condition (a partial unique index),
+    built CONCURRENTLY on PostgreSQL and re-runnable after an interruption, as
+    AddIndexSafely. Rows that break it fail the build with IntegrityError, and the INVALID
+    index left behind is dropped on the next run."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        if not _is_postgresql(schema_editor):
+            schema_editor.add_constraint(model, self.constraint)
+            return
+        self._ensure_not_in_transaction(schema_editor)
+        if not index_built(schema_editor, self.constraint.name):
+            statement = str(self.constraint.create_sql(model, schema_editor))
+            schema_editor.execute(
+                statement.replace("CREATE UNIQUE INDEX", "CREATE UNIQUE INDEX CONCURRENTLY", 1)
+            )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        if _is_postgresql(schema_editor):
+            self._ensure_not_in_transaction(schema_editor)
+            schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{self.constraint.name}"')
+        else:
+            schema_editor.remove_constraint(model, self.constraint)

@@ -17,11 +17,13 @@ from tests.factories import (
     TrackFactory,
     UnitFactory,
     UserFactory,
+    close_pass,
     gateway_with_key,
     person_in_role,
     receive_traffic,
     reflow_event,
 )
+from tests.route_line import RouteLine, build_route_line
 
 
 @pytest.fixture(autouse=True)
@@ -222,8 +224,9 @@ def build_cfx_line(units: int = 4, prefix: str = "CFX-SN-") -> CfxLine:
     made = []
     for n in range(1, units + 1):
         unit = UnitFactory(sn=f"{prefix}{n:04d}", run=run)
-        TrackFactory(unit=unit, step_no=40, station=reflow)
+        at_oven = TrackFactory(unit=unit, step_no=40, station=reflow)
         if n <= 2:
+            close_pass(at_oven)  # it went on to the AOI: one open pass per unit
             TrackFactory(unit=unit, step_no=50, station=aoi)
         made.append(unit)
     return CfxLine(
@@ -240,3 +243,9 @@ def cfx_line(db) -> CfxLine:
 def cfx_gateway(db):
     user, _key = gateway_with_key("gw-cfx")
     return user
+
+
+@pytest.fixture
+def route_line(db) -> RouteLine:
+    """A three-step route in an AUTHORIZED run, for track-in and track-out."""
+    return build_route_line()

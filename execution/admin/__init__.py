@@ -5,4 +5,10 @@ Its modules use the back-office kit in `mes/admin/` and the services of `executi
 they import nothing of `integration`.
 """
 
-from execution.admin import holds, master_data, specs, values  # noqa: F401  (registers)
+from execution.admin import (  # noqa: F401  (registers)
+    dispositions,
+    holds,
+    master_data,
+    specs,
+    values,
+)

@@ -10,5 +10,6 @@ from integration.admin import (  # noqa: F401  (registers)
     gateway_admin,
     message_admin,
     record_admin,
+    tracking_record_admin,
     unit_page_admin,
 )

@@ -11,25 +11,22 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from execution.holds import (
-    HoldCause,
     HoldNote,
     hold_open_at,
     hold_units,
     holds_of_units,
     holds_of_values,
-    holds_unit,
     open_holds_of,
 )
-from execution.judging import judge_value
 from execution.models import DataValue, Unit
 from execution.resolution import (
-    VALUE_FIELD_BY_DATA_TYPE,
     ResolutionError,
     TrackLookup,
     resolve_items,
     resolve_operations,
 )
 from execution.track_resolution import resolve_tracks
+from execution.value_writing import build_values, hold_causes, judge_items
 from integration.ingestion.attempt import Attempt, Result
 from integration.ingestion.errors import EventIdConflict, EventRefused
 from integration.ingestion.event_hash import canonical_event_hash
@@ -92,10 +89,7 @@ def apply_rules(attempts: list[Attempt], record_sender, replay_of) -> None:
     # 7. Judge.
     for attempt in attempts:
         if attempt.status == Result.CREATED:
-            attempt.judgements = [
-                judge_value(spec, value)
-                for spec, value in zip(attempt.items.specs, attempt.items.values, strict=True)
-            ]
+            attempt.judgements = judge_items(attempt.items)
 
     # 8. Write. The unique eventId is the final arbiter: if a concurrent request
     # wrote one of these eventIds first, the insert fails, the transaction rolls
@@ -219,41 +213,21 @@ def build_record(attempt: Attempt, record_sender) -> DeviceDataRecord:
 
 
 def _build_values(attempt: Attempt) -> list[DataValue]:
-    event, track = attempt.event, attempt.track
-    value_meta = {
-        "eventId": event["event_id"],
-        "equipmentId": event.get("equipment_id"),
-        "operatorId": event.get("operator_id"),
-    }
-    values = [
-        new_model(
-            DataValue,
-            spec_id=spec.pk,
-            track_id=track.track_id,
-            carrier_track_id=track.carrier_track_id,
-            station_id=track.station_id,
-            run_id=track.run_id,
-            collected_at=item.get("collected_at") or event["event_time"],
-            limits=spec.limits,
-            judge=judgement.judge,
-            alarmed=judgement.alarmed,
-            source=event["source"],
-            source_ref=business_key_for(event["event_id"]),
-            meta=value_meta,
-            sender_limits=item.get("sender_limits"),
-            **{VALUE_FIELD_BY_DATA_TYPE[spec.data_type]: value},
-        )
-        for spec, value, judgement, item in zip(
-            attempt.items.specs,
-            attempt.items.values,
-            attempt.judgements,
-            event["data"],
-            strict=True,
-        )
-    ]
-    for value, spec in zip(values, attempt.items.specs, strict=True):
-        DataValue.spec.field.set_cached_value(value, spec)  # the answer names the spec
-    return values
+    event = attempt.event
+    return build_values(
+        attempt.track,
+        attempt.items,
+        attempt.judgements,
+        event["data"],
+        collected_at=event["event_time"],
+        source=event["source"],
+        source_ref=business_key_for(event["event_id"]),
+        meta={
+            "eventId": event["event_id"],
+            "equipmentId": event.get("equipment_id"),
+            "operatorId": event.get("operator_id"),
+        },
+    )
 
 
 def write_attempts(attempts: list[Attempt], replay_of) -> None:
@@ -302,13 +276,15 @@ def hold_alarmed_units(created: list[Attempt], now) -> None:
     transaction (execution/holds.py), and the answer of every event of a held unit names
     the hold. No statement at all when no unit is or becomes held."""
     causes = [
-        HoldCause(attempt.track.unit_id, value, attempt.event_id)
+        cause
         for attempt in created
-        if attempt.track.unit_id is not None
-        for value, spec, judgement in zip(
-            attempt.values, attempt.items.specs, attempt.judgements, strict=True
+        for cause in hold_causes(
+            attempt.track.unit_id,
+            attempt.values,
+            attempt.items.specs,
+            attempt.judgements,
+            attempt.event_id,
         )
-        if holds_unit(spec, judgement)
     ]
     held_before = {
         attempt.track.unit_id

@@ -15,6 +15,7 @@ from tests.factories import (
     StationFactory,
     TrackFactory,
     UnitFactory,
+    close_pass,
 )
 
 
@@ -92,6 +93,7 @@ def test_auto_event_by_track_id_resolves_spec_name_through_bound_specs(line, gat
 
 
 def test_latest_pass_at_the_station_and_step_is_the_track(line, gateway):
+    close_pass(line.track)
     later = TrackFactory(
         unit=line.unit, step_no=40, station=line.station, in_at=line.track.in_at.replace(hour=11)
     )

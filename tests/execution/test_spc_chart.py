@@ -13,6 +13,7 @@ from tests.factories import (
     DataSpecFactory,
     StationFactory,
     TrackFactory,
+    close_pass,
     person_in_role,
 )
 
@@ -241,6 +242,7 @@ def test_a_time_range_limits_the_window(integration, line):
 
 def test_station_and_equipment_filters_limit_the_window(integration, line):
     other_station = StationFactory(code="REFLOW-02")
+    close_pass(line.track)
     other_track = TrackFactory(unit=line.unit, step_no=40, station=other_station)
     add_values(line.peak, line.track, STEADY, meta={"equipmentId": "OVEN-A"})
     add_values(

@@ -12,9 +12,13 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from execution.models import DataValue, Hold, HoldValue
+from execution.tracking import dispose_failed_unit
 from integration.models import CfxReadingName, DeviceDataRecord, IntegrationMessage
+from integration.tracking.errors import TrackingCallRefused
+from integration.tracking.service import receive_track_in, receive_track_out
 from tests.conftest import make_event
 from tests.factories import CarrierTrackFactory, UserFactory
+from tests.route_line import build_route_line
 
 # A hold's values are listed on its hold's page: they have no list of their own.
 LISTED_ON_ANOTHER_PAGE = {HoldValue}
@@ -43,6 +47,23 @@ def received(line, gateway_client):
     ]
     CarrierTrackFactory()
     CfxReadingName.objects.create(reading_name="PeakTemperature", spec_name="Peak Temperature")
+    # A unit tracked in and failed out by eventId, and sent to rework.
+    route = build_route_line()
+    station = {"station_code": route.spi.code, "sent_by": gateway_client.user}
+    receive_track_in({"sn": "SN-TRK-1", "runNo": route.run.run_no, "eventId": "ti-1"}, **station)
+    receive_track_out(
+        {"sn": "SN-TRK-1", "runNo": route.run.run_no, "result": "FAIL", "eventId": "to-1"},
+        **station,
+    )
+    with pytest.raises(TrackingCallRefused):  # kept as a FAILED TRACK_IN message
+        receive_track_in({"sn": "SN-TRK-1", "runNo": route.run.run_no}, **station)
+    dispose_failed_unit(
+        "SN-TRK-1",
+        disposition="REWORK",
+        rework_step_no=10,
+        note="reprint",
+        decided_by=UserFactory(),
+    )
     return DeviceDataRecord.objects.get(event_id=make_event()["eventId"])
 
 

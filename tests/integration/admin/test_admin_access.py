@@ -259,7 +259,10 @@ def test_quality_staff_may_view_data_close_holds_and_acknowledge_and_nothing_els
         *_named(MASTER_DATA + RECEIVED_DATA, ["view"]),
         "execution.view_hold",
         "execution.release_hold",
+        "execution.view_failuredisposition",
+        "execution.dispose_failed_unit",
         "integration.acknowledge_message",
+        "integration.view_trackingrecord",
     }
 
 
@@ -274,9 +277,16 @@ def test_integration_admins_may_replay_manage_gateways_and_master_data():
         "integration.add_gateway",
         "integration.change_gateway",
         "execution.view_hold",
+        "execution.view_failuredisposition",
+        "integration.view_trackingrecord",
         *_named(RECEIVED_DATA, ["view"]),
         *_named(MASTER_DATA, ["view", "add", "change", "delete"]),
     }
+
+
+@pytest.mark.django_db
+def test_operators_may_track_units_and_nothing_else():
+    assert permissions_of("Operators") == {"execution.track_units"}
 
 
 @pytest.mark.django_db

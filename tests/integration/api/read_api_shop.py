@@ -20,6 +20,7 @@ from tests.factories import (
     StationFactory,
     TrackFactory,
     UnitFactory,
+    close_pass,
 )
 
 LIST_URL = "/api/integration/device-data"
@@ -117,8 +118,9 @@ def build_shop(line, gateway) -> Shop:
     )
     run2 = RunFactory(run_no="RUN-2026-002", route_version=line.step.route_version)
     unit2 = UnitFactory(sn="SN-0002", run=run2)
+    close_pass(line.track)
     TrackFactory(unit=line.unit, step_no=50, station=aoi_station)
-    TrackFactory(unit=unit2, step_no=40, station=line.station)
+    close_pass(TrackFactory(unit=unit2, step_no=40, station=line.station))
     TrackFactory(unit=unit2, step_no=50, station=aoi_station)
 
     solder_item = [{"specName": "Solder Volume", "valueNumber": 100}]

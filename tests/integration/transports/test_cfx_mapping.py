@@ -17,6 +17,7 @@ from integration.transports.cfx.config import CfxConfig, CfxConfigError
 from integration.transports.cfx.envelope import MalformedCfx, envelopes_of
 from integration.transports.cfx.ingest import Delivery, GatewayRefused, cfx_sender, write_group
 from tests.conftest import REFLOW_HANDLE
+from tests.factories import close_pass
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cfx"
 
@@ -223,6 +224,7 @@ def test_a_unit_not_at_the_station_is_kept_failed_and_written_by_a_replay_once_t
     assert outcome.events == {"FAILED": 1, "CREATED": 1}
     failed = IntegrationMessage.objects.get(status="FAILED")
     assert failed.error_code == "UNIT_NOT_AT_STATION"
+    close_pass(Track.objects.get(unit=cfx_line.units[3], out_at=None))  # it leaves the oven
     Track.objects.create(
         unit=cfx_line.units[3],
         step_no=50,

@@ -1,0 +1,2 @@
+"""Track in and track out at the boundary: the calls' shape, exactly once by eventId, the
+kept refusals and replays (docs/execution.md). REST and CFX call `service`."""

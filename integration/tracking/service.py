@@ -1,0 +1,307 @@
+"""Track-in and track-out calls, exactly once: `receive_track_in`, `receive_track_out` and
+`replay_tracking_message`. REST, the CFX consumer and the admin's replay call these;
+they call execution/tracking.py, the one place units move (docs/execution.md).
+
+A call with an eventId (or Idempotency-Key) is written with a TrackingRecord holding
+its first answer, in the transaction that moves the unit: a re-send answers it again,
+another body under the id is a conflict. Every call leaves an IntegrationMessage; a
+refused one is kept FAILED with its code, and can be replayed.
+"""
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, InterfaceError, connection
+from django.utils import timezone
+
+from execution.models import Source
+from execution.tracking import TrackingRefused, track_in, track_out
+from integration.ingestion.errors import EventNotWritten, EventWriteError, MessageNotReplayable
+from integration.ingestion.rules import resolve_failed_messages
+from integration.models import IntegrationMessage, TrackingRecord, tracking_key_for
+from integration.tracking.answers import track_in_answer, track_out_answer
+from integration.tracking.errors import TrackingCallRefused, TrackingIdConflict
+from integration.tracking.shape import validate_call_shape
+from mes.database_errors import (
+    PASSING,
+    WORTH_RETRYING,
+    CommitUncertain,
+    bounded_transaction,
+    cause_of,
+    make_ready_for_retry,
+)
+from mes.metrics import DATABASE_ERRORS
+
+logger = logging.getLogger("integration.tracking")
+
+TRACK_IN = TrackingRecord.Kind.TRACK_IN
+TRACK_OUT = TrackingRecord.Kind.TRACK_OUT
+# A race lost to a concurrent call (the unit created, its pass opened or the eventId
+# written first) is taken again: the call then answers by the state it finds.
+TRIES = 3
+
+
+@dataclass
+class TrackingOutcome:
+    """What an accepted call answered: its `data`, first given or given again."""
+
+    answer: dict
+    is_duplicate: bool
+    message: IntegrationMessage
+
+
+@dataclass
+class _Call:
+    kind: str
+    payload: dict  # as received, with the station of the URL and the id it was sent under
+    call: dict  # validated, snake_case
+    station_code: str
+    event_id: str | None
+    sent_by: object
+    source: str
+    replay_of: IntegrationMessage | None
+    business_key: str = ""
+
+    def __post_init__(self):
+        # A call without an id has a key of its own: it ties nothing together.
+        self.business_key = tracking_key_for(self.kind, self.event_id or f"~{uuid.uuid4().hex}")
+
+    @property
+    def payload_hash(self) -> str:
+        return _canonical_hash(self.kind, self.station_code, self.call)
+
+
+def receive_track_in(
+    payload,
+    *,
+    station_code: str,
+    sent_by,
+    idempotency_key: str | None = None,
+    source: str = Source.MANUAL,
+    replay_of: IntegrationMessage | None = None,
+) -> TrackingOutcome:
+    """Track a unit in at a station (docs/execution.md), exactly once per eventId.
+
+    `payload` is the body as received (API.md "Stations"); its `eventId`, else
+    `idempotency_key`, makes the call exactly once. Raises ValidationError (400,
+    nothing stored), TrackingCallRefused (404/409/422, kept as a FAILED message),
+    TrackingIdConflict (409) or EventNotWritten (503: nothing written, send it again).
+    """
+    return _receive(TRACK_IN, payload, station_code, sent_by, idempotency_key, source, replay_of)
+
+
+def receive_track_out(
+    payload,
+    *,
+    station_code: str,
+    sent_by,
+    idempotency_key: str | None = None,
+    source: str = Source.MANUAL,
+    replay_of: IntegrationMessage | None = None,
+) -> TrackingOutcome:
+    """Track a unit out of its pass at a station with PASS or FAIL and the data collected
+    there (docs/execution.md), exactly once per eventId. Raises as `receive_track_in`."""
+    return _receive(TRACK_OUT, payload, station_code, sent_by, idempotency_key, source, replay_of)
+
+
+def replay_tracking_message(message: IntegrationMessage, *, replayed_by) -> TrackingOutcome:
+    """Send a FAILED track-in or track-out again, as it was received (its station and
+    id included). The new attempt's message points back with `replay_of`."""
+    if message.status != IntegrationMessage.Status.FAILED:
+        raise MessageNotReplayable(f"Message {message.pk} is {message.status}, not FAILED.")
+    payload = dict(message.payload)
+    station_code = payload.pop("stationCode", "")
+    source = payload.pop("source", Source.MANUAL)
+    receive = receive_track_in if message.entity_type == TRACK_IN else receive_track_out
+    return receive(
+        payload,
+        station_code=station_code,
+        sent_by=replayed_by,
+        source=source,
+        replay_of=message,
+    )
+
+
+def _receive(kind, payload, station_code, sent_by, idempotency_key, source, replay_of):
+    validated = validate_call_shape(kind, payload)
+    event_id = validated.get("event_id") or idempotency_key or None
+    stored = {**payload, "stationCode": station_code}
+    if event_id:
+        stored["eventId"] = event_id
+    if source != Source.MANUAL:
+        stored["source"] = source
+    call = _Call(kind, stored, validated, station_code, event_id, sent_by, source, replay_of)
+
+    for attempt in range(1, TRIES + 1):
+        try:
+            outcome = _take(call)
+            break
+        except TrackingRefused as refusal:
+            raise _kept_refusal(call, refusal) from None
+        except CommitUncertain as failure:
+            raise EventNotWritten(cause_of(failure.error), maybe_written=True) from None
+        except InterfaceError:
+            raise
+        except DatabaseError as error:
+            cause = cause_of(error)
+            DATABASE_ERRORS.labels(cause.name.lower()).inc()
+            make_ready_for_retry(cause)
+            retry = isinstance(error, IntegrityError) or cause in WORTH_RETRYING
+            if retry and attempt < TRIES and not connection.in_atomic_block:
+                continue
+            if cause in PASSING:
+                raise EventNotWritten(cause) from None
+            logger.error("%s %r not written", kind, event_id, exc_info=error)
+            raise EventWriteError() from None
+    if isinstance(outcome, TrackingIdConflict):
+        raise outcome
+    return outcome
+
+
+def _bounded():
+    return bounded_transaction(
+        lock_timeout_ms=settings.INGEST_LOCK_TIMEOUT_MS,
+        statement_timeout_ms=settings.INGEST_STATEMENT_TIMEOUT_MS,
+    )
+
+
+def _take(call: _Call) -> TrackingOutcome | TrackingIdConflict:
+    """One try, in one transaction: the record of its id, or the unit moved, the record and
+    the message written together."""
+    now = timezone.now()
+    with _bounded():
+        if call.event_id:
+            record = (
+                TrackingRecord.objects.select_for_update()
+                .filter(kind=call.kind, event_id=call.event_id)
+                .first()
+            )
+            if record is not None:
+                return _repeat(call, record, now)
+        if call.kind == TRACK_IN:
+            answer = track_in_answer(_track_in(call))
+        else:
+            answer = track_out_answer(_track_out(call))
+        message = _message(call, IntegrationMessage.Status.SUCCESS)
+        if call.event_id:
+            TrackingRecord.objects.create(
+                kind=call.kind,
+                event_id=call.event_id,
+                payload_hash=call.payload_hash,
+                answer=answer,
+                track_id=int(answer["trackId"]),
+                unit_sn=answer["unitSn"],
+                station_code=call.station_code,
+                sent_by=_user(call.sent_by),
+            )
+            # The same call refused earlier is now written: its FAILED attempts are resolved.
+            resolve_failed_messages([message.business_key], now)
+        message.save(force_insert=True)
+    return TrackingOutcome({**answer, "isDuplicate": False}, False, message)
+
+
+def _track_in(call: _Call):
+    body = call.call
+    return track_in(
+        station_code=call.station_code,
+        sn=body["sn"],
+        run_no=body["run_no"],
+        wo_no=body.get("wo_no") or None,
+        operator_id=body.get("operator_id") or "",
+        source=call.source,
+    )
+
+
+def _track_out(call: _Call):
+    body = call.call
+    key = call.business_key
+    return track_out(
+        station_code=call.station_code,
+        sn=body["sn"],
+        run_no=body["run_no"],
+        result=body["result"],
+        event_id=key.split(":", 1)[1],
+        source_ref=key,
+        operator_id=body.get("operator_id") or "",
+        defect_code=body.get("defect_code") or None,
+        defect_location=body.get("defect_location") or None,
+        data=body.get("data") or [],
+        source=call.source,
+    )
+
+
+def _repeat(call: _Call, record: TrackingRecord, now) -> TrackingOutcome | TrackingIdConflict:
+    """A call whose id was written before: its first answer again, or a conflict."""
+    if call.payload_hash != record.payload_hash:
+        message = _message(
+            call,
+            IntegrationMessage.Status.CONFLICT,
+            error_code=TrackingIdConflict.CODE,
+            error_message="eventId already received with a different body",
+        )
+        message.save(force_insert=True)
+        return TrackingIdConflict(record, message)
+    record.duplicate_count += 1
+    record.last_duplicate_at = now
+    record.save(update_fields=["duplicate_count", "last_duplicate_at"])
+    message = _message(call, IntegrationMessage.Status.DUPLICATE)
+    message.save(force_insert=True)
+    return TrackingOutcome({**record.answer, "isDuplicate": True}, True, message)
+
+
+def _kept_refusal(call: _Call, refusal: TrackingRefused) -> TrackingCallRefused:
+    """The refused call kept as a FAILED message, after its transaction rolled back."""
+    message = _message(
+        call,
+        IntegrationMessage.Status.FAILED,
+        error_code=refusal.code,
+        error_message=refusal.message,
+    )
+    try:
+        with _bounded():
+            message.save(force_insert=True)
+    except DatabaseError:
+        logger.exception("Refused %s %r could not be kept", call.kind, call.event_id)
+        message = None
+    return TrackingCallRefused(refusal, message)
+
+
+def _message(call: _Call, status: str, **fields) -> IntegrationMessage:
+    key = call.business_key
+    return IntegrationMessage(
+        direction=IntegrationMessage.Direction.IN,
+        system=IntegrationMessage.System.STATION,
+        entity_type=call.kind,
+        business_key=key,
+        dedupe_key=key,
+        status=status,
+        payload=call.payload,
+        sent_by=_user(call.sent_by),
+        replay_of=call.replay_of,
+        **fields,
+    )
+
+
+def _user(sent_by):
+    return sent_by if getattr(sent_by, "pk", None) is not None else None
+
+
+def _canonical_hash(kind: str, station_code: str, call: dict) -> str:
+    """The hash that tells a re-send from another call under the same id: the validated
+    call without its id, times as UTC instants, numbers as floats, keys sorted."""
+    body = {key: value for key, value in call.items() if key != "event_id"}
+    text = json.dumps(
+        [kind, station_code, body], sort_keys=True, separators=(",", ":"), default=_plain
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _plain(value):
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
