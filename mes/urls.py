@@ -11,6 +11,7 @@ from mes.metrics import metrics_view
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/integration/", include("integration.api.urls")),
+    path("api/stations/", include("integration.api.station_urls")),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),
