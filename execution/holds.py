@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
-from execution.models import DataValue, Hold, HoldValue, Unit
+from execution.models import DataValue, Hold, HoldValue, PassResult, Track, Unit
+from execution.runs import complete_run_if_finished
 from mes.database_errors import bounded_transaction
 
 HOLD_ACTION = "HOLD"
@@ -176,5 +177,13 @@ def close_hold(hold_id: int, *, disposition: str, note: str, closed_by) -> Hold:
             unit.status = Unit.Status.QUEUED if before == Unit.Status.ON_HOLD else before
         else:
             unit.status = STATUS_AFTER[disposition]
+            # Sent to rework or scrapped in station: its pass there ends, failed.
+            Track.objects.filter(unit=unit, out_at=None).update(
+                out_at=hold.closed_at,
+                result=PassResult.FAIL,
+                defect_code=f"HOLD_{disposition}",
+            )
         unit.save(update_fields=["status"])
+        if unit.status == Unit.Status.SCRAPPED and unit.run_id is not None:
+            complete_run_if_finished(unit.run_id, hold.closed_at)
     return hold

@@ -31,6 +31,7 @@ from execution.models import (
     Unit,
 )
 from execution.resolution import ResolutionError, ResolvedTrack, resolve_items, resolve_operations
+from execution.runs import complete_run_if_finished
 from execution.value_writing import build_values, hold_causes, judge_items
 from mes.db import insert_models
 
@@ -106,8 +107,13 @@ def track_in(
             unit = Unit(sn=sn, run=run, status=Unit.Status.QUEUED, current_step_no=first)
             unit.save(force_insert=True)
         else:
+            if unit.run_id is None:  # registered without a run: it joins this one
+                unit.run = run
+                unit.save(update_fields=["run"])
             _check_unit_of_run(unit, run)
             refused = REFUSED_UNIT_STATES.get(unit.status)
+            if refused is None and _has_open_track(unit):
+                refused = "UNIT_ALREADY_IN_STATION"  # e.g. sent to rework while in station
             if refused is not None:
                 raise TrackingRefused(refused, _unit_state_message(unit))
         step_no = unit.current_step_no or _first_step_no(run)
@@ -239,7 +245,9 @@ def track_out(
 
         specs = items.specs if items else []
         holds = hold_units(hold_causes(unit.pk, values, specs, judgements, event_id), now)
-        hold = holds.get(unit.pk) or open_holds_of([unit.pk]).get(unit.pk)
+        hold = holds.get(unit.pk)
+        if hold is None and held_before:
+            hold = open_holds_of([unit.pk]).get(unit.pk)
         if hold is not None:
             unit.status = Unit.Status.ON_HOLD
         elif after == Unit.Status.DONE:
@@ -366,8 +374,12 @@ def _check_unit_of_run(unit: Unit, run: Run) -> None:
         )
 
 
+def _has_open_track(unit: Unit) -> bool:
+    return Track.objects.filter(unit=unit, out_at=None).exists()
+
+
 def _unit_state_message(unit: Unit) -> str:
-    if unit.status == Unit.Status.IN_STATION:
+    if unit.status in (Unit.Status.IN_STATION, Unit.Status.QUEUED, Unit.Status.REWORK):
         track = unit.tracks.filter(out_at=None).select_related("station").first()
         where = f" at {track.station} (step {track.step_no})" if track else ""
         return f"Unit {unit.sn} is already in station{where}: track it out first"
@@ -492,17 +504,5 @@ def _key_value_failed(track: Track, new_values: list[DataValue]) -> bool:
 
 
 def _complete_run_if_finished(run: Run, now) -> None:
-    """The run COMPLETED once every unit of it is DONE or SCRAPPED. Its row is locked
-    (after the unit's, the one order of locks) so the last two units finishing at once
-    cannot each see the other unfinished."""
-    locked = Run.objects.select_for_update(no_key=True).get(pk=run.pk)
-    if locked.status == Run.Status.COMPLETED:
-        return
-    unfinished = (
-        Unit.objects.filter(run=run)
-        .exclude(status__in=(Unit.Status.DONE, Unit.Status.SCRAPPED))
-        .exists()
-    )
-    if not unfinished:
-        Run.objects.filter(pk=run.pk).update(status=Run.Status.COMPLETED, completed_at=now)
+    if complete_run_if_finished(run.pk, now):
         run.status, run.completed_at = Run.Status.COMPLETED, now

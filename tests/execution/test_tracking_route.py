@@ -1,10 +1,12 @@
 """A unit through its whole route by track-in and track-out (execution/tracking.py)."""
 
 import pytest
+from django.utils import timezone
 
+from execution.holds import HoldCause, close_hold, hold_units
 from execution.models import FailureDisposition, Hold, PassResult, Run, Track, Unit
 from execution.tracking import TrackingRefused, dispose_failed_unit, track_in, track_out
-from tests.factories import UserFactory
+from tests.factories import DataValueFactory, UnitFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -138,3 +140,54 @@ def test_a_pass_without_required_data_is_refused(route_line):
         _out(line, line.inspection, key="c")
     assert refused.value.code == "REQUIRED_DATA_MISSING"
     assert refused.value.details == {"specs": ["Visual Check"]}
+
+
+def _held_in_station(line):
+    """The unit in station at the oven, held by an alarmed peak sent as a device event."""
+    _in(line, line.spi)
+    _out(line, line.spi)
+    _in(line, line.reflow)
+    track = Track.objects.get(unit__sn="SN-T-0001", out_at=None)
+    value = DataValueFactory(
+        spec=line.peak, track=track, value_number=260.0, judge="FAIL", alarmed=True
+    )
+    hold_units([HoldCause(track.unit_id, value, "evt-hot")], timezone.now())
+    return Hold.objects.get(closed_at=None)
+
+
+def test_a_hold_sent_to_rework_in_station_ends_the_pass_and_the_unit_starts_again(route_line):
+    line = route_line
+    hold = _held_in_station(line)
+    close_hold(hold.pk, disposition="REWORK", note="reflow again", closed_by=UserFactory())
+    ended = Track.objects.get(unit__sn="SN-T-0001", step_no=20)
+    assert (ended.result, ended.defect_code) == ("FAIL", "HOLD_REWORK")
+    assert ended.out_at is not None
+    again = _in(line, line.reflow)
+    assert again.track.step_no == 20 and again.unit.status == Unit.Status.IN_STATION
+
+
+def test_a_hold_that_scraps_the_last_unit_completes_its_run(route_line):
+    line = route_line
+    hold = _held_in_station(line)
+    close_hold(hold.pk, disposition="SCRAP", note="burnt", closed_by=UserFactory())
+    assert Unit.objects.get(sn="SN-T-0001").status == Unit.Status.SCRAPPED
+    assert not Track.objects.filter(unit__sn="SN-T-0001", out_at=None).exists()
+    assert Run.objects.get(pk=line.run.pk).status == Run.Status.COMPLETED
+
+
+def test_a_held_unit_tracked_out_is_released_to_where_the_track_out_sent_it(route_line):
+    line = route_line
+    hold = _held_in_station(line)
+    out = _out(line, line.reflow, key="k-2")
+    assert out.unit.status == Unit.Status.ON_HOLD and out.hold.hold_id == hold.pk
+    assert not out.hold.caused_by_event
+    close_hold(hold.pk, disposition="RELEASE", note="fine", closed_by=UserFactory())
+    unit = Unit.objects.get(sn="SN-T-0001")
+    assert (unit.status, unit.current_step_no) == (Unit.Status.QUEUED, 30)
+
+
+def test_a_unit_registered_without_a_run_joins_the_run_of_its_first_track_in(route_line):
+    line = route_line
+    UnitFactory(sn="SN-T-0001", run=None)
+    first = _in(line, line.spi)
+    assert first.unit.run_id == line.run.pk and first.track.step_no == 10
