@@ -28,7 +28,7 @@ logger = logging.getLogger("integration.cfx")
 # What a WorkCompleted that names no units and finds no pass of its transaction open at
 # its station is counted as: its WorkStarted was never received or was refused, or it is
 # a re-delivery of one whose passes are closed already.
-NOTHING_OPEN = "work completed, nothing open"
+NOTHING_OPEN = "work completed with nothing open"
 
 
 def write_work(work: Work, sender, counts: Counter) -> None:

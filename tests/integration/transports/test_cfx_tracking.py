@@ -370,7 +370,7 @@ def test_create_gateway_with_track_units_makes_an_account_that_may_track(db):
 
 
 @needs_postgresql("a second session holds the unit's row, as a long transaction would")
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_track_in_the_database_cannot_take_now_settles_nothing(cfx_route_line, settings):
     user, _key = gateway_with_key("gw-cfx")
     call_command("allow_tracking", "gw-cfx")
