@@ -1,4 +1,6 @@
-"""CFX messages as device events: what each supported message becomes (docs/cfx.md).
+"""CFX messages as device events: what each supported message becomes (docs/cfx.md); a
+WorkStarted or WorkCompleted of a station tracked by its machine becomes track-in and
+track-out calls instead (work.py).
 
 Pure translation, no rules: each unit a message reports on becomes one event in
 the shape POST /api/integration/device-data takes, for the ingestion service to

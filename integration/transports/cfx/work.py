@@ -67,11 +67,11 @@ class Completion:
     def calls_for(self, started) -> list[MachineCall]:
         """The track-outs of `started` (each with `sn` and `position`, its place in the
         WorkStarted)."""
+        envelope, result, defect_code = self.envelope, self.result, self.defect_code
         return [
-            _track_out(self.envelope, unit.sn, unit.position, self.result, self.defect_code,
-                       self.meta)
+            _track_out(envelope, unit.sn, unit.position, result, defect_code, self.meta)
             for unit in started
-        ]  # fmt: skip
+        ]
 
 
 @dataclass

@@ -305,6 +305,21 @@ def test_a_unit_the_rules_refuse_is_kept_failed_and_the_others_are_written(
     assert (failed.error_code, failed.payload["sn"]) == ("UNIT_ON_HOLD", held.sn)
 
 
+def test_a_conflicting_or_malformed_call_is_counted_and_the_delivery_settled(
+    cfx_route_line, cfx_tracking_gateway
+):
+    started = work_started(SPI_HANDLE, TRANSACTION, ["PCB-M-0001"])
+    write(started)
+    # The same UniqueID naming another unit: its eventId was written with another body.
+    started["MessageBody"]["Units"][0]["UnitIdentifier"] = "PCB-M-0002"
+    (conflict,) = write(started)
+    assert conflict.tracking == {"track-in CONFLICT": 1}
+    assert IntegrationMessage.objects.filter(status="CONFLICT").count() == 1
+    (malformed,) = write(work_started(SPI_HANDLE, "t-2", ["X" * 101]))
+    assert malformed.tracking == {"track-in INVALID": 1}
+    assert unit("PCB-M-0002").status == "QUEUED"
+
+
 def test_stations_not_tracked_by_their_machine_ignore_work_messages(
     cfx_route_line, cfx_tracking_gateway
 ):
