@@ -1,6 +1,7 @@
-"""Track-in and track-out calls, exactly once: `receive_track_in`, `receive_track_out` and
-`replay_tracking_message`. REST, the CFX consumer and the admin's replay call these;
-they call execution/tracking.py, the one place units move (docs/execution.md).
+"""Track-in and track-out calls, exactly once: `receive_track_in`, `receive_track_out`,
+`receive_for_unit` (a machine's call, which names no run) and `replay_tracking_message`.
+REST, the CFX consumer and the admin's replay call these; they call
+execution/tracking.py, the one place units move (docs/execution.md).
 
 A call with an eventId (or Idempotency-Key) is written with a TrackingRecord holding
 its first answer, in the transaction that moves the unit: a re-send answers it again,
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, InterfaceError, connection
 from django.utils import timezone
 
-from execution.models import Source
+from execution.models import Source, Unit
 from execution.tracking import TrackingRefused, track_in, track_out
 from integration.ingestion.errors import EventNotWritten, EventWriteError, MessageNotReplayable
 from integration.ingestion.rules import resolve_failed_messages
@@ -117,7 +118,18 @@ def replay_tracking_message(message: IntegrationMessage, *, replayed_by) -> Trac
     payload = dict(message.payload)
     station_code = payload.pop("stationCode", "")
     source = payload.pop("source", Source.MANUAL)
-    receive = receive_track_in if message.entity_type == TRACK_IN else receive_track_out
+    kind = message.entity_type
+    if "runNo" not in payload:
+        # Kept before its run was known (a machine's call): the unit's run is looked up now.
+        return receive_for_unit(
+            kind,
+            payload,
+            station_code=station_code,
+            sent_by=replayed_by,
+            source=source,
+            replay_of=message,
+        )
+    receive = receive_track_in if kind == TRACK_IN else receive_track_out
     return receive(
         payload,
         station_code=station_code,
@@ -127,14 +139,90 @@ def replay_tracking_message(message: IntegrationMessage, *, replayed_by) -> Trac
     )
 
 
-def _receive(kind, payload, station_code, sent_by, idempotency_key, source, replay_of):
-    validated = validate_call_shape(kind, payload)
-    event_id = validated.get("event_id") or idempotency_key or None
+def receive_for_unit(
+    kind: str,
+    payload,
+    *,
+    station_code: str,
+    sent_by,
+    source: str = Source.AUTO,
+    replay_of: IntegrationMessage | None = None,
+) -> TrackingOutcome:
+    """A track-in or track-out (`kind`) that names a unit and no run, as a station's machine
+    sends it (IPC-CFX knows units, never runs): the unit's own run is taken as `runNo`.
+
+    A unit the MES does not know cannot be created without a run: the call is refused
+    with UNIT_NOT_FOUND (a unit in no run: RUN_NOT_FOUND) and kept as a FAILED message
+    without a run, whose replay looks the unit's run up again. Raises as
+    `receive_track_in`.
+    """
+    # The shape first (a serial number too long, a result not PASS or FAIL): a 400.
+    validate_call_shape(kind, {**payload, "runNo": "-"})
+    sn = payload["sn"]
+    found = Unit.objects.filter(sn=sn).values_list("pk", "run__run_no").first()
+    if found is None or found[1] is None:
+        refusal = (
+            TrackingRefused(
+                "UNIT_NOT_FOUND",
+                f"Unit not found: {sn}. Its machine names no run, so the MES cannot create "
+                "it: track it in over REST (with its run) first, then replay this message",
+            )
+            if found is None
+            else TrackingRefused("RUN_NOT_FOUND", f"Unit {sn} belongs to no run")
+        )
+        raise keep_refused_call(
+            kind,
+            payload,
+            refusal,
+            station_code=station_code,
+            sent_by=sent_by,
+            source=source,
+            replay_of=replay_of,
+        )
+    receive = receive_track_in if kind == TRACK_IN else receive_track_out
+    return receive(
+        {**payload, "runNo": found[1]},
+        station_code=station_code,
+        sent_by=sent_by,
+        source=source,
+        replay_of=replay_of,
+    )
+
+
+def keep_refused_call(
+    kind: str,
+    payload: dict,
+    refusal: TrackingRefused,
+    *,
+    station_code: str,
+    sent_by,
+    source: str,
+    replay_of: IntegrationMessage | None = None,
+) -> TrackingCallRefused:
+    """A call refused before it reached the rules (its unit unknown, its sender not allowed
+    to track), kept as a FAILED message with `refusal`'s code, as received: the error to
+    raise. Its replay takes the call as if it were new."""
+    event_id = payload.get("eventId") or None
+    stored = _stored(payload, station_code, event_id, source)
+    call = _Call(kind, stored, {}, station_code, event_id, sent_by, source, replay_of)
+    return _kept_refusal(call, refusal)
+
+
+def _stored(payload: dict, station_code: str, event_id: str | None, source: str) -> dict:
+    """The payload as kept on its messages: as received, with the station of the URL, the id
+    it was sent under and a source other than MANUAL."""
     stored = {**payload, "stationCode": station_code}
     if event_id:
         stored["eventId"] = event_id
     if source != Source.MANUAL:
         stored["source"] = source
+    return stored
+
+
+def _receive(kind, payload, station_code, sent_by, idempotency_key, source, replay_of):
+    validated = validate_call_shape(kind, payload)
+    event_id = validated.get("event_id") or idempotency_key or None
+    stored = _stored(payload, station_code, event_id, source)
     call = _Call(kind, stored, validated, station_code, event_id, sent_by, source, replay_of)
 
     for attempt in range(1, TRIES + 1):

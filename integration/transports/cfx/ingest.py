@@ -1,4 +1,6 @@
-"""One group of AMQP deliveries of CFX messages through the ingestion service.
+"""One group of AMQP deliveries of CFX messages through the ingestion service (and, for
+a station tracked by its machine, its WorkStarted and WorkCompleted through the tracking
+service: track_calls.py).
 
 The deliveries that arrived together are decoded (integration/transports/cfx/envelope.py),
 translated into device events (integration/transports/cfx/mapping.py) and written in ONE call
@@ -34,6 +36,7 @@ from integration.transports.broker import (
 )
 from integration.transports.cfx.envelope import MalformedCfx, envelopes_of
 from integration.transports.cfx.mapping import UNKNOWN_SOURCE, Plant, UnitEvent, collect, translate
+from integration.transports.cfx.track_calls import write_work
 
 logger = logging.getLogger("integration.cfx")
 
@@ -62,14 +65,21 @@ class Outcome:
     envelopes: Counter = field(default_factory=Counter)
     # Unit results by ingestion result (CREATED, DUPLICATE, CONFLICT, FAILED).
     events: Counter = field(default_factory=Counter)
+    # Track-ins and track-outs by what became of them (track_calls.py).
+    tracking: Counter = field(default_factory=Counter)
     units_without_readings: int = 0
 
 
 def load_plant(handles: set[str]) -> Plant:
-    """The stations of these CFX handles and their reading names."""
-    stations = dict(
-        Station.objects.filter(cfx_handle__in=handles).values_list("cfx_handle", "code")
-    )
+    """The stations of these CFX handles, their reading names, and which of them are
+    tracked by their machine."""
+    stations, tracked = {}, set()
+    for handle, code, by_machine in Station.objects.filter(cfx_handle__in=handles).values_list(
+        "cfx_handle", "code", "tracked_by_machine"
+    ):
+        stations[handle] = code
+        if by_machine:
+            tracked.add(code)
     codes = set(stations.values())
     reading_names = {
         (station_code, reading): spec
@@ -85,7 +95,7 @@ def load_plant(handles: set[str]) -> Plant:
             )
         }
     )
-    return Plant(stations, reading_names)
+    return Plant(stations, reading_names, frozenset(tracked))
 
 
 def spec_names_at_steps(units: list[UnitEvent]) -> list[set[str]]:
@@ -148,9 +158,12 @@ def cfx_sender(username: str):
 
 def write_group(deliveries: list[Delivery], gateway: str) -> list[Outcome]:
     """Write the unit results of `deliveries` in one call of the ingestion service and
-    return each delivery's outcome, in order. Raises DatabaseUnavailable when the
-    database could not take them (nothing is to be settled), GatewayRefused when the
-    CFX gateway account may not send."""
+    return each delivery's outcome, in order. A WorkStarted or WorkCompleted of a station
+    tracked by its machine is written where it stands: the unit results before it first,
+    so a unit's readings land on the pass its WorkStarted opened and before its
+    WorkCompleted closes it. Raises DatabaseUnavailable when the database could not take
+    them (nothing is to be settled), GatewayRefused when the CFX gateway account may not
+    send."""
     outcomes = [Outcome() for _ in deliveries]
     decoded = []
     for delivery, outcome in zip(deliveries, outcomes, strict=True):
@@ -199,11 +212,24 @@ def write_group(deliveries: list[Delivery], gateway: str) -> list[Outcome]:
                 )
                 continue
             outcome.envelopes[envelope.message_name] += 1
+            if translation.work is not None:
+                _write_unit_results(units, owners, outcomes, sender)
+                units, owners = [], []
+                write_work(translation.work, sender, outcome.tracking)
+                continue
             units += translation.units
             owners += [index] * len(translation.units)
+    _write_unit_results(units, owners, outcomes, sender)
+    return outcomes
 
+
+def _write_unit_results(units: list[UnitEvent], owners: list[int], outcomes, sender) -> None:
+    """The unit events collected so far, in one call of the ingestion service; each
+    counted on the outcome of the delivery it came from (`owners`)."""
+    if not units:
+        return
     try:
-        spec_names = spec_names_at_steps(units) if units else []
+        spec_names = spec_names_at_steps(units)
     except (DatabaseError, InterfaceError) as error:
         raise database_unavailable(error) from error
     payloads, event_owners = [], []
@@ -233,4 +259,3 @@ def write_group(deliveries: list[Delivery], gateway: str) -> list[Outcome]:
                 getattr(error, "code", "VALIDATION_ERROR"),
                 getattr(error, "message", error),
             )
-    return outcomes

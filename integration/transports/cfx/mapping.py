@@ -1,4 +1,6 @@
-"""CFX messages as device events: what each supported message becomes (docs/cfx.md).
+"""CFX messages as device events: what each supported message becomes (docs/cfx.md); a
+WorkStarted or WorkCompleted of a station tracked by its machine becomes track-in and
+track-out calls instead (work.py).
 
 Pure translation, no rules: each unit a message reports on becomes one event in
 the shape POST /api/integration/device-data takes, for the ingestion service to
@@ -24,6 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 from integration.transports.cfx.envelope import Envelope, cfx_time, type_name
+from integration.transports.cfx.work import WORK_MESSAGES, Work
 
 UNITS_PROCESSED = "CFX.Production.Processing.UnitsProcessed"
 UNITS_INSPECTED = "CFX.Production.TestAndInspection.UnitsInspected"
@@ -48,6 +51,8 @@ class Plant:
     station_codes: dict  # CFX handle → station code
     # (station code or None for every station, reading name) → spec name ("" = not collected)
     reading_names: dict = field(default_factory=dict)
+    # The codes of the stations whose machine tracks units in and out (work.py).
+    tracked_by_machine: frozenset = frozenset()
 
     def spec_name(self, station_code: str, reading: str) -> str | None:
         """The spec name a reading would be collected as at a station, or None when a
@@ -89,6 +94,8 @@ class Translation:
     """What one envelope becomes: an event per unit, or why it has none."""
 
     units: list = field(default_factory=list)  # UnitEvent
+    # A WorkStarted or WorkCompleted at a station tracked by its machine (work.py).
+    work: Work | None = None
     # None when the message was translated; else what it is counted as.
     skipped: str | None = None
 
@@ -405,9 +412,17 @@ UNKNOWN_SOURCE = "unknown source"
 
 
 def translate(envelope: Envelope, plant: Plant) -> Translation:
-    """The unit events of one envelope (their readings still to be collected); a message
-    of another type, or from a handle no station has, has none and says which
-    (`Translation.skipped`)."""
+    """The unit events of one envelope (their readings still to be collected), or the
+    track-in and track-out calls of a WorkStarted or WorkCompleted of a station tracked
+    by its machine; a message of another type (UnitsArrived and UnitsDeparted included,
+    docs/cfx.md), a WorkStarted or WorkCompleted of another station, or a message from a
+    handle no station has, has none and says which (`Translation.skipped`)."""
+    translate_work = WORK_MESSAGES.get(envelope.message_name)
+    if translate_work is not None:
+        station_code = plant.station_codes.get(envelope.source)
+        if station_code is None or station_code not in plant.tracked_by_machine:
+            return Translation(skipped=IGNORED)  # as any message the MES does not use
+        return Translation(work=translate_work(envelope, station_code))
     translate_message = MESSAGES.get(envelope.message_name)
     if translate_message is None:
         return Translation(skipped=IGNORED)

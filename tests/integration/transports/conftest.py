@@ -1,9 +1,14 @@
-"""Fixtures of the MQTT tests: a real Mosquitto, consumers as subprocesses, gateways' clients."""
+"""Fixtures of the transports' tests: for MQTT a real Mosquitto, consumers as subprocesses,
+gateways' clients; for CFX tracking a line tracked by its machines and a CFX gateway
+allowed to track."""
 
 import signal
 
 import pytest
 
+from integration.gateways.tracking_permission import allow_tracking
+from tests.cfx_route import CfxRouteLine, build_cfx_route_line
+from tests.factories import gateway_with_key
 from tests.integration.transports.mqtt_line import GATEWAY, ConsumerProcess, Gateway
 from tests.mqtt_broker import start_mosquitto
 
@@ -41,3 +46,17 @@ def gateway_client_of(broker):
     yield open_for
     for client in opened:
         client.close()
+
+
+@pytest.fixture
+def cfx_route_line(db) -> CfxRouteLine:
+    """Three stations tracked by their machines, a route through them, four units."""
+    return build_cfx_route_line()
+
+
+@pytest.fixture
+def cfx_tracking_gateway(db):
+    """The CFX gateway account, allowed to track units (`manage.py allow_tracking`)."""
+    user, _key = gateway_with_key("gw-cfx")
+    allow_tracking(user)
+    return user
