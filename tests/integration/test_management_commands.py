@@ -101,3 +101,10 @@ def test_a_key_that_may_not_track_units_is_refused_at_the_first_step(live_server
 def test_the_line_simulator_refuses_a_run_that_is_not_there(db):
     with pytest.raises(CommandError, match="RUN-NOPE is not there"):
         call_command("simulate_line", run="RUN-NOPE", url="http://127.0.0.1:9")
+
+
+def test_the_line_simulator_says_when_the_server_cannot_be_reached(db):
+    seed_demo_line()
+
+    with pytest.raises(CommandError, match="Cannot reach http://127.0.0.1:9"):
+        call_command("simulate_line", url="http://127.0.0.1:9", units=1, rate=0)
