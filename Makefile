@@ -26,7 +26,7 @@ local.env:
 RUN_ADDRESS ?= 127.0.0.1:8000
 run: venv local.env
 	MES_ENV_FILE=$(CURDIR)/local.env $(BIN)/python manage.py migrate --noinput
-	MES_ENV_FILE=$(CURDIR)/local.env $(BIN)/python manage.py seed_demo
+	MES_ENV_FILE=$(CURDIR)/local.env $(BIN)/python manage.py seed_demo --base-url http://$(RUN_ADDRESS)
 	MES_ENV_FILE=$(CURDIR)/local.env $(BIN)/python manage.py runserver $(RUN_ADDRESS)
 
 # The whole suite: SQLite by default, PostgreSQL when DATABASE_URL points at one

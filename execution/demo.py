@@ -4,10 +4,13 @@ Used by `manage.py seed_demo` (with the demo users and gateway). Every row is
 looked up by its natural key first, so seeding twice changes nothing. A finished
 run of DEMO_HISTORY_UNITS boards gives the SPC chart a history to show (its
 readings are sent through the ingestion service by integration/demo_history.py).
+An AUTHORIZED run on version 2 of the route, whose steps name their stations, waits
+for units to be tracked in and out over the stations API (execution/demo_line.py).
 """
 
 from datetime import UTC, datetime, timedelta
 
+from execution.demo_line import seed_tracked_line
 from execution.models import (
     Carrier,
     CarrierTrack,
@@ -95,6 +98,12 @@ SPECS = {
 }
 
 
+# A PASS at their step needs a value of these (docs/execution.md, track-out rule 2); the
+# AOI's verdict is a key characteristic too: NG turns a station's PASS into FAIL.
+REQUIRED_SPECS = {"Paste Height", "Peak Temperature", "AOI Result"}
+KEY_SPECS = {"AOI Result"}
+
+
 def seed_demo_line() -> dict:
     """Create (or find) the demo line and return its main objects by name."""
     route, _ = RouteVersion.objects.get_or_create(code="ROUTE-SMT-DEMO", version_no=1)
@@ -126,8 +135,9 @@ def seed_demo_line() -> dict:
                     "spec": limits,
                     "alarm": alarm,
                     "item_type": DataSpec.ItemType.KEY
-                    if data_type == NUMBER
+                    if data_type == NUMBER or name in KEY_SPECS
                     else DataSpec.ItemType.OBSERVATION,
+                    "is_required": name in REQUIRED_SPECS,
                 },
             )
             if is_bound:
@@ -171,9 +181,11 @@ def seed_demo_line() -> dict:
         defaults={"in_at": DEMO_START},
     )
     history = seed_demo_history_run(route, stations)
+    line_run = seed_tracked_line(route, stations)
     return {
         "run": run,
         "history_run": history,
+        "line_run": line_run,
         "route": route,
         "stations": stations,
         "carrier_track": carrier_track,

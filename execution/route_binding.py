@@ -1,4 +1,5 @@
-"""A route step binds only data-collection specs of its own operation.
+"""A route step binds only data-collection specs of its own operation (and, in its
+forms, names only allowed stations of its own station type).
 
 A spec of another operation, bound to a step, was saved without complaint and
 then refused every event naming it (422 SPEC_OPERATION_MISMATCH). The rule is
@@ -34,6 +35,21 @@ def foreign_specs_message(specs, operation) -> str:
 def specs_of_other_operations(operation, specs) -> list[DataSpec]:
     """The specs among `specs` that are not `operation`'s."""
     return [spec for spec in specs if spec.operation_id != operation.pk]
+
+
+def stations_of_other_type(station_type: str, stations) -> list:
+    """The stations among `stations` whose type is not `station_type`: a step of that
+    type refuses them at track-in (STATION_MISMATCH), so naming them allows nothing."""
+    return [station for station in stations if station.station_type != station_type]
+
+
+def stations_of_other_type_message(stations, station_type: str) -> str:
+    """What is wrong with allowing `stations` (of other types) at a step of `station_type`."""
+    names = ", ".join(f"{station.code} ({station.station_type})" for station in stations)
+    return (
+        f"A step of station type {station_type} is done only at stations of that type; "
+        f"{names} would never fit it. Leave the station type blank or choose other stations."
+    )
 
 
 @receiver(m2m_changed, sender=RouteStep.data_specs.through)

@@ -1,10 +1,11 @@
-"""A unit's history in time order, a page at a time: its passes, values and holds.
+"""A unit's history in time order, a page at a time: its passes, values, holds and
+failed units' dispositions.
 
 The history merges several streams (each a kind of row, read in its own time order)
 into one list. A page is read with a cursor, the (time, kind, id) of its first row:
 each stream reads at most a page of rows from the cursor on, from an index, so a page
 costs the same few queries however long the history is (a unit with 10,000 values
-included). The unit's passes and holds are few and read whole; its values are found
+included). The unit's passes, holds and dispositions are few and read whole; its values are found
 by its passes' keys (docs/growth.md). integration.unit_history adds the records and
 messages of the unit, which this app does not know.
 """
@@ -19,7 +20,7 @@ from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 
 from execution.judging import describe_limits
-from execution.models import DataValue, Hold, RouteStep, Track, Unit
+from execution.models import DataValue, FailureDisposition, Hold, RouteStep, Track, Unit
 
 # Rows on one page of the unit's page; the CSV reads the history in pages of this size too.
 PAGE_ROWS = 500
@@ -29,7 +30,8 @@ CSV_PAGE_ROWS = 2_000
 class Kind(models.TextChoices):
     """Each kind of row. Declared in their order among rows of the same instant: a unit
     enters, an attempt arrives, its record and values are written, a hold opens or
-    closes; leaving comes last."""
+    closes; leaving comes last, and a failed pass's disposition after it. (A cursor
+    names a kind by its place here: new kinds go at the end.)"""
 
     TRACK_IN = "TRACK_IN", "in"
     MESSAGE = "MESSAGE", "message"
@@ -38,6 +40,7 @@ class Kind(models.TextChoices):
     HOLD_OPENED = "HOLD_OPENED", "hold opened"
     HOLD_CLOSED = "HOLD_CLOSED", "hold closed"
     TRACK_OUT = "TRACK_OUT", "out"
+    DISPOSITION = "DISPOSITION", "disposition"
 
     @classmethod
     def rank(cls, kind: str) -> int:
@@ -172,8 +175,59 @@ def track_rows(scope: UnitScope, cursor: Cursor | None, limit: int) -> list[Hist
         rows.append(HistoryRow(at=track.in_at, kind=Kind.TRACK_IN, **place))
         if track.out_at is not None:
             rows.append(
-                HistoryRow(at=track.out_at, kind=Kind.TRACK_OUT, status=track.result or "", **place)
+                HistoryRow(
+                    at=track.out_at,
+                    kind=Kind.TRACK_OUT,
+                    status=track.result or "",
+                    note=pass_outcome(track),
+                    **place,
+                )
             )
+    return _page_of(rows, cursor, limit)
+
+
+def pass_outcome(track: Track) -> str:
+    """What a failed pass says about its failure: the defect, where, and whether the
+    rules turned the station's PASS into FAIL."""
+    parts = []
+    if track.defect_code:
+        where = f" at {track.defect_location}" if track.defect_location else ""
+        parts.append(f"defect {track.defect_code}{where}")
+    if track.inspection_override:
+        parts.append("inspection override: a KEY value judged FAIL turned PASS into FAIL")
+    return "; ".join(parts)
+
+
+def failure_dispositions(unit: Unit) -> list[FailureDisposition]:
+    """The unit's failed passes' dispositions, oldest first (a unit has a handful)."""
+    # decided_by: who decided; track__station: where the pass failed.
+    return list(
+        FailureDisposition.objects.filter(unit=unit)
+        .select_related("decided_by", "track__station")
+        .order_by("decided_at", "pk")
+    )
+
+
+def disposition_rows(scope: UnitScope, cursor: Cursor | None, limit: int) -> list[HistoryRow]:
+    """Each decision on a failed pass: rework at a step, or scrap; who and why."""
+    rows = []
+    for decision in failure_dispositions(scope.unit):
+        track = decision.track
+        rework = f"rework at step {decision.rework_step_no}" if decision.rework_step_no else ""
+        rows.append(
+            HistoryRow(
+                at=decision.decided_at,
+                kind=Kind.DISPOSITION,
+                pk=decision.pk,
+                url=admin_url("execution_failuredisposition", decision.pk),
+                station=track.station.code if track.station else "",
+                step_no=track.step_no,
+                value=rework,
+                status=decision.disposition,
+                by=decision.decided_by.username,
+                note=decision.note,
+            )
+        )
     return _page_of(rows, cursor, limit)
 
 
@@ -254,6 +308,7 @@ EXECUTION_STREAMS: list[tuple[str, Stream]] = [
     ("execution.view_track", track_rows),
     ("execution.view_datavalue", value_rows),
     ("execution.view_hold", hold_rows),
+    ("execution.view_failuredisposition", disposition_rows),
 ]
 
 

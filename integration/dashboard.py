@@ -2,10 +2,12 @@
 
 Messages in the last 24 hours and 7 days by status, FAILED messages not yet
 resolved and CONFLICTs that nobody acknowledged, FAIL and alarmed values, open holds,
-and the latest events. Messages and values are counted on one basis, the time the MES
-received them: a value received now with an old event time (a gateway's buffered data)
-is new here. Each figure counts what its link's filters select: the window's start is written
-into the link, to the second, and counted from that same instant. Past
+units in station per station and failed units waiting for a disposition
+(integration/dashboard_line.py), and the latest events. Messages and values are counted
+on one basis, the time the MES received them: a value received now with an old event
+time (a gateway's buffered data) is new here. Each figure counts what its link's filters
+select: the window's start is written into the link, to the second, and counted from
+that same instant. Past
 mes.counting.EXACT_UP_TO a figure is PostgreSQL's estimate, shown as "about"
 (a week of SUCCESS messages is millions of rows). Only the figures a person
 may view are computed.
@@ -20,6 +22,13 @@ from django.utils import timezone
 
 from execution.models import DataValue, Hold
 from integration.acknowledgements import conflicts_needing_attention, failures_needing_attention
+from integration.dashboard_line import (
+    FailedUnit,
+    StationLoad,
+    failed_units,
+    failed_units_url,
+    units_in_station,
+)
 from integration.models import DeviceDataRecord, IntegrationMessage
 from mes.counting import Count, bounded_count
 
@@ -56,11 +65,20 @@ class Dashboard:
     # Open holds, oldest first: the unit waiting longest for a disposition leads.
     open_holds: list[Hold] | None = None
     open_hold_count: Figure | None = None
+    # The line: units in station per station (most first) and in all.
+    in_station: list[StationLoad] | None = None
+    in_station_count: Figure | None = None
+    # Failed units waiting for a disposition, the oldest failure first.
+    failed_units: list[FailedUnit] | None = None
+    failed_unit_count: Figure | None = None
 
     @property
     def is_empty(self) -> bool:
         return not (self.messages_by_status or self.attention or self.values) and (
-            self.latest_records is None and self.open_holds is None
+            self.latest_records is None
+            and self.open_holds is None
+            and self.in_station is None
+            and self.failed_units is None
         )
 
 
@@ -160,6 +178,18 @@ def build_dashboard(user, now: datetime | None = None) -> Dashboard:
         count = bounded_count(open_holds)
         dashboard.open_hold_count = figure(
             "open holds", count, _changelist(Hold, open="yes"), count.value > 0, "open-holds"
+        )
+    if user.has_perm("execution.view_track"):
+        dashboard.in_station, total, url = units_in_station()
+        dashboard.in_station_count = Figure("units in station", total, url, key="in-station")
+    if user.has_perm("execution.view_unit"):
+        dashboard.failed_units, count = failed_units(user.has_perm("execution.dispose_failed_unit"))
+        dashboard.failed_unit_count = figure(
+            "failed units waiting for a disposition",
+            count,
+            failed_units_url(),
+            count.value > 0,
+            "failed-units",
         )
     if user.has_perm("integration.view_devicedatarecord"):
         # sent_by: the gateway column. Latest received is highest key: records are

@@ -2,13 +2,15 @@
 records and messages, and the count of its messages by status.
 
 How a unit's messages are found, from indexes only (docs/unit-page.md):
-- its records, by serial number (`record_unit`), give their eventIds; the messages of
-  those eventIds (SUCCESS, DUPLICATE, CONFLICT, and FAILED attempts whose event was
-  written since) are read by business key (`message_business_key`);
+- its records, by serial number (`record_unit`), give their eventIds, and its passes'
+  track-in/out records (by pass, `trackingrecord_track`) theirs; the messages of those
+  ids (SUCCESS, DUPLICATE, CONFLICT, and FAILED attempts written since) are read by
+  business key (`message_business_key`);
 - FAILED messages not yet resolved have no record: those naming the unit's serial in
-  their payload are looked for among the newest UNRESOLVED_SCANNED unresolved FAILED
-  messages (read through the status index, never the whole table). A FAILED event that
-  named its unit only by `trackId` is not found until it is resolved.
+  their payload (`unitSn` of a device event, `sn` of a track-in or track-out) are looked
+  for among the newest UNRESOLVED_SCANNED unresolved FAILED messages (read through the
+  status index, never the whole table). A FAILED event that named its unit only by
+  `trackId` is not found until it is resolved.
 """
 
 from dataclasses import dataclass
@@ -29,7 +31,12 @@ from execution.unit_history import (
     merge_page,
     unit_scope,
 )
-from integration.models import DeviceDataRecord, IntegrationMessage, business_key_for
+from integration.models import (
+    DeviceDataRecord,
+    IntegrationMessage,
+    TrackingRecord,
+    business_key_for,
+)
 
 Status = IntegrationMessage.Status
 # The unit's records whose eventIds find its messages (the earliest, by event time).
@@ -53,6 +60,19 @@ def record_keys(scope: UnitScope) -> list[str]:
     return scope.extra["record_keys"]
 
 
+def tracking_records(scope: UnitScope) -> list[TrackingRecord]:
+    """The track-in and track-out records of the unit's passes, with who sent them (read
+    once per page; a unit has a handful of passes)."""
+    if "tracking_records" not in scope.extra:
+        # sent_by: the account that sent each call.
+        scope.extra["tracking_records"] = list(
+            TrackingRecord.objects.filter(track_id__in=scope.track_ids)
+            .select_related("sent_by")
+            .order_by("received_at", "pk")
+        )
+    return scope.extra["tracking_records"]
+
+
 def unresolved_failed_ids(scope: UnitScope) -> list[int]:
     """Unresolved FAILED messages whose payload names the unit (read once per page)."""
     if "unresolved_failed_ids" not in scope.extra:
@@ -61,8 +81,9 @@ def unresolved_failed_ids(scope: UnitScope) -> list[int]:
             .order_by("-created_at", "-id")
             .values("pk")[:UNRESOLVED_SCANNED]
         )
+        names_unit = Q(payload__unitSn=scope.unit.sn) | Q(payload__sn=scope.unit.sn)
         scope.extra["unresolved_failed_ids"] = list(
-            IntegrationMessage.objects.filter(pk__in=newest, payload__unitSn=scope.unit.sn)
+            IntegrationMessage.objects.filter(names_unit, pk__in=newest)
             .order_by()
             .values_list("pk", flat=True)
         )
@@ -71,8 +92,9 @@ def unresolved_failed_ids(scope: UnitScope) -> list[int]:
 
 def messages_of(scope: UnitScope):
     """The unit's messages (a queryset), found as the module's docstring says."""
+    keys = record_keys(scope) + [record.business_key for record in tracking_records(scope)]
     return IntegrationMessage.objects.filter(
-        Q(business_key__in=record_keys(scope)) | Q(pk__in=unresolved_failed_ids(scope))
+        Q(business_key__in=keys) | Q(pk__in=unresolved_failed_ids(scope))
     )
 
 

@@ -3,6 +3,9 @@ tracks and carriers.
 
 Master data is edited by integration admins and viewed by quality staff, as their group
 permissions say. Runs, units and tracks list the values collected for them (read-only).
+Where a unit is comes from track-in and track-out (docs/execution.md): the forms never
+set a status that needs a pass or a hold, nor move a unit that is in station, failed or
+held.
 """
 
 from django.contrib import admin
@@ -30,10 +33,17 @@ from execution.models import (
 
 @admin.register(Station)
 class StationAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "station_type", "line_code", "cfx_handle"]
-    list_filter = ["station_type", "line_code"]
+    list_display = [
+        "code",
+        "name",
+        "station_type",
+        "line_code",
+        "cfx_handle",
+        "tracked_by_machine",
+    ]
+    list_filter = ["station_type", "line_code", "tracked_by_machine"]
     search_fields = ["code", "name", "cfx_handle"]
-    fields = ["code", "name", "station_type", "line_code", "cfx_handle"]
+    fields = ["code", "name", "station_type", "line_code", "cfx_handle", "tracked_by_machine"]
 
 
 @admin.register(Operation)
@@ -42,11 +52,12 @@ class OperationAdmin(admin.ModelAdmin):
     search_fields = ["code", "name"]
 
 
-class RouteStepInline(admin.TabularInline):
+class RouteStepInline(admin.StackedInline):
+    # Stacked: two pickers (specs and stations) per step do not fit a table's row.
     model = RouteStep
     form = RouteStepForm
     extra = 0
-    filter_horizontal = ["data_specs"]
+    filter_horizontal = ["data_specs", "allowed_stations"]
 
 
 @admin.register(RouteVersion)
@@ -59,18 +70,46 @@ class RouteVersionAdmin(admin.ModelAdmin):
 @admin.register(RouteStep)
 class RouteStepAdmin(admin.ModelAdmin):
     form = RouteStepForm
-    list_display = ["route_version", "step_no", "operation"]
-    list_filter = ["route_version"]
-    filter_horizontal = ["data_specs"]
+    list_display = ["route_version", "step_no", "operation", "station_type", "stations"]
+    list_filter = ["route_version", "station_type"]
+    filter_horizontal = ["data_specs", "allowed_stations"]
     list_select_related = ["route_version", "operation"]
+
+    def get_queryset(self, request):
+        # allowed_stations: the stations column, one query for the page.
+        return super().get_queryset(request).prefetch_related("allowed_stations")
+
+    @admin.display(description="allowed stations")
+    def stations(self, step):
+        codes = [station.code for station in step.allowed_stations.all()]
+        return ", ".join(codes) if codes else "any of its type"
 
 
 @admin.register(Run)
 class RunAdmin(CollectedValuesMixin, admin.ModelAdmin):
-    list_display = ["run_no", "route_version", "status"]
-    list_filter = ["status", "route_version"]
-    search_fields = ["run_no"]
+    list_display = [
+        "run_no",
+        "wo_no",
+        "line_code",
+        "route_version",
+        "status",
+        "started_at",
+        "completed_at",
+    ]
+    list_filter = ["status", "line_code", "route_version"]
+    search_fields = ["run_no", "wo_no"]
     list_select_related = ["route_version"]
+    fields = [
+        "run_no",
+        "wo_no",
+        "line_code",
+        "route_version",
+        "status",
+        "started_at",
+        "completed_at",
+    ]
+    # Set by the first track-in and by the last unit's finish (docs/execution.md).
+    readonly_fields = ["started_at", "completed_at"]
 
     def collected_values(self, run):
         return DataValue.objects.filter(run=run)  # stored with each value, indexed
@@ -79,27 +118,36 @@ class RunAdmin(CollectedValuesMixin, admin.ModelAdmin):
         return value_list_url(runNo=run.run_no)
 
 
+# Statuses that come with a pass or a hold, never set by hand: IN_STATION with an open
+# pass (track-in), OUT_FAILED with a failed one (track-out), ON_HOLD with a hold (data).
+STATUSES_NOT_SET_BY_HAND = (Unit.Status.IN_STATION, Unit.Status.OUT_FAILED, Unit.Status.ON_HOLD)
+
+
 @admin.register(Unit)
 class UnitAdmin(CollectedValuesMixin, admin.ModelAdmin):
-    list_display = ["sn", "run", "status"]
+    list_display = ["sn", "run", "status", "current_step_no"]
     list_filter = ["status"]
     search_fields = ["sn", "run__run_no"]
     list_select_related = ["run"]
     raw_id_fields = ["run"]
+    fields = ["sn", "run", "status", "current_step_no"]
 
     def get_readonly_fields(self, request, obj=None):
-        # A hold is opened by data and closed by a disposition (docs/holds.md): while one
-        # is open, the status is not the form's to change. Asked again when the form is
-        # saved, so a form opened before the hold cannot write the old status back.
-        if obj is not None and obj.holds.filter(closed_at=None).exists():
-            return [*super().get_readonly_fields(request, obj), "status"]
-        return super().get_readonly_fields(request, obj)
+        # A unit in station, failed or held moves only by track-out, a failure's
+        # disposition or the hold's (docs/execution.md, docs/holds.md): its status and
+        # step are not the form's to change. Asked again when the form is saved, so a
+        # form opened before cannot write the old status back.
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and (
+            obj.status in STATUSES_NOT_SET_BY_HAND or obj.holds.filter(closed_at=None).exists()
+        ):
+            readonly += ["status", "current_step_no"]
+        return readonly
 
     def formfield_for_choice_field(self, db_field, request, **kwargs):
         if db_field.name == "status":
-            # ON_HOLD comes with a hold, from data: never set by hand.
             kwargs["choices"] = [
-                choice for choice in db_field.choices if choice[0] != Unit.Status.ON_HOLD
+                choice for choice in db_field.choices if choice[0] not in STATUSES_NOT_SET_BY_HAND
             ]
         return super().formfield_for_choice_field(db_field, request, **kwargs)
 
@@ -110,13 +158,60 @@ class UnitAdmin(CollectedValuesMixin, admin.ModelAdmin):
         return value_list_url(unitSn=unit.sn)
 
 
+class InStationFilter(admin.SimpleListFilter):
+    """Open passes (the units in station) or closed ones, from the partial index of open
+    passes (track_open_at_station)."""
+
+    title = "in station"
+    parameter_name = "open"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "In station (open pass)"), ("no", "Left (closed pass)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(out_at=None)
+        if self.value() == "no":
+            return queryset.exclude(out_at=None)
+        return queryset
+
+
 @admin.register(Track)
 class TrackAdmin(admin.ModelAdmin):
-    list_display = ["id", "unit", "step_no", "station", "source", "in_at", "out_at", "result"]
-    list_filter = ["station", "source", "result"]
+    list_display = [
+        "id",
+        "unit",
+        "step_no",
+        "station",
+        "source",
+        "in_at",
+        "out_at",
+        "result",
+        "defect_code",
+        "inspection_override",
+        "operator_id",
+    ]
+    list_filter = [InStationFilter, "station", "source", "result", "inspection_override"]
     search_fields = ["unit__sn"]
     list_select_related = ["unit", "station"]
     raw_id_fields = ["unit"]
+    fields = [
+        "unit",
+        "step_no",
+        "station",
+        "source",
+        "in_at",
+        "out_at",
+        "result",
+        "defect_code",
+        "defect_location",
+        "inspection_override",
+        "operator_id",
+    ]
+    # What the rules did with the track-out's result (a KEY value judged FAIL on the
+    # pass): a fact of the pass, not a choice. Defect code and location stay editable:
+    # a failure analysis may name the defect better than the station did.
+    readonly_fields = ["inspection_override"]
     inlines = [DataValueInline]
 
 

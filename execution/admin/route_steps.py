@@ -1,21 +1,35 @@
-"""The route step form of the back office: a step binds only its own operation's specs.
+"""The route step form of the back office: a step binds only its own operation's specs,
+and names only stations of its own station type.
 
 Used by the route step page and by the steps inline of a route version, so the
-binding is refused before anything is saved (execution.route_binding holds the rule).
+binding is refused before anything is saved (execution.route_binding holds the rules).
 """
 
 from django import forms
 
 from execution.models import RouteStep
-from execution.route_binding import foreign_specs_message, specs_of_other_operations
+from execution.route_binding import (
+    foreign_specs_message,
+    specs_of_other_operations,
+    stations_of_other_type,
+    stations_of_other_type_message,
+)
 
 
 class RouteStepForm(forms.ModelForm):
-    """A route step; bound specs of another operation than the step's are refused."""
+    """A route step; bound specs of another operation than the step's are refused, and so
+    are allowed stations of another type than the step's (no unit could start there)."""
 
     class Meta:
         model = RouteStep
-        fields = ["route_version", "step_no", "operation", "data_specs"]
+        fields = [
+            "route_version",
+            "step_no",
+            "operation",
+            "data_specs",
+            "station_type",
+            "allowed_stations",
+        ]
 
     def clean(self):
         cleaned = super().clean()
@@ -24,4 +38,11 @@ class RouteStepForm(forms.ModelForm):
             foreign = specs_of_other_operations(operation, specs.select_related("operation"))
             if foreign:
                 self.add_error("data_specs", foreign_specs_message(foreign, operation))
+        station_type, stations = cleaned.get("station_type"), cleaned.get("allowed_stations")
+        if station_type and stations:
+            other = stations_of_other_type(station_type, stations)
+            if other:
+                self.add_error(
+                    "allowed_stations", stations_of_other_type_message(other, station_type)
+                )
         return cleaned

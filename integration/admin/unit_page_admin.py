@@ -1,8 +1,10 @@
 """The unit's page in the back office, and finding a unit by its serial number.
 
-The unit's page (admin/execution/unit/<id>/page/) shows its run and route, then its
-whole history in time order: passes in and out, records, values with the limits they
-were judged against, holds and messages, each row linking to its own page, a page of
+The unit's page (admin/execution/unit/<id>/page/) shows its run and route, where it is
+on that route, its passes (who, result, defect) and its failed passes' dispositions,
+then its whole history in time order: passes in and out, records, values with the
+limits they were judged against, holds, dispositions and messages, each row linking to
+its own page, a page of
 PAGE_ROWS rows at a time, and the same history as CSV (docs/unit-page.md). People who
 may only view units land on it from the unit's change view; editors get a link there.
 
@@ -22,6 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from execution.admin.dispositions import DISPOSE_PERMISSION, dispose_url
 from execution.admin.master_data import UnitAdmin
 from execution.models import Run, Unit
 from execution.unit_history import PAGE_ROWS, Cursor, route_steps, unit_scope
@@ -33,6 +36,7 @@ from integration.unit_history import (
     message_counts,
 )
 from integration.unit_history_csv import stream_unit_history_csv
+from integration.unit_journey import unit_journey
 from mes.admin.paging import BoundedCountPaginator
 
 VIEW_MESSAGES_PERMISSION = "integration.view_integrationmessage"
@@ -127,15 +131,21 @@ class UnitPageAdmin(UnitAdmin):
         """The unit, its route, and a page of its history from `?from=<cursor>`."""
         unit = self._unit(request, object_id)
         scope = unit_scope(unit)
+        steps = route_steps(unit)
         page = history_page(scope, request.user, Cursor.parse(request.GET.get("from")), PAGE_ROWS)
         page_url = reverse("admin:execution_unit_page", args=[unit.pk])
         sees_messages = request.user.has_perm(VIEW_MESSAGES_PERMISSION)
+        may_dispose = unit.status == Unit.Status.OUT_FAILED and request.user.has_perm(
+            DISPOSE_PERMISSION
+        )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": f"Unit {unit.sn}",
             "unit": unit,
-            "steps": route_steps(unit),
+            "steps": steps,
+            "journey": unit_journey(scope, steps, request.user),
+            "dispose_url": dispose_url(unit) if may_dispose else None,
             "page": page,
             "page_rows": PAGE_ROWS,
             "is_first_page": "from" not in request.GET,

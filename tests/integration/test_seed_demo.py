@@ -48,6 +48,7 @@ SEEDED_MODELS = [
     RouteVersion,
     RouteStep,
     RouteStep.data_specs.through,
+    RouteStep.allowed_stations.through,
     Run,
     Unit,
     Track,

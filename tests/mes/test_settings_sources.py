@@ -427,9 +427,17 @@ def test_after_make_run_the_readmes_second_terminal_commands_work(checkout, tmp_
             "--url", f"http://127.0.0.1:{port}",
         )  # fmt: skip
         created = manage(checkout, "create_gateway", "gw-reflow-1")
+        line = manage(
+            checkout, "simulate_line", "--units", "2", "--rate", "0",
+            "--url", f"http://127.0.0.1:{port}",
+        )  # fmt: skip
 
         assert simulated.returncode == 0, simulated.stdout + simulated.stderr
         assert "created" in simulated.stdout, simulated.stdout
+        assert line.returncode == 0, line.stdout + line.stderr
+        assert "units: DONE 2" in line.stdout, line.stdout
+        # What the seed printed points at the server `make run` started.
+        assert f"Back office: http://127.0.0.1:{port}/admin/" in log.read_text()
         assert created.returncode == 0, created.stderr[-2000:]
         key = created.stdout.splitlines()[-1]
         status, _headers, body = request(

@@ -1,5 +1,5 @@
-"""Seed the demo SMT line, demo users, a demo gateway and an acknowledged conflict; safe to
-run again."""
+"""Seed the demo SMT line, demo users, a demo gateway, a demo operator and an acknowledged
+conflict; safe to run again."""
 
 from contextlib import suppress
 
@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from execution.demo import DEMO_RUN_NO, DEMO_START, seed_demo_line
+from execution.demo_line import DEMO_LINE_RUN_NO, DEMO_LINE_WO_NO, line_unit_sn
 from integration.acknowledgements import acknowledge_messages
 from integration.demo_history import seed_demo_history
 from integration.demo_traffic import DEMO_TRAFFIC_UNIT, send_demo_traffic
@@ -19,6 +20,10 @@ from integration.ingestion.service import receive_device_event
 from integration.models import DeviceDataRecord, IntegrationMessage, business_key_for
 
 DEMO_GATEWAY = "gw-demo"
+# A station terminal's account: it tracks units in and out over the stations API with a
+# key (docs/execution.md), and nothing else. No password: it never signs in to the admin.
+DEMO_OPERATOR = "operator"
+OPERATORS_GROUP = "Operators"
 DEMO_CONFLICT_EVENT_ID = "demo-conflict-1"
 DEMO_CONFLICT_NOTE = (
     "The oven's gateway re-used eventIds after a restart; the first reading is the right "
@@ -89,6 +94,8 @@ class Command(BaseCommand):
             ensure_user(username, password, is_superuser=is_superuser, is_staff=True, group=group)
         gateway = ensure_user(DEMO_GATEWAY, group=GATEWAYS_GROUP)
         key = issue_gateway_key(gateway)  # re-keyed in place: the new key is printed below
+        operator = ensure_user(DEMO_OPERATOR, group=OPERATORS_GROUP)
+        operator_key = issue_gateway_key(operator)  # re-keyed like the gateway's
         seed_demo_history(gateway)
         send_demo_traffic(gateway)
         seed_held_unit(gateway)
@@ -122,6 +129,25 @@ class Command(BaseCommand):
         self.stdout.write(
             "Simulated gateway traffic:\n"
             f"  .venv/bin/python manage.py simulate_gateway --url {base_url} --key {key}"
+        )
+        self.stdout.write(
+            f"Demo operator {DEMO_OPERATOR} ({OPERATORS_GROUP}: tracks units in and out), "
+            "key (shown on every seed, re-keyed):"
+        )
+        self.stdout.write(f"  {operator_key}")
+        self.stdout.write(
+            f"Track units through run {DEMO_LINE_RUN_NO} (work order {DEMO_LINE_WO_NO}), "
+            f"e.g. {line_unit_sn(1)} in at its first station:\n"
+            f"  curl -s -X POST {base_url}/api/stations/PRINTER-01/track-in \\\n"
+            f"    -H 'Authorization: Token {operator_key}' "
+            "-H 'Content-Type: application/json' \\\n"
+            f'    -d \'{{"sn": "{line_unit_sn(1)}", "runNo": "{DEMO_LINE_RUN_NO}", '
+            '"operatorId": "op-7"}\''
+        )
+        self.stdout.write('  (the whole walk to DONE: README.md, "Track a unit through the line")')
+        self.stdout.write(
+            "A simulated line (track in, device data, track out, unit after unit):\n"
+            f"  .venv/bin/python manage.py simulate_line --url {base_url} --units 5"
         )
         if not settings.DEBUG:
             self.stdout.write("(DEBUG is off: static files need collectstatic or whitenoise.)")
