@@ -261,6 +261,11 @@ class Unit(models.Model):
 
     class Meta:
         ordering = ["sn"]
+        indexes = [
+            # The dashboard's failed units waiting for a disposition: few, so the index
+            # holds only them.
+            models.Index(fields=["id"], condition=Q(status="OUT_FAILED"), name="unit_out_failed")
+        ]
 
     def __str__(self):
         return self.sn

@@ -214,6 +214,14 @@ class TrackAdmin(admin.ModelAdmin):
     readonly_fields = ["inspection_override"]
     inlines = [DataValueInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A pass is moved by track-in and track-out only (docs/execution.md): reopening
+        # it or moving it to another unit here would step around the rules and the one
+        # open pass per unit. A new pass typed here is checked against that constraint.
+        if obj is None:
+            return self.readonly_fields
+        return [name for name in self.fields if name not in ("defect_code", "defect_location")]
+
 
 @admin.register(Carrier)
 class CarrierAdmin(admin.ModelAdmin):

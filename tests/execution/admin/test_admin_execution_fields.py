@@ -286,6 +286,54 @@ def test_a_pass_page_shows_its_defect_and_keeps_the_inspection_override_read_onl
     assert track.inspection_override is True
 
 
+def test_a_pass_page_cannot_reopen_the_pass_or_move_it_to_another_unit(integration, route_line):
+    failed = failed_at_spi(route_line)
+    other = UnitFactory(sn="SN-OTHER", run=route_line.run)
+    url = change_url("track", failed.track.pk)
+    values = integration.get(url).context["inline_admin_formsets"][0].formset.prefix
+    form = {
+        "unit": other.pk,
+        "out_at_0": "",
+        "out_at_1": "",
+        "result": "",
+        "defect_code": "BRIDGE",
+        "defect_location": "U7",
+        f"{values}-TOTAL_FORMS": "0",
+        f"{values}-INITIAL_FORMS": "0",
+    }
+    response = integration.post(url, form)
+
+    assert response.status_code == 302
+    track = Track.objects.get(pk=failed.track.pk)
+    assert (track.unit_id, track.result) == (failed.unit.pk, "FAIL")
+    assert track.out_at == failed.track.out_at
+
+
+def test_a_second_open_pass_typed_in_the_admin_is_a_form_error_not_a_500(integration, route_line):
+    track_in(station_code="SPI-01", sn="SN-IN-3", run_no=route_line.run.run_no)
+    unit = Unit.objects.get(sn="SN-IN-3")
+    now = timezone.localtime()
+    form = {
+        "unit": unit.pk,
+        "step_no": 10,
+        "station": route_line.spi.pk,
+        "source": "MANUAL",
+        "in_at_0": now.strftime("%Y-%m-%d"),
+        "in_at_1": now.strftime("%H:%M:%S"),
+        "result": "",
+        "defect_code": "",
+        "defect_location": "",
+        "operator_id": "",
+        "data_values-TOTAL_FORMS": "0",
+        "data_values-INITIAL_FORMS": "0",
+    }
+    response = integration.post(reverse("admin:execution_track_add"), form)
+
+    assert response.status_code == 200
+    assert "track_one_open_per_unit" in str(response.context["adminform"].form.errors)
+    assert Track.objects.filter(unit=unit).count() == 1
+
+
 def test_the_pass_list_shows_defects_and_filters_units_in_station(integration, route_line):
     failed_at_spi(route_line)
     track_in(station_code="SPI-01", sn="SN-IN-2", run_no=route_line.run.run_no)
