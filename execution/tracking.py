@@ -423,11 +423,14 @@ def _check_station_fits(run: Run, step_no: int, station: Station) -> None:
     listed = not allowed or any(other.pk == station.pk for other in allowed)
     if type_fits and listed:
         return
+    # Named only if they would be taken: of the step's type, and on the run's line (a
+    # station of another line is refused with STATION_LINE_MISMATCH).
     fitting = allowed or Station.objects.filter(station_type=step.station_type)
     codes = [
         other.code
         for other in fitting
-        if not step.station_type or other.station_type == step.station_type
+        if (not step.station_type or other.station_type == step.station_type)
+        and (not run.line_code or not other.line_code or other.line_code == run.line_code)
     ][:FITTING_STATIONS_NAMED]
     raise TrackingRefused(
         "STATION_MISMATCH",

@@ -68,8 +68,12 @@ class _Call:
     business_key: str = ""
 
     def __post_init__(self):
-        # A call without an id has a key of its own: it ties nothing together.
-        self.business_key = tracking_key_for(self.kind, self.event_id or f"~{uuid.uuid4().hex}")
+        # A call without an id has a key of its own: it ties nothing together, except a
+        # replay to the refused call it sends again (whose FAILED message it then resolves).
+        if self.event_id is None and self.replay_of is not None:
+            self.business_key = self.replay_of.business_key
+        else:
+            self.business_key = tracking_key_for(self.kind, self.event_id or f"~{uuid.uuid4().hex}")
 
     @property
     def payload_hash(self) -> str:
@@ -130,11 +134,12 @@ def replay_tracking_message(message: IntegrationMessage, *, replayed_by) -> Trac
 def _receive(kind, payload, station_code, sent_by, idempotency_key, source, replay_of):
     validated = validate_call_shape(kind, payload)
     event_id = validated.get("event_id") or idempotency_key or None
-    stored = {**payload, "stationCode": station_code}
+    # What the transport says wins over the body's fields of the same name (which the call
+    # ignores): the URL's station, and the source (MANUAL from REST, AUTO from CFX) that a
+    # replay must take again.
+    stored = {**payload, "stationCode": station_code, "source": source}
     if event_id:
         stored["eventId"] = event_id
-    if source != Source.MANUAL:
-        stored["source"] = source
     call = _Call(kind, stored, validated, station_code, event_id, sent_by, source, replay_of)
 
     for attempt in range(1, TRIES + 1):
@@ -199,6 +204,7 @@ def _take(call: _Call) -> TrackingOutcome | TrackingIdConflict:
                 station_code=call.station_code,
                 sent_by=_user(call.sent_by),
             )
+        if call.event_id or call.replay_of is not None:
             # The same call refused earlier is now written: its FAILED attempts are resolved.
             resolve_failed_messages([message.business_key], now)
         message.save(force_insert=True)
