@@ -180,18 +180,22 @@ def _take(call: _Call) -> TrackingOutcome | TrackingIdConflict:
     the message written together."""
     now = timezone.now()
     with _bounded():
-        if call.event_id:
-            record = (
-                TrackingRecord.objects.select_for_update()
-                .filter(kind=call.kind, event_id=call.event_id)
-                .first()
-            )
-            if record is not None:
-                return _repeat(call, record, now)
-        if call.kind == TRACK_IN:
-            answer = track_in_answer(_track_in(call))
-        else:
-            answer = track_out_answer(_track_out(call))
+        record = _record_of(call)
+        if record is not None:
+            return _repeat(call, record, now)
+        try:
+            if call.kind == TRACK_IN:
+                answer = track_in_answer(_track_in(call))
+            else:
+                answer = track_out_answer(_track_out(call))
+        except TrackingRefused:
+            # Each statement sees the latest commits: a call under the same id written
+            # after the record was looked for moved the unit, whose state now refuses its
+            # re-send. Its record says so, and answers it.
+            record = _record_of(call)
+            if record is None:
+                raise
+            return _repeat(call, record, now)
         message = _message(call, IntegrationMessage.Status.SUCCESS)
         if call.event_id:
             TrackingRecord.objects.create(
@@ -209,6 +213,16 @@ def _take(call: _Call) -> TrackingOutcome | TrackingIdConflict:
             resolve_failed_messages([message.business_key], now)
         message.save(force_insert=True)
     return TrackingOutcome({**answer, "isDuplicate": False}, False, message)
+
+
+def _record_of(call: _Call) -> TrackingRecord | None:
+    if not call.event_id:
+        return None
+    return (
+        TrackingRecord.objects.select_for_update()
+        .filter(kind=call.kind, event_id=call.event_id)
+        .first()
+    )
 
 
 def _track_in(call: _Call):
@@ -299,15 +313,28 @@ def _user(sent_by):
 
 def _canonical_hash(kind: str, station_code: str, call: dict) -> str:
     """The hash that tells a re-send from another call under the same id: the validated
-    call without its id, times as UTC instants, numbers as floats, keys sorted."""
-    body = {key: value for key, value in call.items() if key != "event_id"}
-    text = json.dumps(
-        [kind, station_code, body], sort_keys=True, separators=(",", ":"), default=_plain
-    )
+    call without its id, keys sorted. A re-send may spell the same call differently: an
+    optional field absent, null or empty, a number as 120 or 120.0, an instant in any
+    offset are each one (as device data's canonical event, ingestion/event_hash.py)."""
+    body = {}
+    for key, value in call.items():
+        if key == "event_id" or value is None or value == "" or value == []:
+            continue
+        if key == "data":
+            # An item's own fields: absent and null alike; its valueJson is data, kept as sent.
+            value = [{name: v for name, v in item.items() if v is not None} for item in value]
+        body[key] = _canonical(value)
+    text = json.dumps([kind, station_code, body], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _plain(value):
+def _canonical(value):
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON")
+    return value
