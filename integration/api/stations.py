@@ -8,9 +8,10 @@ from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from execution.models import DataSpec, Unit
 from execution.station_queries import specs_to_collect, station_queue, unit_position
 from execution.tracking import TrackingRefused
-from integration.ingestion.fields import utc_text
+from integration.ingestion.fields import UtcDateTimeField, utc_text
 from integration.tracking.answers import TrackInAnswerSerializer, TrackOutAnswerSerializer
 from integration.tracking.errors import status_of
 from integration.tracking.service import receive_track_in, receive_track_out
@@ -113,18 +114,62 @@ class TrackOutView(_TrackingView):
 class OpenTrackSerializer(serializers.Serializer):
     trackId = serializers.CharField()
     stepNo = serializers.IntegerField()
-    stationCode = serializers.CharField()
-    inAt = serializers.CharField()
+    stationCode = serializers.CharField(allow_null=True)
+    inAt = UtcDateTimeField()
+
+
+class OpenHoldSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    openedAt = UtcDateTimeField()
 
 
 class UnitPositionSerializer(serializers.Serializer):
     sn = serializers.CharField()
     runNo = serializers.CharField(allow_null=True)
     woNo = serializers.CharField(allow_null=True)
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Unit.Status.choices)
     currentStepNo = serializers.IntegerField(allow_null=True)
-    openTrack = OpenTrackSerializer(allow_null=True)
-    hold = serializers.JSONField(allow_null=True)
+    openTrack = OpenTrackSerializer(allow_null=True, help_text="Its open pass, if any.")
+    hold = OpenHoldSerializer(allow_null=True, help_text="Its open hold, if any.")
+
+
+class StationNameSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class QueueEntrySerializer(serializers.Serializer):
+    sn = serializers.CharField()
+    runNo = serializers.CharField(allow_null=True)
+    woNo = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=Unit.Status.choices)
+    currentStepNo = serializers.IntegerField(allow_null=True)
+    trackId = serializers.CharField()
+    inAt = UtcDateTimeField()
+
+
+class QueueSerializer(serializers.Serializer):
+    station = StationNameSerializer()
+    queue = QueueEntrySerializer(many=True, help_text="First in first.")
+
+
+class SpecToCollectSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    itemType = serializers.ChoiceField(choices=DataSpec.ItemType.choices)
+    dataType = serializers.ChoiceField(choices=DataSpec.DataType.choices)
+    method = serializers.ChoiceField(choices=DataSpec.Method.choices)
+    isRequired = serializers.BooleanField()
+    spec = serializers.JSONField(allow_null=True)
+    alarm = serializers.JSONField(allow_null=True)
+
+
+class DataSpecsSerializer(serializers.Serializer):
+    sn = serializers.CharField()
+    stepNo = serializers.IntegerField(allow_null=True)
+    operationCode = serializers.CharField(allow_null=True)
+    operationName = serializers.CharField(allow_null=True)
+    specs = SpecToCollectSerializer(many=True)
 
 
 def _open_track(track) -> dict | None:
@@ -143,7 +188,9 @@ class ResolveUnitView(APIView):
 
     permission_classes = [StationPermission]
 
-    @extend_schema(responses={200: UnitPositionSerializer, 404: OpenApiResponse()})
+    @extend_schema(
+        responses={200: UnitPositionSerializer, 404: OpenApiResponse(description="UNIT_NOT_FOUND")}
+    )
     def get(self, request, sn):
         try:
             position = unit_position(sn)
@@ -171,7 +218,9 @@ class QueueView(APIView):
 
     permission_classes = [StationPermission]
 
-    @extend_schema(responses={200: OpenApiResponse(description="{station, queue}")})
+    @extend_schema(
+        responses={200: QueueSerializer, 404: OpenApiResponse(description="STATION_NOT_FOUND")}
+    )
     def get(self, request, station_code):
         try:
             station, tracks = station_queue(station_code)
@@ -201,7 +250,12 @@ class DataSpecsView(APIView):
 
     permission_classes = [StationPermission]
 
-    @extend_schema(responses={200: OpenApiResponse(description="{sn, stepNo, specs}")})
+    @extend_schema(
+        responses={
+            200: DataSpecsSerializer,
+            404: OpenApiResponse(description="STATION_NOT_FOUND or UNIT_NOT_FOUND"),
+        }
+    )
     def get(self, request, station_code, sn):
         try:
             found = specs_to_collect(station_code, sn)
