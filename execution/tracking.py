@@ -31,6 +31,7 @@ from execution.models import (
     Unit,
 )
 from execution.resolution import ResolutionError, ResolvedTrack, resolve_items, resolve_operations
+from execution.run_completion import complete_run_if_finished
 from execution.value_writing import build_values, hold_causes, judge_items
 from mes.db import insert_models
 
@@ -242,8 +243,8 @@ def track_out(
         hold = holds.get(unit.pk) or open_holds_of([unit.pk]).get(unit.pk)
         if hold is not None:
             unit.status = Unit.Status.ON_HOLD
-        elif after == Unit.Status.DONE:
-            _complete_run_if_finished(run, now)
+        elif after == Unit.Status.DONE and complete_run_if_finished(run.pk, now):
+            run.status, run.completed_at = Run.Status.COMPLETED, now
     note = None
     if hold is not None:
         note = HoldNote(hold.pk, hold.opened_at, unit.pk in holds)
@@ -309,8 +310,8 @@ def dispose_failed_unit(
             decided_by=decided_by,
             decided_at=now,
         )
-        if unit.status == Unit.Status.SCRAPPED and run is not None:
-            _complete_run_if_finished(run, now)
+        if unit.status == Unit.Status.SCRAPPED:
+            complete_run_if_finished(unit.run_id, now)
     return decision
 
 
@@ -492,20 +493,3 @@ def _key_value_failed(track: Track, new_values: list[DataValue]) -> bool:
     return DataValue.objects.filter(
         track=track, judge=DataValue.Judge.FAIL, spec__item_type=DataSpec.ItemType.KEY
     ).exists()
-
-
-def _complete_run_if_finished(run: Run, now) -> None:
-    """The run COMPLETED once every unit of it is DONE or SCRAPPED. Its row is locked
-    (after the unit's, the one order of locks) so the last two units finishing at once
-    cannot each see the other unfinished."""
-    locked = Run.objects.select_for_update(no_key=True).get(pk=run.pk)
-    if locked.status == Run.Status.COMPLETED:
-        return
-    unfinished = (
-        Unit.objects.filter(run=run)
-        .exclude(status__in=(Unit.Status.DONE, Unit.Status.SCRAPPED))
-        .exists()
-    )
-    if not unfinished:
-        Run.objects.filter(pk=run.pk).update(status=Run.Status.COMPLETED, completed_at=now)
-        run.status, run.completed_at = Run.Status.COMPLETED, now
