@@ -26,7 +26,7 @@ from integration.ingestion.rules import resolve_failed_messages
 from integration.models import IntegrationMessage, TrackingRecord, tracking_key_for
 from integration.tracking.answers import track_in_answer, track_out_answer
 from integration.tracking.errors import TrackingCallRefused, TrackingIdConflict
-from integration.tracking.shape import validate_call_shape
+from integration.tracking.shape import event_id_of, validate_call_shape
 from mes.database_errors import (
     PASSING,
     WORTH_RETRYING,
@@ -133,7 +133,7 @@ def replay_tracking_message(message: IntegrationMessage, *, replayed_by) -> Trac
 
 def _receive(kind, payload, station_code, sent_by, idempotency_key, source, replay_of):
     validated = validate_call_shape(kind, payload)
-    event_id = validated.get("event_id") or idempotency_key or None
+    event_id = event_id_of(validated, idempotency_key)
     # What the transport says wins over the body's fields of the same name (which the call
     # ignores): the URL's station, and the source (MANUAL from REST, AUTO from CFX) that a
     # replay must take again.

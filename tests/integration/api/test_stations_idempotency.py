@@ -329,3 +329,20 @@ def test_racing_re_sends_of_one_track_out_write_its_values_once(route_line):
     assert DataValue.objects.count() == 1 and unit_state(SN) == ("QUEUED", 20)
     assert TrackingRecord.objects.get(kind="TRACK_OUT").duplicate_count == RACERS - 1
     assert not IntegrationMessage.objects.filter(status="FAILED").exists()
+
+
+def test_an_idempotency_key_longer_than_an_event_id_may_be_is_a_400(route_line, operator):
+    """The header is the call's eventId: 1–200 characters, as the body's."""
+    response = post(
+        operator, "SPI-01", "track-in", {"sn": SN, "runNo": RUN}, HTTP_IDEMPOTENCY_KEY="k" * 201
+    )
+
+    error = malformed(response)
+    assert "Idempotency-Key" in error["details"], error
+    assert written() == (0, 0, 0, 0, 0)
+    accepted(
+        post(
+            operator, "SPI-01", "track-in", {"sn": SN, "runNo": RUN}, HTTP_IDEMPOTENCY_KEY="k" * 200
+        )
+    )
+    assert TrackingRecord.objects.get().event_id == "k" * 200
