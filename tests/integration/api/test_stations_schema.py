@@ -1,8 +1,12 @@
-"""The stations API in the OpenAPI schema (/api/schema/): its five paths, with their
-bodies, answers and error statuses, as clients generated from it need them. (The
-schemathesis run of test_fuzz_schema.py sends requests to every path of it.)"""
+"""The stations API's contract as published: the OpenAPI schema (/api/schema/) lists its
+five paths, with their bodies, answers and error statuses, as clients generated from it
+need them (the schemathesis run of test_fuzz_schema.py sends requests to every path of
+it), and docs/api.md names every code the tests see answered, with its status."""
+
+import re
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
@@ -69,3 +73,29 @@ def test_the_reads_document_their_answers_and_404(schema):
         operation = schema["paths"][path]["get"]
         assert fields <= set(_answer_schema(schema, operation)["properties"]), path
         assert operation["responses"]["404"]["description"], path
+
+
+def _documented_codes() -> set[tuple[str, int]]:
+    """(code, status) of each row of docs/api.md's table of the stations' refusals."""
+    text = (settings.BASE_DIR / "docs" / "api.md").read_text()
+    section = text.split("### Refusals, and what is kept of them", 1)[1].split("\n## ", 1)[0]
+    pairs = set()
+    for row in section.splitlines():
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        if len(cells) != 3 or not cells[0][:1].isdigit():
+            continue
+        statuses = [int(status) for status in cells[0].split(",")]
+        codes = re.findall(r"`([A-Z_]+)`", cells[1])
+        pairs |= {(code, status) for code in codes for status in statuses}
+    return pairs
+
+
+def test_the_docs_name_every_code_the_stations_answer_with_its_status():
+    from tests.integration.api.test_stations_track_in import REFUSALS
+    from tests.integration.api.test_stations_track_out import TRACK_OUT_REFUSALS
+
+    answered = {(code, status) for code, status, *_ in REFUSALS + TRACK_OUT_REFUSALS}
+    answered |= {("EVENT_ID_CONFLICT", 409), ("VALIDATION_ERROR", 400), ("UNIT_NOT_FOUND", 404)}
+    answered |= {("PAYLOAD_TOO_LARGE", 413), ("UNSUPPORTED_MEDIA_TYPE", 415)}
+
+    assert answered <= _documented_codes()
