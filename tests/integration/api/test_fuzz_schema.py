@@ -95,7 +95,10 @@ def fuzz_world(db, in_test_transaction, settings):
     peak = DataSpecFactory(
         operation=operation, name="Peak Temperature", spec={"min": 240, "max": 250}
     )
-    step = RouteStepFactory(step_no=10, operation=operation, data_specs=[peak])
+    visual = DataSpecFactory(
+        operation=operation, name="Visual Check", data_type="BOOLEAN", method="MANUAL"
+    )  # the stations API's example track-out sends it
+    step = RouteStepFactory(step_no=10, operation=operation, data_specs=[peak, visual])
     run = RunFactory(run_no="RUN-2026-001", route_version=step.route_version)
     unit = UnitFactory(sn="SN-0001", run=run, status="IN_STATION", current_step_no=10)
     TrackFactory(unit=unit, step_no=10, station=station)
