@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils.html import strip_tags
 
 from execution.models import DataValue, Run, Track, Unit
+from execution.unit_links import unit_by_sn_url
 from integration.models import IntegrationMessage
-from integration.tracking.errors import TrackingCallRefused
+from integration.tracking.errors import TrackingCallRefused, TrackingIdConflict
 from integration.tracking.service import receive_track_in, receive_track_out
 from tests.factories import UserFactory
 
@@ -249,7 +250,7 @@ def test_the_list_finds_a_tracking_message_by_its_event_id(early_track_in, quali
 def test_a_tracking_message_links_to_its_units_page(early_track_in, quality):
     page = quality.get(LIST_URL + "?entity_type__exact=TRACK_IN").content.decode()
 
-    assert SN in page
+    assert f'href="{unit_by_sn_url(SN)}">{SN}</a>' in page
 
 
 def test_the_api_filters_messages_by_entity_type(early_track_in, quality_client, traffic):
@@ -263,3 +264,22 @@ def test_the_api_filters_messages_by_entity_type(early_track_in, quality_client,
     assert items[0]["businessKey"] == "track-in:ti-early"
     bad = quality_client.get("/api/integration/messages?entityType=TRACKING")
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_every_kind_of_tracking_message_has_a_page(route_line, quality, station_operator):
+    body = {"sn": SN, "runNo": RUN, "eventId": "ti-1"}
+    _track_in("SPI-01", SN, station_operator, eventId="ti-1")
+    receive_track_in(body, station_code="SPI-01", sent_by=station_operator)  # a duplicate
+    with pytest.raises(TrackingIdConflict):
+        receive_track_in(
+            {**body, "sn": "SN-OTHER"}, station_code="SPI-01", sent_by=station_operator
+        )
+    statuses = set()
+
+    for message in IntegrationMessage.objects.all():
+        page = quality.get(change_url(message))
+        assert page.status_code == 200, message
+        assert "track-in:ti-1" in page.content.decode()
+        statuses.add(message.status)
+
+    assert statuses == {"SUCCESS", "DUPLICATE", "CONFLICT"}
