@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from execution.models import DataValue, Hold, HoldValue, PassResult, Track, Unit
-from execution.runs import complete_run_if_finished
+from execution.run_completion import FINISHED, complete_run_if_finished
 from mes.database_errors import bounded_transaction
 
 HOLD_ACTION = "HOLD"
@@ -184,6 +184,8 @@ def close_hold(hold_id: int, *, disposition: str, note: str, closed_by) -> Hold:
                 defect_code=f"HOLD_{disposition}",
             )
         unit.save(update_fields=["status"])
-        if unit.status == Unit.Status.SCRAPPED and unit.run_id is not None:
+        # A hold opened by a unit's last pass kept its run open; released DONE or
+        # scrapped, the unit may have been the last one.
+        if unit.status in FINISHED:
             complete_run_if_finished(unit.run_id, hold.closed_at)
     return hold

@@ -31,7 +31,7 @@ from execution.models import (
     Unit,
 )
 from execution.resolution import ResolutionError, ResolvedTrack, resolve_items, resolve_operations
-from execution.runs import complete_run_if_finished
+from execution.run_completion import complete_run_if_finished
 from execution.value_writing import build_values, hold_causes, judge_items
 from mes.db import insert_models
 
@@ -250,8 +250,8 @@ def track_out(
             hold = open_holds_of([unit.pk]).get(unit.pk)
         if hold is not None:
             unit.status = Unit.Status.ON_HOLD
-        elif after == Unit.Status.DONE:
-            _complete_run_if_finished(run, now)
+        elif after == Unit.Status.DONE and complete_run_if_finished(run.pk, now):
+            run.status, run.completed_at = Run.Status.COMPLETED, now
     note = None
     if hold is not None:
         note = HoldNote(hold.pk, hold.opened_at, unit.pk in holds)
@@ -317,8 +317,8 @@ def dispose_failed_unit(
             decided_by=decided_by,
             decided_at=now,
         )
-        if unit.status == Unit.Status.SCRAPPED and run is not None:
-            _complete_run_if_finished(run, now)
+        if unit.status == Unit.Status.SCRAPPED:
+            complete_run_if_finished(unit.run_id, now)
     return decision
 
 
@@ -435,11 +435,14 @@ def _check_station_fits(run: Run, step_no: int, station: Station) -> None:
     listed = not allowed or any(other.pk == station.pk for other in allowed)
     if type_fits and listed:
         return
+    # Named only if they would be taken: of the step's type, and on the run's line (a
+    # station of another line is refused with STATION_LINE_MISMATCH).
     fitting = allowed or Station.objects.filter(station_type=step.station_type)
     codes = [
         other.code
         for other in fitting
-        if not step.station_type or other.station_type == step.station_type
+        if (not step.station_type or other.station_type == step.station_type)
+        and (not run.line_code or not other.line_code or other.line_code == run.line_code)
     ][:FITTING_STATIONS_NAMED]
     raise TrackingRefused(
         "STATION_MISMATCH",
@@ -501,8 +504,3 @@ def _key_value_failed(track: Track, new_values: list[DataValue]) -> bool:
     return DataValue.objects.filter(
         track=track, judge=DataValue.Judge.FAIL, spec__item_type=DataSpec.ItemType.KEY
     ).exists()
-
-
-def _complete_run_if_finished(run: Run, now) -> None:
-    if complete_run_if_finished(run.pk, now):
-        run.status, run.completed_at = Run.Status.COMPLETED, now

@@ -1,8 +1,9 @@
 """IntegrationMessage review: every inbound attempt, read-only, and the replay of FAILED ones.
 
-The replay action calls the ingestion service's `replay_failed_message` for
-each selected message, at once, and reports each outcome in the admin's
-messages; the rules themselves live only in integration.ingestion.
+The replay action sends each selected message to the service of its entity type, at
+once: device data to the ingestion service's `replay_failed_message`, a track-in or
+track-out to the stations' `replay_tracking_message` (admin/tracking_replay.py); it
+reports each outcome in the admin's messages. The rules live only in those services.
 """
 
 import json
@@ -18,6 +19,7 @@ from integration.admin.message_actions import (
     MessageActionsMixin,
     acknowledged_marker,
 )
+from integration.admin.tracking_replay import is_tracking, replay_tracking
 from integration.ingestion.errors import (
     EventFailedUnexpectedly,
     EventIdConflict,
@@ -27,7 +29,12 @@ from integration.ingestion.errors import (
     MessageNotReplayable,
 )
 from integration.ingestion.service import replay_failed_message
-from integration.models import IntegrationMessage, business_key_for
+from integration.models import (
+    IntegrationMessage,
+    TrackingRecord,
+    business_key_for,
+    tracking_key_for,
+)
 from integration.payload_diff import ABSENT, compare_payloads
 from mes.admin.display import admin_link, badge, pretty_json
 from mes.admin.evidence import ReadOnlyAdmin
@@ -106,8 +113,9 @@ def _json_cell(value) -> str:
 
 @admin.register(IntegrationMessage)
 class IntegrationMessageAdmin(MessageActionsMixin, ReadOnlyAdmin):
-    # When, what and which event first; system and entity type are the same for every
-    # message this endpoint logs, so they are on each message's page only.
+    # When, what and which event first. The business key's prefix says what kind of call
+    # it was (device-data:, track-in:, track-out:); system and entity type are on each
+    # message's page, and filter the list.
     list_display = [
         "id",
         "created_at",
@@ -130,7 +138,9 @@ class IntegrationMessageAdmin(MessageActionsMixin, ReadOnlyAdmin):
         input_filter("business key", "businessKey", "business_key"),
     ]
     search_fields = ["business_key"]
-    search_help_text = "eventId or business key (device-data:<eventId>): the whole of it."
+    search_help_text = (
+        "eventId or business key (device-data:, track-in: or track-out:<eventId>): the whole of it."
+    )
     # sent_by: the client column; record: the unit column.
     list_select_related = ["sent_by", "record"]
     actions = ["replay_selected", "acknowledge_selected"]
@@ -204,7 +214,9 @@ class IntegrationMessageAdmin(MessageActionsMixin, ReadOnlyAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        return queryset.filter(business_key__in={term, business_key_for(term)}), False
+        keys = {term, business_key_for(term)}
+        keys |= {tracking_key_for(kind, term) for kind in TrackingRecord.Kind.values}
+        return queryset.filter(business_key__in=keys), False
 
     # --- columns and fields ---
 
@@ -214,8 +226,10 @@ class IntegrationMessageAdmin(MessageActionsMixin, ReadOnlyAdmin):
 
     @admin.display(description="unit")
     def unit_page(self, message):
-        # A FAILED message keeps its whole payload; the others' serial is their record's.
-        sn = message.payload.get("unitSn") if isinstance(message.payload, dict) else None
+        # A FAILED message keeps its whole payload; the others' serial is their record's. A
+        # track-in or track-out names its unit `sn`, as the stations send it.
+        payload = message.payload if isinstance(message.payload, dict) else {}
+        sn = payload.get("sn" if is_tracking(message) else "unitSn")
         if sn is None and message.record_id:
             sn = message.record.unit_sn
         return unit_link(sn if isinstance(sn, str) else None)
@@ -313,7 +327,13 @@ class IntegrationMessageAdmin(MessageActionsMixin, ReadOnlyAdmin):
             self.message_user(request, *self.replay_one(request, message))
 
     def replay_one(self, request, message):
-        """Replay one message through the ingestion service; (text, level) for the report."""
+        """Replay one message through the service of its entity type; (text, level) for
+        the report."""
+        if is_tracking(message):
+            text, level, attempt = replay_tracking(message, replayed_by=request.user)
+            if attempt is not None:
+                self.log_change(request, message, f"Replayed as message {attempt.pk}.")
+            return text, level
         link = message_link(message)
         try:
             outcome = replay_failed_message(message, replayed_by=request.user)

@@ -3,30 +3,23 @@ station's queue and what to collect. Thin views: they validate nothing themselve
 call integration/tracking/service.py or execution/station_queries.py."""
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import permissions, serializers
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from execution.station_queries import specs_to_collect, station_queue, unit_position
 from execution.tracking import TrackingRefused
+from integration.api import station_schema as schema
 from integration.ingestion.fields import utc_text
-from integration.tracking.answers import TrackInAnswerSerializer, TrackOutAnswerSerializer
 from integration.tracking.errors import status_of
 from integration.tracking.service import receive_track_in, receive_track_out
-from integration.tracking.shape import TrackInSerializer, TrackOutSerializer
 from mes.api.exceptions import ApiError
 from mes.api.permissions import has_permission
 from mes.api.views import JsonBodyMixin
 
 TRACK_PERMISSION = "execution.track_units"
 READ_PERMISSION = "execution.view_track"
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description="The call's eventId when its body has none (the body's wins).",
-)
 
 
 class StationPermission(permissions.BasePermission):
@@ -78,22 +71,10 @@ class _TrackingView(JsonBodyMixin, APIView):
         return _tracking_response(outcome)
 
 
-_ERRORS = {
-    400: OpenApiResponse(description="VALIDATION_ERROR"),
-    404: OpenApiResponse(description="STATION_NOT_FOUND (kept as a FAILED message)"),
-    409: OpenApiResponse(description="The unit's state refuses it, or EVENT_ID_CONFLICT"),
-    422: OpenApiResponse(description="The rules refuse it (kept as a FAILED message)"),
-}
-
-
 class TrackInView(_TrackingView):
-    """Track a unit in at this station (docs/execution.md)."""
+    """Track a unit in at this station (docs/api.md "Stations")."""
 
-    @extend_schema(
-        request=TrackInSerializer,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: TrackInAnswerSerializer, **_ERRORS},
-    )
+    @extend_schema(**schema.TRACK_IN)
     def post(self, request, station_code):
         return self._receive(receive_track_in, request, station_code)
 
@@ -101,30 +82,9 @@ class TrackInView(_TrackingView):
 class TrackOutView(_TrackingView):
     """Track a unit out of its pass at this station, with its result and data."""
 
-    @extend_schema(
-        request=TrackOutSerializer,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: TrackOutAnswerSerializer, **_ERRORS},
-    )
+    @extend_schema(**schema.TRACK_OUT)
     def post(self, request, station_code):
         return self._receive(receive_track_out, request, station_code)
-
-
-class OpenTrackSerializer(serializers.Serializer):
-    trackId = serializers.CharField()
-    stepNo = serializers.IntegerField()
-    stationCode = serializers.CharField()
-    inAt = serializers.CharField()
-
-
-class UnitPositionSerializer(serializers.Serializer):
-    sn = serializers.CharField()
-    runNo = serializers.CharField(allow_null=True)
-    woNo = serializers.CharField(allow_null=True)
-    status = serializers.CharField()
-    currentStepNo = serializers.IntegerField(allow_null=True)
-    openTrack = OpenTrackSerializer(allow_null=True)
-    hold = serializers.JSONField(allow_null=True)
 
 
 def _open_track(track) -> dict | None:
@@ -143,7 +103,7 @@ class ResolveUnitView(APIView):
 
     permission_classes = [StationPermission]
 
-    @extend_schema(responses={200: UnitPositionSerializer, 404: OpenApiResponse()})
+    @extend_schema(**schema.RESOLVE_UNIT)
     def get(self, request, sn):
         try:
             position = unit_position(sn)
@@ -171,7 +131,7 @@ class QueueView(APIView):
 
     permission_classes = [StationPermission]
 
-    @extend_schema(responses={200: OpenApiResponse(description="{station, queue}")})
+    @extend_schema(**schema.QUEUE)
     def get(self, request, station_code):
         try:
             station, tracks = station_queue(station_code)
@@ -201,7 +161,7 @@ class DataSpecsView(APIView):
 
     permission_classes = [StationPermission]
 
-    @extend_schema(responses={200: OpenApiResponse(description="{sn, stepNo, specs}")})
+    @extend_schema(**schema.DATA_SPECS)
     def get(self, request, station_code, sn):
         try:
             found = specs_to_collect(station_code, sn)

@@ -27,7 +27,7 @@ from integration.ingestion.rules import resolve_failed_messages
 from integration.models import IntegrationMessage, TrackingRecord, tracking_key_for
 from integration.tracking.answers import track_in_answer, track_out_answer
 from integration.tracking.errors import TrackingCallRefused, TrackingIdConflict
-from integration.tracking.shape import validate_call_shape
+from integration.tracking.shape import event_id_of, validate_call_shape
 from mes.database_errors import (
     PASSING,
     WORTH_RETRYING,
@@ -69,8 +69,12 @@ class _Call:
     business_key: str = ""
 
     def __post_init__(self):
-        # A call without an id has a key of its own: it ties nothing together.
-        self.business_key = tracking_key_for(self.kind, self.event_id or f"~{uuid.uuid4().hex}")
+        # A call without an id has a key of its own: it ties nothing together, except a
+        # replay to the refused call it sends again (whose FAILED message it then resolves).
+        if self.event_id is None and self.replay_of is not None:
+            self.business_key = self.replay_of.business_key
+        else:
+            self.business_key = tracking_key_for(self.kind, self.event_id or f"~{uuid.uuid4().hex}")
 
     @property
     def payload_hash(self) -> str:
@@ -209,19 +213,19 @@ def keep_refused_call(
 
 
 def _stored(payload: dict, station_code: str, event_id: str | None, source: str) -> dict:
-    """The payload as kept on its messages: as received, with the station of the URL, the id
-    it was sent under and a source other than MANUAL."""
-    stored = {**payload, "stationCode": station_code}
+    """The payload as kept on its messages: as received, with the id it was sent under.
+    What the transport says wins over the body's fields of the same name (which the call
+    ignores): the URL's station, and the source (MANUAL from REST, AUTO from CFX) that a
+    replay must take again."""
+    stored = {**payload, "stationCode": station_code, "source": source}
     if event_id:
         stored["eventId"] = event_id
-    if source != Source.MANUAL:
-        stored["source"] = source
     return stored
 
 
 def _receive(kind, payload, station_code, sent_by, idempotency_key, source, replay_of):
     validated = validate_call_shape(kind, payload)
-    event_id = validated.get("event_id") or idempotency_key or None
+    event_id = event_id_of(validated, idempotency_key)
     stored = _stored(payload, station_code, event_id, source)
     call = _Call(kind, stored, validated, station_code, event_id, sent_by, source, replay_of)
 
@@ -263,18 +267,22 @@ def _take(call: _Call) -> TrackingOutcome | TrackingIdConflict:
     the message written together."""
     now = timezone.now()
     with _bounded():
-        if call.event_id:
-            record = (
-                TrackingRecord.objects.select_for_update()
-                .filter(kind=call.kind, event_id=call.event_id)
-                .first()
-            )
-            if record is not None:
-                return _repeat(call, record, now)
-        if call.kind == TRACK_IN:
-            answer = track_in_answer(_track_in(call))
-        else:
-            answer = track_out_answer(_track_out(call))
+        record = _record_of(call)
+        if record is not None:
+            return _repeat(call, record, now)
+        try:
+            if call.kind == TRACK_IN:
+                answer = track_in_answer(_track_in(call))
+            else:
+                answer = track_out_answer(_track_out(call))
+        except TrackingRefused:
+            # Each statement sees the latest commits: a call under the same id written
+            # after the record was looked for moved the unit, whose state now refuses its
+            # re-send. Its record says so, and answers it.
+            record = _record_of(call)
+            if record is None:
+                raise
+            return _repeat(call, record, now)
         message = _message(call, IntegrationMessage.Status.SUCCESS)
         if call.event_id:
             TrackingRecord.objects.create(
@@ -287,10 +295,21 @@ def _take(call: _Call) -> TrackingOutcome | TrackingIdConflict:
                 station_code=call.station_code,
                 sent_by=_user(call.sent_by),
             )
+        if call.event_id or call.replay_of is not None:
             # The same call refused earlier is now written: its FAILED attempts are resolved.
             resolve_failed_messages([message.business_key], now)
         message.save(force_insert=True)
     return TrackingOutcome({**answer, "isDuplicate": False}, False, message)
+
+
+def _record_of(call: _Call) -> TrackingRecord | None:
+    if not call.event_id:
+        return None
+    return (
+        TrackingRecord.objects.select_for_update()
+        .filter(kind=call.kind, event_id=call.event_id)
+        .first()
+    )
 
 
 def _track_in(call: _Call):
@@ -381,15 +400,28 @@ def _user(sent_by):
 
 def _canonical_hash(kind: str, station_code: str, call: dict) -> str:
     """The hash that tells a re-send from another call under the same id: the validated
-    call without its id, times as UTC instants, numbers as floats, keys sorted."""
-    body = {key: value for key, value in call.items() if key != "event_id"}
-    text = json.dumps(
-        [kind, station_code, body], sort_keys=True, separators=(",", ":"), default=_plain
-    )
+    call without its id, keys sorted. A re-send may spell the same call differently: an
+    optional field absent, null or empty, a number as 120 or 120.0, an instant in any
+    offset are each one (as device data's canonical event, ingestion/event_hash.py)."""
+    body = {}
+    for key, value in call.items():
+        if key == "event_id" or value is None or value == "" or value == []:
+            continue
+        if key == "data":
+            # An item's own fields: absent and null alike; its valueJson is data, kept as sent.
+            value = [{name: v for name, v in item.items() if v is not None} for item in value]
+        body[key] = _canonical(value)
+    text = json.dumps([kind, station_code, body], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _plain(value):
+def _canonical(value):
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON")
+    return value

@@ -15,6 +15,8 @@ from integration.ingestion.fields import (
 )
 from integration.ingestion.shape import DataItemSerializer
 
+MAX_EVENT_ID_LENGTH = 200
+
 
 def _optional_text(max_length: int, source: str):
     return StrictCharField(
@@ -32,7 +34,7 @@ class TrackInSerializer(serializers.Serializer):
     eventId = StrictCharField(
         required=False,
         allow_null=True,
-        max_length=200,
+        max_length=MAX_EVENT_ID_LENGTH,
         source="event_id",
         help_text="Exactly once: a re-send answers as the first call (or the "
         "Idempotency-Key header; the body's wins).",
@@ -61,3 +63,21 @@ def validate_call_shape(kind: str, payload) -> dict:
     if not isinstance(payload, dict):
         raise ValidationError({"non_field_errors": ["The body must be a JSON object."]})
     return _validator(kind).run_validation(payload)
+
+
+def event_id_of(validated: dict, idempotency_key: str | None) -> str | None:
+    """The call's eventId: its body's, else its Idempotency-Key header's, which is held to
+    the same length (1–200 characters); raises ValidationError (400) for a longer one."""
+    if validated.get("event_id"):
+        return validated["event_id"]
+    if not idempotency_key:
+        return None
+    if len(idempotency_key) > MAX_EVENT_ID_LENGTH:
+        raise ValidationError(
+            {
+                "Idempotency-Key": [
+                    f"Ensure this header has no more than {MAX_EVENT_ID_LENGTH} characters."
+                ]
+            }
+        )
+    return idempotency_key

@@ -12,6 +12,7 @@ import json
 from collections import Counter
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
@@ -86,21 +87,29 @@ def in_test_transaction():
 def fuzz_world(db, in_test_transaction, settings):
     """The line of docs/api.md's example event (which the schema carries as its example,
     so some generated events are written, then repeated as duplicates or
-    conflicts), and no throttling in the way."""
+    conflicts), the unit SN-0001 in station at SMT-01 (the stations API's example), and
+    no throttling in the way."""
     settings.GATEWAY_THROTTLE_RATE = "1000000/min"
     station = StationFactory(code="SMT-01")
     operation = OperationFactory(code="OP-REFLOW")
     peak = DataSpecFactory(
         operation=operation, name="Peak Temperature", spec={"min": 240, "max": 250}
     )
-    step = RouteStepFactory(step_no=10, operation=operation, data_specs=[peak])
+    visual = DataSpecFactory(
+        operation=operation, name="Visual Check", data_type="BOOLEAN", method="MANUAL"
+    )  # the stations API's example track-out sends it
+    step = RouteStepFactory(step_no=10, operation=operation, data_specs=[peak, visual])
     run = RunFactory(run_no="RUN-2026-001", route_version=step.route_version)
-    TrackFactory(unit=UnitFactory(sn="SN-0001", run=run), step_no=10, station=station)
+    unit = UnitFactory(sn="SN-0001", run=run, status="IN_STATION", current_step_no=10)
+    TrackFactory(unit=unit, step_no=10, station=station)
 
 
 @pytest.fixture
 def gateway_headers(db):
-    _user, key = gateway_with_key("gw-fuzz")
+    """A gateway key that may also track units, so the stations API's calls reach its
+    rules (a gateway without `track_units` is refused before them)."""
+    user, key = gateway_with_key("gw-fuzz")
+    user.user_permissions.add(Permission.objects.get(codename="track_units"))
     return {"Authorization": f"Token {key}"}
 
 

@@ -1,11 +1,12 @@
 """Who may do what on every /api/ endpoint, cell by cell (docs/operations.md, docs/api.md).
 
-Rows: the API's endpoints, the batch endpoint included, and the back office's
-Acknowledge and Replay buttons of a message. Columns: an anonymous
+Rows: the API's endpoints, the batch endpoint and the stations API included, and the
+back office's Acknowledge and Replay buttons of a message. Columns: an anonymous
 client, a gateway key, a Quality staff session, an Integration admins session, a
-superuser session and a signed-in user in no group. Each cell asserts the status,
-the envelope and what was written: a refused POST writes nothing (no record, value
-or message), an accepted POST writes exactly one record, and no GET writes anything.
+superuser session, a signed-in user in no group and an operator (the Operators group,
+not staff). Each cell asserts the status, the envelope and what was written: a refused
+POST writes nothing (no record, track, value or message), an accepted POST writes
+exactly one record (or track), and no GET writes anything.
 """
 
 from dataclasses import dataclass
@@ -15,11 +16,12 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from execution.models import DataValue
+from execution.models import DataValue, Track
 from integration.ingestion.service import receive_device_event
 from integration.models import DeviceDataRecord, IntegrationMessage
 from tests.conftest import make_event
 from tests.factories import UserFactory, gateway_with_key, receive_traffic
+from tests.route_line import build_route_line
 
 LIST_URL = "/api/integration/device-data"
 
@@ -29,7 +31,8 @@ QUALITY = "quality staff"
 INTEGRATION_ADMIN = "integration admin"
 SUPERUSER = "superuser"
 NO_GROUP = "user in no group"
-ROLES = [ANONYMOUS, GATEWAY, QUALITY, INTEGRATION_ADMIN, SUPERUSER, NO_GROUP]
+OPERATOR = "operator"
+ROLES = [ANONYMOUS, GATEWAY, QUALITY, INTEGRATION_ADMIN, SUPERUSER, NO_GROUP, OPERATOR]
 
 OK, UNAUTHENTICATED, FORBIDDEN = 200, 401, 403
 
@@ -51,6 +54,7 @@ INGEST = {
     INTEGRATION_ADMIN: OK,
     SUPERUSER: OK,
     NO_GROUP: FORBIDDEN,
+    OPERATOR: FORBIDDEN,
 }
 READ = {
     ANONYMOUS: UNAUTHENTICATED,
@@ -59,7 +63,21 @@ READ = {
     INTEGRATION_ADMIN: OK,
     SUPERUSER: OK,
     NO_GROUP: FORBIDDEN,
+    OPERATOR: FORBIDDEN,
 }
+# The stations API (docs/api.md "Stations"): operators track units; whoever may see
+# tracks (quality staff, integration admins) reads. A gateway needs `track_units` given
+# to it (tests/integration/api/test_stations_permissions.py).
+TRACK = {
+    ANONYMOUS: UNAUTHENTICATED,
+    GATEWAY: FORBIDDEN,
+    QUALITY: FORBIDDEN,
+    INTEGRATION_ADMIN: FORBIDDEN,
+    SUPERUSER: OK,
+    NO_GROUP: FORBIDDEN,
+    OPERATOR: OK,
+}
+READ_TRACKS = {**READ, OPERATOR: OK}
 ANY_AUTHENTICATED = {role: OK for role in ROLES} | {ANONYMOUS: UNAUTHENTICATED}
 PUBLIC = {role: OK for role in ROLES}
 
@@ -95,9 +113,15 @@ def client_for(role: str, *, enforce_csrf_checks: bool = False) -> APIClient:
     if role == SUPERUSER:
         user = get_user_model().objects.create_superuser("root", password="x-long-pass-1")
     else:
-        groups = {QUALITY: ["Quality staff"], INTEGRATION_ADMIN: ["Integration admins"]}
+        groups = {
+            QUALITY: ["Quality staff"],
+            INTEGRATION_ADMIN: ["Integration admins"],
+            OPERATOR: ["Operators"],
+        }
         user = UserFactory(
-            username=role.replace(" ", "-"), is_staff=role != NO_GROUP, groups=groups.get(role)
+            username=role.replace(" ", "-"),
+            is_staff=role not in (NO_GROUP, OPERATOR),  # operators work at stations
+            groups=groups.get(role),
         )
     client.force_login(user)  # a session, as the admin's users have
     return client
@@ -170,6 +194,7 @@ def test_permission_matrix_cell(existing_record, endpoint, role):
         (INTEGRATION_ADMIN, True, True, "user"),
         (SUPERUSER, True, True, "user"),
         (NO_GROUP, False, False, "user"),
+        (OPERATOR, False, False, "user"),
     ],
 )
 def test_whoami_tells_each_role_what_the_matrix_lets_it_do(db, role, can_ingest, can_read, kind):
@@ -202,7 +227,7 @@ def test_a_gateway_key_needs_no_csrf_token(line):
     assert counts() == (1, 1, 1)
 
 
-@pytest.mark.parametrize("role", [GATEWAY, QUALITY, INTEGRATION_ADMIN, SUPERUSER, NO_GROUP])
+@pytest.mark.parametrize("role", ROLES[1:])
 def test_a_key_header_that_fails_wins_over_a_valid_session(line, role):
     """A bad key is a 401 even from a signed-in browser: credentials that were
     presented and are wrong are never silently replaced by others."""
@@ -226,6 +251,7 @@ MESSAGE_BUTTONS = {
         INTEGRATION_ADMIN: DONE,
         SUPERUSER: DONE,
         NO_GROUP: SIGN_IN,
+        OPERATOR: SIGN_IN,
     },
     "replay": {
         ANONYMOUS: SIGN_IN,
@@ -234,6 +260,7 @@ MESSAGE_BUTTONS = {
         INTEGRATION_ADMIN: DONE,
         SUPERUSER: DONE,
         NO_GROUP: SIGN_IN,
+        OPERATOR: SIGN_IN,
     },
 }
 
@@ -266,3 +293,80 @@ def test_permission_matrix_of_the_message_buttons(line, button, role):
     else:
         assert response.status_code == FORBIDDEN
         assert not done
+
+
+# The stations API: the unit SN-MATRIX-1 is in station at SPI-01 (so it can be tracked
+# out, resolved and asked for its specs); a track-in brings the new unit SN-MATRIX-2.
+STATION_ENDPOINTS = [
+    Endpoint("POST stations/{code}/track-in", "post", "/api/stations/SPI-01/track-in", TRACK),
+    Endpoint("POST stations/{code}/track-out", "post", "/api/stations/SPI-01/track-out", TRACK),
+    Endpoint(
+        "GET stations/resolve-unit/{sn}",
+        "get",
+        "/api/stations/resolve-unit/SN-MATRIX-1",
+        READ_TRACKS,
+    ),
+    Endpoint("GET stations/{code}/queue", "get", "/api/stations/SPI-01/queue", READ_TRACKS),
+    Endpoint(
+        "GET stations/{code}/units/{sn}/data-specs",
+        "get",
+        "/api/stations/SPI-01/units/SN-MATRIX-1/data-specs",
+        READ_TRACKS,
+    ),
+]
+STATION_BODIES = {
+    "track-in": {"sn": "SN-MATRIX-2", "runNo": "RUN-TRACK-001"},
+    "track-out": {"sn": "SN-MATRIX-1", "runNo": "RUN-TRACK-001", "result": "FAIL"},
+}
+
+
+def station_counts() -> tuple[int, int, int]:
+    return (
+        Track.objects.count(),
+        Track.objects.filter(out_at=None).count(),
+        IntegrationMessage.objects.count(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "role"),
+    [
+        pytest.param(endpoint, role, id=f"{endpoint.name} as {role}")
+        for endpoint in STATION_ENDPOINTS
+        for role in ROLES
+    ],
+)
+def test_permission_matrix_of_the_stations_api(db, endpoint, role):
+    from integration.tracking.service import receive_track_in
+
+    build_route_line()
+    receive_track_in(
+        {"sn": "SN-MATRIX-1", "runNo": "RUN-TRACK-001"}, station_code="SPI-01", sent_by=None
+    )
+    client = client_for(role)
+    before = station_counts()
+
+    if endpoint.method == "post":
+        action = endpoint.path.rsplit("/", 1)[1]
+        response = client.post(endpoint.path, STATION_BODIES[action], format="json")
+    else:
+        response = client.get(endpoint.path)
+
+    expected = endpoint.expected[role]
+    assert response.status_code == expected, response.content[:500]
+    body = response.json()
+    assert body["ok"] is (expected == OK)
+    if expected == UNAUTHENTICATED:
+        assert body["error"]["code"] == "NOT_AUTHENTICATED"
+        assert response["WWW-Authenticate"]
+    elif expected == FORBIDDEN:
+        assert body["error"]["code"] == "PERMISSION_DENIED"
+    tracks, open_tracks, messages = before
+    if endpoint.method == "post" and expected == OK:
+        if endpoint.path.endswith("track-in"):
+            assert station_counts() == (tracks + 1, open_tracks + 1, messages + 1)
+        else:
+            assert station_counts() == (tracks, open_tracks - 1, messages + 1)
+        assert IntegrationMessage.objects.latest("pk").sent_by is not None
+    else:
+        assert station_counts() == before
