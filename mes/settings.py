@@ -302,6 +302,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for each choice set that several fields share (a unit's status beside a
+    # message's; AUTO/MANUAL as a source and as a spec's method).
+    "ENUM_NAME_OVERRIDES": {
+        "UnitStatusEnum": "execution.models.Unit.Status",
+        "AutoOrManualEnum": "execution.models.DataSpec.Method",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "mes.api.schema.envelope_responses",  # the envelope and docs/api.md's error statuses

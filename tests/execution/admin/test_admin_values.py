@@ -419,8 +419,8 @@ def test_integration_admin_can_still_save_a_track_that_has_values(client, traffi
             "source": "AUTO",
             "in_at_0": "2026-01-24",
             "in_at_1": "10:00:00",
-            "result": "PASS",
-            "operator_id": "",
+            "defect_code": "REVIEWED",
+            "defect_location": "",
             "data_values-TOTAL_FORMS": "2",
             "data_values-INITIAL_FORMS": "2",
             "data_values-MIN_NUM_FORMS": "0",
@@ -429,7 +429,7 @@ def test_integration_admin_can_still_save_a_track_that_has_values(client, traffi
     )
     assert response.status_code == 302, response.context["errors"]
     track.refresh_from_db()
-    assert track.result == "PASS"
+    assert track.defect_code == "REVIEWED"
     assert DataValue.objects.filter(track=track).count() == 2
 
 
