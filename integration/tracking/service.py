@@ -175,18 +175,23 @@ def _take(call: _Call) -> TrackingOutcome | TrackingIdConflict:
     the message written together."""
     now = timezone.now()
     with _bounded():
-        if call.event_id:
-            record = (
-                TrackingRecord.objects.select_for_update()
-                .filter(kind=call.kind, event_id=call.event_id)
-                .first()
-            )
-            if record is not None:
-                return _repeat(call, record, now)
-        if call.kind == TRACK_IN:
-            answer = track_in_answer(_track_in(call))
-        else:
-            answer = track_out_answer(_track_out(call))
+        record = _record_of(call)
+        if record is not None:
+            return _repeat(call, record, now)
+        try:
+            if call.kind == TRACK_IN:
+                answer = track_in_answer(_track_in(call))
+            else:
+                answer = track_out_answer(_track_out(call))
+        except TrackingRefused:
+            # The same id sent twice at once: the other call moved the unit and wrote its
+            # record while this one waited for the unit's lock, so the unit's state now
+            # refuses this one. Read committed: a new statement sees that record, and this
+            # call is its re-send (tests/integration/api/test_stations_concurrency.py).
+            record = _record_of(call)
+            if record is None:
+                raise
+            return _repeat(call, record, now)
         message = _message(call, IntegrationMessage.Status.SUCCESS)
         if call.event_id:
             TrackingRecord.objects.create(
@@ -203,6 +208,17 @@ def _take(call: _Call) -> TrackingOutcome | TrackingIdConflict:
             resolve_failed_messages([message.business_key], now)
         message.save(force_insert=True)
     return TrackingOutcome({**answer, "isDuplicate": False}, False, message)
+
+
+def _record_of(call: _Call) -> TrackingRecord | None:
+    """The record of the call's id, locked (a re-send counts itself on it), or None."""
+    if not call.event_id:
+        return None
+    return (
+        TrackingRecord.objects.select_for_update()
+        .filter(kind=call.kind, event_id=call.event_id)
+        .first()
+    )
 
 
 def _track_in(call: _Call):
