@@ -4,8 +4,8 @@ connections at once (docs/execution.md, "Exactly once").
 
 Two stations racing for one unit, one eventId sent twice at once, a device event beside a
 track-out, a unit row locked by another session, a worker SIGKILLed mid-stream: each
-leaves exactly the tracks and values it should, and no answer is a 500. The migration
-between calls is in test_stations_migration.py beside this module.
+leaves exactly the tracks and values it should, and no answer is a 500. A migration
+between calls: tests/deploy/test_tracking_across_migrations.py.
 """
 
 import os
