@@ -137,8 +137,8 @@ def track_in(
             in_at=now,
             operator_id=operator_id or "",
         )
-        rows.open_track(track)
         unit.status, unit.current_step_no = Unit.Status.IN_STATION, step.step_no
+        rows.open_track(track, unit)
     return TrackInOutcome(track=track, unit=unit, run=run, station=station)
 
 
@@ -178,9 +178,9 @@ def track_out(
         if unit is None:
             raise TrackingRefused("UNIT_NOT_FOUND", f"Unit not found: {sn}")
         _check_unit_of_run(unit, run)
-        opened = rows.open_pass(unit.pk)
+        opened = rows.open_pass(unit.pk, run.route_version_id)
         track = _open_track_at(unit, station, opened)
-        step = rows.route_step(run.route_version_id, track.step_no)
+        step = opened.step
 
         where = ResolvedTrack(
             track_id=track.pk,
@@ -229,7 +229,6 @@ def track_out(
                 INSPECTION_DEFECT_CODE if track.inspection_override else DEFAULT_DEFECT_CODE
             )
             track.defect_location = defect_location or ""
-        rows.close_track(track)
 
         next_step_no = None
         if final == PassResult.FAIL:
@@ -240,7 +239,7 @@ def track_out(
         held_before = unit.status == Unit.Status.ON_HOLD
         unit.current_step_no = next_step_no or track.step_no
         unit.status = Unit.Status.ON_HOLD if held_before else after
-        rows.move_unit(unit.pk, unit.status, unit.current_step_no)
+        rows.close_track(track, unit)
         if held_before:
             # The release of the hold sends the unit where this track-out did.
             Hold.objects.filter(unit=unit, closed_at=None).update(unit_status_before=after)

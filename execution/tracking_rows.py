@@ -27,7 +27,9 @@ from django.db import connection
 from execution.models import Hold, Run, Station, Track, Unit
 from mes.db import execute, fetch_all, load_model, model_width, select_list
 
-UNIT, STATION, RUN, TRACK = (model_width(model) for model in (Unit, Station, Run, Track))
+UNIT, STATION, RUN, TRACK, HOLD = (
+    model_width(model) for model in (Unit, Station, Run, Track, Hold)
+)
 
 
 @dataclass
@@ -57,6 +59,7 @@ class OpenPass:
     """A unit's open pass, read after its unit was locked."""
 
     track: Track
+    step: StepRows | None  # its route step (None if the step left the route)
     station_code: str | None
     spec_ids_with_values: frozenset  # specs with a value on the pass already
     key_value_failed: bool  # a KEY spec's value on it was judged FAIL
@@ -114,10 +117,10 @@ def lock_unit(sn: str, station_code: str, run_no: str) -> CallRows:
     return CallRows(None, _load(Station, row, 0), _load(Run, row, STATION))
 
 
-def route_step(route_version_id: int, step_no: int | None) -> StepRows | None:
-    """The route's step `step_no` (its first step when None), or None."""
-    rows = fetch_all(
-        "SELECT rs.step_no, rs.station_type, o.id, o.code, o.name, "
+def _step_columns() -> str:
+    """A route step `rs` (with its operation `o`): what StepRows holds, in its order."""
+    return (
+        "rs.step_no, rs.station_type, o.id, o.code, o.name, "
         "(SELECT min(n.step_no) FROM execution_routestep n "
         " WHERE n.route_version_id = rs.route_version_id AND n.step_no > rs.step_no), "
         + _ids(
@@ -135,14 +138,13 @@ def route_step(route_version_id: int, step_no: int | None) -> StepRows | None:
             "JOIN execution_dataspec sp ON sp.id = b.dataspec_id "
             "WHERE b.routestep_id = rs.id AND sp.is_required AND sp.is_active"
         )
-        + " FROM execution_routestep rs JOIN execution_operation o ON o.id = rs.operation_id "
-        "WHERE rs.route_version_id = %s AND rs.step_no = COALESCE(%s, "
-        " (SELECT min(f.step_no) FROM execution_routestep f WHERE f.route_version_id = %s))",
-        [route_version_id, step_no, route_version_id],
     )
-    if not rows:
+
+
+def _step(columns) -> StepRows | None:
+    step, station_type, op_id, op_code, op_name, next_step, allowed, bound, required = columns
+    if step is None:  # an outer join found no step
         return None
-    step, station_type, op_id, op_code, op_name, next_step, allowed, bound, required = rows[0]
     return StepRows(
         step,
         station_type,
@@ -154,32 +156,53 @@ def route_step(route_version_id: int, step_no: int | None) -> StepRows | None:
     )
 
 
-def open_pass(unit_id: int) -> OpenPass | None:
-    """The unit's open pass (the latest, should there be several), the specs with values
-    on it, whether a KEY value on it failed, and the unit's open hold. Call it after the
-    unit is locked: it is a statement of its own, so it sees what committed before."""
+STEP = 9  # columns of _step_columns
+
+
+def route_step(route_version_id: int, step_no: int | None) -> StepRows | None:
+    """The route's step `step_no` (its first step when None), or None."""
+    rows = fetch_all(
+        f"SELECT {_step_columns()} "
+        "FROM execution_routestep rs JOIN execution_operation o ON o.id = rs.operation_id "
+        "WHERE rs.route_version_id = %s AND rs.step_no = COALESCE(%s, "
+        " (SELECT min(f.step_no) FROM execution_routestep f WHERE f.route_version_id = %s))",
+        [route_version_id, step_no, route_version_id],
+    )
+    return _step(rows[0]) if rows else None
+
+
+def open_pass(unit_id: int, route_version_id: int) -> OpenPass | None:
+    """The unit's open pass (the latest, should there be several), its step in the route
+    (None if the step left it), the specs with values on it, whether a KEY value on it
+    failed, and the unit's open hold. Call it after the unit is locked: a statement of its
+    own, it sees what committed before it began."""
     rows = fetch_all(
         f"SELECT {select_list(Track, 't')}, s.code, "
         + _ids("SELECT DISTINCT v.spec_id AS x FROM execution_datavalue v WHERE v.track_id = t.id")
         + ", EXISTS (SELECT 1 FROM execution_datavalue v "
         "  JOIN execution_dataspec sp ON sp.id = v.spec_id "
         "  WHERE v.track_id = t.id AND v.judge = 'FAIL' AND sp.item_type = 'KEY'), "
-        f"{select_list(Hold, 'h')} "
+        f"{select_list(Hold, 'h')}, {_step_columns()} "
         "FROM execution_track t LEFT JOIN execution_station s ON s.id = t.station_id "
         "LEFT JOIN execution_hold h ON h.unit_id = t.unit_id AND h.closed_at IS NULL "
+        "LEFT JOIN execution_routestep rs "
+        " ON rs.route_version_id = %s AND rs.step_no = t.step_no "
+        "LEFT JOIN execution_operation o ON o.id = rs.operation_id "
         "WHERE t.unit_id = %s AND t.out_at IS NULL ORDER BY t.in_at DESC, t.id DESC LIMIT 1",
-        [unit_id],
+        [route_version_id, unit_id],
     )
     if not rows:
         return None
     row = rows[0]
     station_code, with_values, key_failed = row[TRACK : TRACK + 3]
+    hold_at = TRACK + 3
     return OpenPass(
         load_model(Track, row),
+        _step(row[hold_at + HOLD : hold_at + HOLD + STEP]),
         station_code,
         _id_set(with_values),
         bool(key_failed),
-        _load(Hold, row, TRACK + 3),
+        _load(Hold, row, hold_at),
     )
 
 
@@ -194,45 +217,57 @@ def create_unit(sn: str, run_id: int, step_no: int) -> int:
     return row[0]
 
 
-def open_track(track: Track) -> None:
-    """Insert a new pass (its id set on `track`) and put its unit in station there."""
-    (row,) = fetch_all(
-        "INSERT INTO execution_track (unit_id, step_no, station_id, source, in_at, "
-        "operator_id, defect_code, defect_location, inspection_override) "
-        "VALUES (%s, %s, %s, %s, %s, %s, '', '', %s) RETURNING id",
-        [
-            track.unit_id,
-            track.step_no,
-            track.station_id,
-            track.source,
-            connection.ops.adapt_datetimefield_value(track.in_at),
-            track.operator_id,
-            False,
-        ],
-    )
-    track.pk = row[0]
-    move_unit(track.unit_id, Unit.Status.IN_STATION, track.step_no)
+def _together(first: tuple[str, list], second: tuple[str, list]) -> list[tuple]:
+    """Two statements in one round trip on PostgreSQL (the first as a data-modifying WITH,
+    run whatever the second reads); one after the other elsewhere. The second's rows."""
+    if connection.vendor == "postgresql":
+        return fetch_all(f"WITH moved AS ({first[0]}) {second[0]}", [*first[1], *second[1]])
+    execute(*first)
+    return fetch_all(*second)
 
 
-def close_track(track: Track) -> None:
-    """Write a pass's out time, result, defect and override."""
-    execute(
-        "UPDATE execution_track SET out_at = %s, result = %s, defect_code = %s, "
-        "defect_location = %s, inspection_override = %s WHERE id = %s",
-        [
-            connection.ops.adapt_datetimefield_value(track.out_at),
-            track.result,
-            track.defect_code,
-            track.defect_location,
-            track.inspection_override,
-            track.pk,
-        ],
-    )
-
-
-def move_unit(unit_id: int, status: str, step_no: int | None) -> None:
-    """Set a unit's status and the step it is at or waits for."""
-    execute(
+def _moved(unit: Unit) -> tuple[str, list]:
+    return (
         "UPDATE execution_unit SET status = %s, current_step_no = %s WHERE id = %s",
-        [status, step_no, unit_id],
+        [unit.status, unit.current_step_no, unit.pk],
+    )
+
+
+def open_track(track: Track, unit: Unit) -> None:
+    """Insert a new pass (its id set on `track`) and write `unit`'s status and step."""
+    ((track.pk,),) = _together(
+        _moved(unit),
+        (
+            "INSERT INTO execution_track (unit_id, step_no, station_id, source, in_at, "
+            "operator_id, defect_code, defect_location, inspection_override) "
+            "VALUES (%s, %s, %s, %s, %s, %s, '', '', %s) RETURNING id",
+            [
+                track.unit_id,
+                track.step_no,
+                track.station_id,
+                track.source,
+                connection.ops.adapt_datetimefield_value(track.in_at),
+                track.operator_id,
+                False,
+            ],
+        ),
+    )
+
+
+def close_track(track: Track, unit: Unit) -> None:
+    """Write a pass's out time, result, defect and override, and `unit`'s status and step."""
+    _together(
+        _moved(unit),
+        (
+            "UPDATE execution_track SET out_at = %s, result = %s, defect_code = %s, "
+            "defect_location = %s, inspection_override = %s WHERE id = %s RETURNING id",
+            [
+                connection.ops.adapt_datetimefield_value(track.out_at),
+                track.result,
+                track.defect_code,
+                track.defect_location,
+                track.inspection_override,
+                track.pk,
+            ],
+        ),
     )
