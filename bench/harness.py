@@ -118,8 +118,9 @@ def free_port() -> int:
 
 
 def start_server(
-    database_url: str, workers: int, threads: int, port: int, environment=None, log=None
+    database_url: str, workers: int, threads: int, port: int, environment=None, log=None, root=ROOT
 ):
+    """gunicorn serving the code of `root` (this checkout unless another is given)."""
     command = [
         str(VENV_BIN / "gunicorn"),
         "mes.wsgi",
@@ -139,7 +140,7 @@ def start_server(
     server = subprocess.Popen(
         command,
         env={**server_environment(database_url), **(environment or {})},
-        cwd=ROOT,
+        cwd=root,
         start_new_session=True,
         stderr=log,
     )

@@ -328,6 +328,11 @@ def main():
     parser.add_argument("--clients", type=int, default=8, help="keep-alive client processes")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per figure at most")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "tracking.json"))
+    parser.add_argument(
+        "--checkout",
+        default=str(ROOT),
+        help="serve the code of another checkout of the same schema (before/after comparisons)",
+    )
     options = parser.parse_args()
 
     name = options.database_url.rsplit("/", 1)[1]
@@ -351,10 +356,13 @@ def main():
             "threads": options.threads,
             "units": options.units,
             "duration": options.duration,
+            "checkout": options.checkout,
         }
     }
     port = free_port()
-    server = start_server(database_url, options.workers, options.threads, port)
+    server = start_server(
+        database_url, options.workers, options.threads, port, root=Path(options.checkout)
+    )
     try:
         # Not counted: every worker's connection opened and its statements prepared.
         run_ours(server, port, keys, run_no, warm_up, options.clients, options.duration)
