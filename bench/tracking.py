@@ -100,14 +100,33 @@ def workers_of(server) -> list[int]:
     ]
 
 
-def run_ours(server, port, keys, run_no, units, clients, duration) -> dict:
+def backends_of(database_url: str) -> list[int]:
+    """The PostgreSQL sessions of the database (the server's), but the asking one."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as session:
+        return [
+            pid
+            for (pid,) in session.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ]
+
+
+def run_ours(server, port, keys, run_no, units, clients, duration, database_url) -> dict:
     shares = [units[n::clients] for n in range(clients)]
     jobs = [(port, keys[n % len(keys)], run_no, shares[n], duration) for n in range(clients)]
     workers = workers_of(server)
+    backends = {pid: cpu_seconds([pid]) for pid in backends_of(database_url)}
     cpu_before = cpu_seconds(workers)
     with multiprocessing.get_context("fork").Pool(clients) as pool:
         results = pool.map(_client_worker, jobs)
     cpu = cpu_seconds(workers) - cpu_before
+    # Sessions opened during the run count from their start.
+    database_cpu = sum(
+        cpu_seconds([pid]) - backends.get(pid, 0) for pid in backends_of(database_url)
+    )
     statuses = {}
     for result in results:
         for status, count in result[1].items():
@@ -121,6 +140,8 @@ def run_ours(server, port, keys, run_no, units, clients, duration) -> dict:
         "pairs_per_second": round(pairs / elapsed, 1),
         # The gunicorn workers' own CPU: what the code costs, whatever else the machine runs.
         "gunicorn_cpu_ms_per_pair": round(cpu / pairs * 1000, 2) if pairs else None,
+        # The server's PostgreSQL sessions: what its statements cost the database.
+        "postgresql_cpu_ms_per_pair": round(database_cpu / pairs * 1000, 2) if pairs else None,
         "statuses": dict(sorted(statuses.items())),
         "done": [sn for result in results for sn in result[3]],
     }
@@ -305,7 +326,10 @@ def report(results: dict) -> str:
             f"{figures['p99_ms']:>9}"
         )
     lines.append(f"{'baseline, mean':<46}{mean:>9.1f}")
-    lines.append(f"gunicorn workers' CPU per pair: {ours['gunicorn_cpu_ms_per_pair']} ms")
+    lines.append(
+        f"CPU per pair: gunicorn workers {ours['gunicorn_cpu_ms_per_pair']} ms, their "
+        f"PostgreSQL sessions {ours['postgresql_cpu_ms_per_pair']} ms"
+    )
     lines.append(f"ours ÷ baseline: {ratio:.0%}; statuses {ours['statuses']}")
     written = results["written"]
     lines.append(
@@ -365,11 +389,15 @@ def main():
     )
     try:
         # Not counted: every worker's connection opened and its statements prepared.
-        run_ours(server, port, keys, run_no, warm_up, options.clients, options.duration)
+        run_ours(
+            server, port, keys, run_no, warm_up, options.clients, options.duration, database_url
+        )
         print("baseline: psycopg, the same rows …", flush=True)
         before = run_baseline(database_url, run_no, before_units, options.workers, options.duration)
         print(f"ours: {options.clients} clients through gunicorn …", flush=True)
-        ours = run_ours(server, port, keys, run_no, ours_units, options.clients, options.duration)
+        ours = run_ours(
+            server, port, keys, run_no, ours_units, options.clients, options.duration, database_url
+        )
         print("baseline: psycopg, the same rows …", flush=True)
         after = run_baseline(database_url, run_no, after_units, options.workers, options.duration)
     finally:

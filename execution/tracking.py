@@ -115,7 +115,7 @@ def track_in(
             refused = REFUSED_UNIT_STATES.get(unit.status)
             if refused is not None:
                 raise TrackingRefused(refused, _unit_state_message(unit))
-        step = _fitting_step(run, unit.current_step_no if unit else None, station)
+        step = _fitting_step(run, (unit.current_step_no or None) if unit else None, station)
 
         # Every rule holds: the writes.
         if unit is None:
