@@ -164,7 +164,10 @@ def test_two_stations_tracking_one_unit_in_at_once_give_it_one_track_and_the_oth
 
 
 def test_one_call_sent_twice_at_once_by_its_event_id_is_written_once_and_answered_alike(line, pair):
-    units = line.units[100 : 100 + ROUNDS]
+    # Odd rounds: a unit the track-in creates, so the two calls race on its creation.
+    units = [
+        f"SN-TWICE-{n:03d}" if n % 2 else sn for n, sn in enumerate(line.units[100 : 100 + ROUNDS])
+    ]
     answers = []
     for n, sn in enumerate(units):
         track_in = {"sn": sn, "runNo": line.run_no, "eventId": f"ti-twice-{n}"}
