@@ -24,7 +24,6 @@ from execution.models import (
     DataValue,
     FailureDisposition,
     Hold,
-    Operation,
     PassResult,
     RouteStep,
     Run,
@@ -33,12 +32,7 @@ from execution.models import (
     Track,
     Unit,
 )
-from execution.resolution import (
-    ResolutionError,
-    ResolvedOperation,
-    ResolvedTrack,
-    resolve_items,
-)
+from execution.resolution import ResolutionError, ResolvedOperation, ResolvedTrack, resolve_items
 from execution.value_writing import build_values, hold_causes, judge_items
 from mes.db import insert_models, new_model
 
@@ -194,7 +188,8 @@ def track_out(
             unit_id=unit.pk,
             unit_status=unit.status,
         )
-        operation = _operation_of(step)
+        # The pass's operation and bound specs (none known if its step left the route).
+        operation = step.operation_resolved() if step else ResolvedOperation(operation=None)
         items = None
         if data:
             (items,) = resolve_items([(data, operation, source)])
@@ -458,18 +453,6 @@ def _open_track_at(unit: Unit, station: Station, opened: rows.OpenPass | None) -
     )
     raise TrackingRefused(
         "TRACK_NOT_FOUND", f"Unit {unit.sn} has no open pass at station {station.code}: {where}"
-    )
-
-
-def _operation_of(step: rows.StepRows | None) -> ResolvedOperation:
-    """The pass's operation and bound specs, as resolve_operations gives them."""
-    if step is None:  # the pass's step left the route: no operation known
-        return ResolvedOperation(operation=None)
-    operation_id, code, name = step.operation
-    return ResolvedOperation(
-        operation=Operation(pk=operation_id, code=code, name=name),
-        step_no=step.step_no,
-        bound_spec_ids=step.bound_spec_ids,
     )
 
 

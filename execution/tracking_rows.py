@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from execution.models import Hold, Run, Station, Track, Unit
+from execution.models import Hold, Operation, Run, Station, Track, Unit
+from execution.resolution import ResolvedOperation
 from mes.db import execute, fetch_all, load_model, model_width, select_list
 
 UNIT, STATION, RUN, TRACK, HOLD = (
@@ -52,6 +53,15 @@ class StepRows:
     allowed_station_ids: frozenset
     bound_spec_ids: frozenset
     required_spec_ids: frozenset
+
+    def operation_resolved(self) -> ResolvedOperation:
+        """The step's operation and bound specs, as resolve_operations gives them."""
+        operation_id, code, name = self.operation
+        return ResolvedOperation(
+            operation=Operation(pk=operation_id, code=code, name=name),
+            step_no=self.step_no,
+            bound_spec_ids=self.bound_spec_ids,
+        )
 
 
 @dataclass
