@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv lint format bench bench-growth faults screenshots local.env
+.PHONY: run test venv lint format bench bench-tracking bench-growth faults screenshots local.env
 
 venv: $(VENV)/.installed
 
@@ -44,9 +44,15 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Ingestion throughput against PostgreSQL's own limit (bench/README.md).
+# Ingestion throughput against PostgreSQL's own limit, then track-in + track-out pairs
+# against the same rows written by psycopg (bench/README.md).
 bench: venv
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
+	$(BIN)/python bench/tracking.py $(TRACKING_ARGS)
+
+# The tracking figure alone (bench/tracking.py).
+bench-tracking: venv
+	$(BIN)/python bench/tracking.py $(TRACKING_ARGS)
 
 # The back office, the read API and ingestion with a plant's worth of data (bench/growth.py).
 bench-growth: venv

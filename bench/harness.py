@@ -61,6 +61,16 @@ def server_environment(database_url: str) -> dict:
 
 def seed(database_url: str, runs: int, units_per_run: int, gateways: int) -> dict:
     """Migrate and seed in a child process; returns the units and gateway keys."""
+    return _seed_in_child(database_url, f"seed_bench_line({runs}, {units_per_run}, {gateways})")
+
+
+def seed_tracking(database_url: str, units: int, gateways: int) -> dict:
+    """Migrate and seed the stations' line (bench/seed.py) in a child process; returns its
+    run number, units and station gateways' keys."""
+    return _seed_in_child(database_url, f"seed_tracking_line({units}, {gateways})")
+
+
+def _seed_in_child(database_url: str, call: str) -> dict:
     script = f"""
 import json, os, sys
 sys.path.insert(0, {str(ROOT)!r})
@@ -69,8 +79,8 @@ import django
 django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
-from bench.seed import seed_bench_line
-print(json.dumps(seed_bench_line({runs}, {units_per_run}, {gateways})))
+from bench.seed import seed_bench_line, seed_tracking_line
+print(json.dumps({call}))
 """
     output = subprocess.run(
         [sys.executable, "-c", script],
@@ -108,8 +118,9 @@ def free_port() -> int:
 
 
 def start_server(
-    database_url: str, workers: int, threads: int, port: int, environment=None, log=None
+    database_url: str, workers: int, threads: int, port: int, environment=None, log=None, root=ROOT
 ):
+    """gunicorn serving the code of `root` (this checkout unless another is given)."""
     command = [
         str(VENV_BIN / "gunicorn"),
         "mes.wsgi",
@@ -129,7 +140,7 @@ def start_server(
     server = subprocess.Popen(
         command,
         env={**server_environment(database_url), **(environment or {})},
-        cwd=ROOT,
+        cwd=root,
         start_new_session=True,
         stderr=log,
     )

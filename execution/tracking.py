@@ -11,12 +11,14 @@ REST, the CFX consumer and the admin call these through integration's boundary, 
 adds exactly-once by eventId and keeps every refusal; nothing here knows about them.
 """
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from execution.holds import HoldNote, hold_units, open_holds_of
+from execution import tracking_rows as rows
+from execution.holds import HoldNote, hold_units
 from execution.models import (
     DataSpec,
     DataValue,
@@ -30,10 +32,10 @@ from execution.models import (
     Track,
     Unit,
 )
-from execution.resolution import ResolutionError, ResolvedTrack, resolve_items, resolve_operations
+from execution.resolution import ResolutionError, ResolvedOperation, ResolvedTrack, resolve_items
 from execution.run_completion import complete_run_if_finished
 from execution.value_writing import build_values, hold_causes, judge_items
-from mes.db import insert_models
+from mes.db import insert_models, new_model
 
 DEFAULT_DEFECT_CODE = "STATION_FAIL"
 INSPECTION_DEFECT_CODE = "INSPECTION_FAIL"
@@ -98,43 +100,47 @@ def track_in(
     by the unit's state).
     """
     now = timezone.now()
-    with transaction.atomic():
-        station = _station(station_code)
-        run = _open_run(run_no, station, wo_no=wo_no)
-        unit = _locked_unit(sn)
-        if unit is None:
-            first = _first_step_no(run)
-            unit = Unit(sn=sn, run=run, status=Unit.Status.QUEUED, current_step_no=first)
-            unit.save(force_insert=True)
-        else:
-            if unit.run_id is None:  # registered without a run: it joins this one
-                unit.run = run
-                unit.save(update_fields=["run"])
+    with _in_transaction():
+        found = rows.lock_unit(sn, station_code, run_no)
+        station = _station(found, station_code)
+        run = _open_run(found, run_no, station, wo_no=wo_no)
+        unit = found.unit
+        if unit is not None:
+            joins_run = unit.run_id is None  # registered without a run: it joins this one
+            if joins_run:
+                unit.run_id = run.pk
             _check_unit_of_run(unit, run)
             refused = REFUSED_UNIT_STATES.get(unit.status)
-            if refused is None and _has_open_track(unit):
-                refused = "UNIT_ALREADY_IN_STATION"  # e.g. sent to rework while in station
+            if refused is None and found.has_open_pass:
+                refused = "UNIT_ALREADY_IN_STATION"  # a pass left open by hand or by old data
             if refused is not None:
                 raise TrackingRefused(refused, _unit_state_message(unit))
-        step_no = unit.current_step_no or _first_step_no(run)
-        _check_station_fits(run, step_no, station)
+        step = _fitting_step(run, (unit.current_step_no or None) if unit else None, station)
 
+        # Every rule holds: the writes.
+        if unit is None:
+            unit = new_model(
+                Unit, sn=sn, run_id=run.pk, status=Unit.Status.QUEUED, current_step_no=step.step_no
+            )
+            unit.pk = rows.create_unit(sn, run.pk, step.step_no)
+        elif joins_run:
+            Unit.objects.filter(pk=unit.pk).update(run_id=run.pk)
         if run.status == Run.Status.AUTHORIZED:
             Run.objects.filter(pk=run.pk, status=Run.Status.AUTHORIZED).update(
                 status=Run.Status.IN_PROGRESS, started_at=now
             )
             run.status, run.started_at = Run.Status.IN_PROGRESS, now
-        track = Track(
-            unit=unit,
-            step_no=step_no,
-            station=station,
+        track = new_model(
+            Track,
+            unit_id=unit.pk,
+            step_no=step.step_no,
+            station_id=station.pk,
             source=source,
             in_at=now,
             operator_id=operator_id or "",
         )
-        track.save(force_insert=True)
-        unit.status, unit.current_step_no = Unit.Status.IN_STATION, step_no
-        unit.save(update_fields=["status", "current_step_no"])
+        unit.status, unit.current_step_no = Unit.Status.IN_STATION, step.step_no
+        rows.open_track(track, unit)
     return TrackInOutcome(track=track, unit=unit, run=run, station=station)
 
 
@@ -166,14 +172,17 @@ def track_out(
     """
     data = data or []
     now = timezone.now()
-    with transaction.atomic():
-        station = _station(station_code)
-        run = _open_run(run_no, station)
-        unit = _locked_unit(sn)
+    with _in_transaction():
+        found = rows.lock_unit(sn, station_code, run_no)
+        station = _station(found, station_code)
+        run = _open_run(found, run_no, station)
+        unit = found.unit
         if unit is None:
             raise TrackingRefused("UNIT_NOT_FOUND", f"Unit not found: {sn}")
         _check_unit_of_run(unit, run)
-        track = _open_track_at(unit, station)
+        opened = rows.open_pass(unit.pk, run.route_version_id)
+        track = _open_track_at(unit, station, opened)
+        step = opened.step
 
         where = ResolvedTrack(
             track_id=track.pk,
@@ -187,7 +196,8 @@ def track_out(
             unit_id=unit.pk,
             unit_status=unit.status,
         )
-        (operation,) = resolve_operations([where], [None])
+        # The pass's operation and bound specs (none known if its step left the route).
+        operation = step.operation_resolved() if step else ResolvedOperation(operation=None)
         items = None
         if data:
             (items,) = resolve_items([(data, operation, source)])
@@ -195,8 +205,9 @@ def track_out(
                 raise TrackingRefused(items.code, items.message, {"items": items.items})
         judgements = judge_items(items) if items else []
         if result == PassResult.PASS:
-            _check_required_data(track, operation, items)
+            _check_required_data(track, step, items, opened)
 
+        # Every rule holds: the writes.
         values = []
         if items:
             values = build_values(
@@ -211,7 +222,9 @@ def track_out(
             )
             insert_models(values)
 
-        track.inspection_override = result == PassResult.PASS and _key_value_failed(track, values)
+        track.inspection_override = result == PassResult.PASS and (
+            opened.key_value_failed or _key_value_failed(values)
+        )
         final = PassResult.FAIL if track.inspection_override else result
         track.out_at, track.result = now, final
         if final == PassResult.FAIL:
@@ -219,39 +232,28 @@ def track_out(
                 INSPECTION_DEFECT_CODE if track.inspection_override else DEFAULT_DEFECT_CODE
             )
             track.defect_location = defect_location or ""
-        track.save(
-            update_fields=[
-                "out_at",
-                "result",
-                "defect_code",
-                "defect_location",
-                "inspection_override",
-            ]
-        )
 
         next_step_no = None
         if final == PassResult.FAIL:
             after = Unit.Status.OUT_FAILED
         else:
-            next_step_no = _next_step_no(run, track.step_no)
+            next_step_no = step.next_step_no if step else _next_step_no(run, track.step_no)
             after = Unit.Status.QUEUED if next_step_no is not None else Unit.Status.DONE
         held_before = unit.status == Unit.Status.ON_HOLD
         unit.current_step_no = next_step_no or track.step_no
         unit.status = Unit.Status.ON_HOLD if held_before else after
-        unit.save(update_fields=["status", "current_step_no"])
+        rows.close_track(track, unit)
         if held_before:
             # The release of the hold sends the unit where this track-out did.
             Hold.objects.filter(unit=unit, closed_at=None).update(unit_status_before=after)
 
         specs = items.specs if items else []
         holds = hold_units(hold_causes(unit.pk, values, specs, judgements, event_id), now)
-        hold = holds.get(unit.pk)
-        if hold is None and held_before:
-            hold = open_holds_of([unit.pk]).get(unit.pk)
+        hold = holds.get(unit.pk) or opened.open_hold
         if hold is not None:
             unit.status = Unit.Status.ON_HOLD
-        elif after == Unit.Status.DONE and complete_run_if_finished(run.pk, now):
-            run.status, run.completed_at = Run.Status.COMPLETED, now
+        elif after == Unit.Status.DONE:
+            _complete_run(run, now)
     note = None
     if hold is not None:
         note = HoldNote(hold.pk, hold.opened_at, unit.pk in holds)
@@ -317,23 +319,31 @@ def dispose_failed_unit(
             decided_by=decided_by,
             decided_at=now,
         )
-        if unit.status == Unit.Status.SCRAPPED:
-            complete_run_if_finished(unit.run_id, now)
+        if unit.status == Unit.Status.SCRAPPED and run is not None:
+            _complete_run(run, now)
     return decision
 
 
 # The rules' checks, in order.
 
 
-def _station(station_code: str) -> Station:
-    station = Station.objects.filter(code=station_code).first()
-    if station is None:
+def _in_transaction():
+    """The caller's transaction, else one of its own. No savepoint in the caller's: every
+    refusal is raised before the first write, so there is nothing to roll back to, and a
+    savepoint costs two round trips a call (execution/tracking_rows.py)."""
+    return nullcontext() if connection.in_atomic_block else transaction.atomic()
+
+
+def _station(found: rows.CallRows, station_code: str) -> Station:
+    if found.station is None:
         raise TrackingRefused("STATION_NOT_FOUND", f"Station not found: {station_code}")
-    return station
+    return found.station
 
 
-def _open_run(run_no: str, station: Station, *, wo_no: str | None = None) -> Run:
-    run = Run.objects.filter(run_no=run_no).first()
+def _open_run(
+    found: rows.CallRows, run_no: str, station: Station, *, wo_no: str | None = None
+) -> Run:
+    run = found.run
     if run is None:
         raise TrackingRefused("RUN_NOT_FOUND", f"Run not found: {run_no}")
     if run.route_version_id is None:
@@ -374,10 +384,6 @@ def _check_unit_of_run(unit: Unit, run: Run) -> None:
         )
 
 
-def _has_open_track(unit: Unit) -> bool:
-    return Track.objects.filter(unit=unit, out_at=None).exists()
-
-
 def _unit_state_message(unit: Unit) -> str:
     if unit.status in (Unit.Status.IN_STATION, Unit.Status.QUEUED, Unit.Status.REWORK):
         track = unit.tracks.filter(out_at=None).select_related("station").first()
@@ -401,16 +407,8 @@ def _route_step_numbers(run: Run) -> list[int]:
     )
 
 
-def _first_step_no(run: Run) -> int:
-    steps = _route_step_numbers(run)
-    if not steps:
-        raise TrackingRefused(
-            "ROUTE_VERSION_NOT_READY", f"Run {run.run_no}'s route has no steps: add them first"
-        )
-    return steps[0]
-
-
 def _next_step_no(run: Run, step_no: int) -> int | None:
+    """The step after `step_no` in the run's route (for a pass whose step left the route)."""
     return (
         RouteStep.objects.filter(route_version_id=run.route_version_id, step_no__gt=step_no)
         .order_by("step_no")
@@ -419,46 +417,49 @@ def _next_step_no(run: Run, step_no: int) -> int | None:
     )
 
 
-def _check_station_fits(run: Run, step_no: int, station: Station) -> None:
-    step = (
-        RouteStep.objects.filter(route_version_id=run.route_version_id, step_no=step_no)
-        .select_related("operation")
-        .prefetch_related("allowed_stations")
-        .first()
-    )
+def _fitting_step(run: Run, step_no: int | None, station: Station) -> rows.StepRows:
+    """The step the unit starts (its current one, else the route's first), if the station
+    can do it."""
+    step = rows.route_step(run.route_version_id, step_no)
+    if step is None and step_no is None:
+        raise TrackingRefused(
+            "ROUTE_VERSION_NOT_READY", f"Run {run.run_no}'s route has no steps: add them first"
+        )
     if step is None:
         raise TrackingRefused(
             "STATION_MISMATCH", f"Step {step_no} is not a step of run {run.run_no}'s route"
         )
-    allowed = list(step.allowed_stations.all())
     type_fits = not step.station_type or step.station_type == station.station_type
-    listed = not allowed or any(other.pk == station.pk for other in allowed)
+    listed = not step.allowed_station_ids or station.pk in step.allowed_station_ids
     if type_fits and listed:
-        return
+        return step
+    fitting = (
+        Station.objects.filter(pk__in=step.allowed_station_ids)
+        if step.allowed_station_ids
+        else Station.objects.filter(station_type=step.station_type)
+    )
     # Named only if they would be taken: of the step's type, and on the run's line (a
     # station of another line is refused with STATION_LINE_MISMATCH).
-    fitting = allowed or Station.objects.filter(station_type=step.station_type)
     codes = [
         other.code
-        for other in fitting
+        for other in fitting.order_by("code")
         if (not step.station_type or other.station_type == step.station_type)
         and (not run.line_code or not other.line_code or other.line_code == run.line_code)
     ][:FITTING_STATIONS_NAMED]
     raise TrackingRefused(
         "STATION_MISMATCH",
-        f"Station {station.code} cannot do step {step_no} ({step.operation.code}); "
+        f"Station {station.code} cannot do step {step.step_no} ({step.operation[1]}); "
         f"stations that can: {', '.join(codes) or 'none'}",
-        {"stepNo": step_no, "stations": codes},
+        {"stepNo": step.step_no, "stations": codes},
     )
 
 
-def _open_track_at(unit: Unit, station: Station) -> Track:
-    track = unit.tracks.filter(out_at=None).select_related("station").first()
-    if track is not None and track.station_id == station.pk:
-        return track
+def _open_track_at(unit: Unit, station: Station, opened: rows.OpenPass | None) -> Track:
+    if opened is not None and opened.track.station_id == station.pk:
+        return opened.track
     where = (
-        f"it is in station at {track.station} (step {track.step_no})"
-        if track is not None
+        f"it is in station at {opened.station_code} (step {opened.track.step_no})"
+        if opened is not None
         else "it is in station nowhere"
     )
     raise TrackingRefused(
@@ -466,41 +467,30 @@ def _open_track_at(unit: Unit, station: Station) -> Track:
     )
 
 
-def _check_required_data(track: Track, operation, items) -> None:
-    bound = operation.bound_spec_ids if not isinstance(operation, ResolutionError) else ()
-    if not bound:
-        return
-    required = dict(
-        DataSpec.objects.filter(pk__in=bound, is_required=True, is_active=True).values_list(
-            "pk", "name"
-        )
-    )
-    if not required:
+def _check_required_data(track: Track, step, items, opened: rows.OpenPass) -> None:
+    if step is None or not step.required_spec_ids:
         return
     have = {spec.pk for spec in items.specs} if items else set()
-    have |= set(
-        DataValue.objects.filter(track=track, spec_id__in=required).values_list(
-            "spec_id", flat=True
-        )
-    )
-    missing = sorted(name for pk, name in required.items() if pk not in have)
+    missing = step.required_spec_ids - have - opened.spec_ids_with_values
     if missing:
+        names = sorted(DataSpec.objects.filter(pk__in=missing).values_list("name", flat=True))
         raise TrackingRefused(
             "REQUIRED_DATA_MISSING",
             f"A PASS needs a value of every required spec of step {track.step_no}; "
-            f"missing: {', '.join(missing)}",
-            {"specs": missing},
+            f"missing: {', '.join(names)}",
+            {"specs": names},
         )
 
 
-def _key_value_failed(track: Track, new_values: list[DataValue]) -> bool:
-    """Whether a KEY spec's value on the pass (sent by a device, or with this track-out)
-    was judged FAIL."""
-    if any(
+def _key_value_failed(new_values: list[DataValue]) -> bool:
+    """Whether a KEY spec's value sent with this track-out was judged FAIL (the pass's
+    earlier values: OpenPass.key_value_failed)."""
+    return any(
         value.judge == DataValue.Judge.FAIL and value.spec.item_type == DataSpec.ItemType.KEY
         for value in new_values
-    ):
-        return True
-    return DataValue.objects.filter(
-        track=track, judge=DataValue.Judge.FAIL, spec__item_type=DataSpec.ItemType.KEY
-    ).exists()
+    )
+
+
+def _complete_run(run: Run, now) -> None:
+    if complete_run_if_finished(run.pk, now):
+        run.status, run.completed_at = Run.Status.COMPLETED, now

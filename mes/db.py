@@ -106,6 +106,27 @@ def load_model(model: type[Model], row, start: int = 0) -> Model:
     return model.from_db(db.alias, names, values)
 
 
+@cache
+def _fetch_statement(model: type[Model], fields: tuple[str, ...], for_update: bool) -> str:
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    where = " AND ".join(f"m.{quote(model._meta.get_field(name).column)} = %s" for name in fields)
+    lock = " FOR UPDATE" if for_update and connection.vendor == "postgresql" else ""
+    return (
+        f"SELECT {select_list(model, 'm')} FROM {quote(model._meta.db_table)} m "
+        f"WHERE {where} LIMIT 1{lock}"
+    )
+
+
+def fetch_model(model: type[Model], *, for_update: bool = False, **equals) -> Model | None:
+    """The one row whose fields equal `equals` (a unique key of the model), or None; with
+    `for_update`, locked FOR UPDATE until the transaction ends. What
+    `model.objects.select_for_update().filter(**equals).first()` gives, without building
+    and compiling that query on every call (ingestion's and tracking's record lookups)."""
+    names = tuple(sorted(equals))
+    rows = fetch_all(_fetch_statement(model, names, for_update), [equals[n] for n in names])
+    return load_model(model, rows[0]) if rows else None
+
+
 def model_width(model: type[Model]) -> int:
     """How many columns of a row `select_list` gives the model."""
     return len(model._meta.concrete_fields)

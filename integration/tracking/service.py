@@ -36,6 +36,7 @@ from mes.database_errors import (
     cause_of,
     make_ready_for_retry,
 )
+from mes.db import fetch_model, insert_models, new_model
 from mes.metrics import DATABASE_ERRORS
 
 logger = logging.getLogger("integration.tracking")
@@ -276,16 +277,18 @@ def _take(call: _Call) -> TrackingOutcome | TrackingIdConflict:
             else:
                 answer = track_out_answer(_track_out(call))
         except TrackingRefused:
-            # Each statement sees the latest commits: a call under the same id written
-            # after the record was looked for moved the unit, whose state now refuses its
-            # re-send. Its record says so, and answers it.
+            # The same id sent twice at once: the other call moved the unit and wrote its
+            # record while this one waited for the unit's lock, so the unit's state now
+            # refuses this one. Read committed: a new statement sees that record, and this
+            # call is its re-send (tests/integration/api/test_stations_concurrency.py).
             record = _record_of(call)
             if record is None:
                 raise
             return _repeat(call, record, now)
         message = _message(call, IntegrationMessage.Status.SUCCESS)
         if call.event_id:
-            TrackingRecord.objects.create(
+            record = new_model(
+                TrackingRecord,
                 kind=call.kind,
                 event_id=call.event_id,
                 payload_hash=call.payload_hash,
@@ -293,23 +296,21 @@ def _take(call: _Call) -> TrackingOutcome | TrackingIdConflict:
                 track_id=int(answer["trackId"]),
                 unit_sn=answer["unitSn"],
                 station_code=call.station_code,
-                sent_by=_user(call.sent_by),
+                sent_by_id=_user_id(call.sent_by),
             )
+            insert_models([record])
         if call.event_id or call.replay_of is not None:
             # The same call refused earlier is now written: its FAILED attempts are resolved.
             resolve_failed_messages([message.business_key], now)
-        message.save(force_insert=True)
+        insert_models([message])
     return TrackingOutcome({**answer, "isDuplicate": False}, False, message)
 
 
 def _record_of(call: _Call) -> TrackingRecord | None:
+    """The record of the call's id, locked (a re-send counts itself on it), or None."""
     if not call.event_id:
         return None
-    return (
-        TrackingRecord.objects.select_for_update()
-        .filter(kind=call.kind, event_id=call.event_id)
-        .first()
-    )
+    return fetch_model(TrackingRecord, for_update=True, kind=call.kind, event_id=call.event_id)
 
 
 def _track_in(call: _Call):
@@ -351,13 +352,13 @@ def _repeat(call: _Call, record: TrackingRecord, now) -> TrackingOutcome | Track
             error_code=TrackingIdConflict.CODE,
             error_message="eventId already received with a different body",
         )
-        message.save(force_insert=True)
+        insert_models([message])
         return TrackingIdConflict(record, message)
     record.duplicate_count += 1
     record.last_duplicate_at = now
     record.save(update_fields=["duplicate_count", "last_duplicate_at"])
     message = _message(call, IntegrationMessage.Status.DUPLICATE)
-    message.save(force_insert=True)
+    insert_models([message])
     return TrackingOutcome({**record.answer, "isDuplicate": True}, True, message)
 
 
@@ -371,7 +372,7 @@ def _kept_refusal(call: _Call, refusal: TrackingRefused) -> TrackingCallRefused:
     )
     try:
         with _bounded():
-            message.save(force_insert=True)
+            insert_models([message])
     except DatabaseError:
         logger.exception("Refused %s %r could not be kept", call.kind, call.event_id)
         message = None
@@ -379,8 +380,10 @@ def _kept_refusal(call: _Call, refusal: TrackingRefused) -> TrackingCallRefused:
 
 
 def _message(call: _Call, status: str, **fields) -> IntegrationMessage:
+    """The call's message (not saved), built as ingestion builds its own (mes/db.py)."""
     key = call.business_key
-    return IntegrationMessage(
+    return new_model(
+        IntegrationMessage,
         direction=IntegrationMessage.Direction.IN,
         system=IntegrationMessage.System.STATION,
         entity_type=call.kind,
@@ -388,14 +391,14 @@ def _message(call: _Call, status: str, **fields) -> IntegrationMessage:
         dedupe_key=key,
         status=status,
         payload=call.payload,
-        sent_by=_user(call.sent_by),
-        replay_of=call.replay_of,
+        sent_by_id=_user_id(call.sent_by),
+        replay_of_id=call.replay_of.pk if call.replay_of is not None else None,
         **fields,
     )
 
 
-def _user(sent_by):
-    return sent_by if getattr(sent_by, "pk", None) is not None else None
+def _user_id(sent_by) -> int | None:
+    return getattr(sent_by, "pk", None)
 
 
 def _canonical_hash(kind: str, station_code: str, call: dict) -> str:
