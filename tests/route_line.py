@@ -97,3 +97,21 @@ def build_route_line(run_no: str = "RUN-TRACK-001") -> RouteLine:
     return RouteLine(
         run, spi, reflow, reflow_spare, inspection, steps, paste_height, peak, aoi_result, visual
     )
+
+
+def fail_at_first_step(line: RouteLine, sn: str, operator_id: str = ""):
+    """Track unit `sn` of the route line in at SPI-01 and out with FAIL (defect BRIDGE at
+    U7): OUT_FAILED, waiting for a disposition. The track-out's outcome."""
+    from execution.tracking import track_in, track_out
+
+    track_in(station_code="SPI-01", sn=sn, run_no=line.run.run_no, operator_id=operator_id)
+    return track_out(
+        station_code="SPI-01",
+        sn=sn,
+        run_no=line.run.run_no,
+        result="FAIL",
+        event_id=f"{sn}-out",
+        source_ref=f"track-out:{sn}-out",
+        defect_code="BRIDGE",
+        defect_location="U7",
+    )

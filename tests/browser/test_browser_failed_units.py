@@ -5,10 +5,10 @@ of its route, and read the journey on the unit's page."""
 import pytest
 
 from execution.models import FailureDisposition, Unit
-from execution.tracking import track_in, track_out
 from tests.browser import test_browser
 from tests.browser.test_browser import CHROMIUM, shoot, sign_in, sync_api
 from tests.factories import person_in_role
+from tests.route_line import fail_at_first_step
 
 page = test_browser.page  # the browser tab fixture
 
@@ -20,17 +20,7 @@ pytestmark = [
 
 
 def failed_unit(line, sn="SN-B-0001"):
-    track_in(station_code="SPI-01", sn=sn, run_no=line.run.run_no, operator_id="op-7")
-    return track_out(
-        station_code="SPI-01",
-        sn=sn,
-        run_no=line.run.run_no,
-        result="FAIL",
-        event_id=f"{sn}-out",
-        source_ref=f"track-out:{sn}-out",
-        defect_code="BRIDGE",
-        defect_location="U7",
-    ).unit
+    return fail_at_first_step(line, sn, operator_id="op-7").unit
 
 
 def test_quality_staff_send_a_failed_unit_to_rework_from_the_dashboard(page, route_line):

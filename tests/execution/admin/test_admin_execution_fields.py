@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from execution.models import Run, Station, Track, Unit
-from execution.tracking import track_in, track_out
+from execution.tracking import track_in
 from tests.factories import RunFactory, StationFactory, TrackFactory, UnitFactory
+from tests.route_line import fail_at_first_step
 
 
 def change_url(model: str, pk: int) -> str:
@@ -29,17 +30,7 @@ def listed(client, model: str, query: str = "") -> list:
 
 def failed_at_spi(line, sn="SN-F-0001"):
     """A unit of the route line that failed its first step (OUT_FAILED)."""
-    track_in(station_code="SPI-01", sn=sn, run_no=line.run.run_no)
-    return track_out(
-        station_code="SPI-01",
-        sn=sn,
-        run_no=line.run.run_no,
-        result="FAIL",
-        event_id=f"{sn}-out",
-        source_ref=f"track-out:{sn}-out",
-        defect_code="BRIDGE",
-        defect_location="U7",
-    )
+    return fail_at_first_step(line, sn)
 
 
 # --- stations -------------------------------------------------------------------------------

@@ -9,24 +9,15 @@ from django.urls import reverse
 from django.utils.html import strip_tags
 
 from execution.models import FailureDisposition, Run, Unit
-from execution.tracking import track_in, track_out
+from execution.tracking import track_in
 from tests.factories import RouteStepFactory, UnitFactory, person_in_role
 from tests.postgres import needs_postgresql, row_locked
+from tests.route_line import fail_at_first_step
 
 
 def failed_unit(line, sn="SN-F-0001"):
     """A unit of the route line that failed its first step at SPI-01."""
-    track_in(station_code="SPI-01", sn=sn, run_no=line.run.run_no, operator_id="op-7")
-    return track_out(
-        station_code="SPI-01",
-        sn=sn,
-        run_no=line.run.run_no,
-        result="FAIL",
-        event_id=f"{sn}-out",
-        source_ref=f"track-out:{sn}-out",
-        defect_code="BRIDGE",
-        defect_location="U7",
-    ).unit
+    return fail_at_first_step(line, sn, operator_id="op-7").unit
 
 
 def dispose_url(unit) -> str:
