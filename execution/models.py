@@ -6,6 +6,7 @@ outside tests use them.
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -256,8 +257,10 @@ class Unit(models.Model):
         Run, null=True, blank=True, on_delete=models.PROTECT, related_name="units"
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    # The route step it is at or waits for; null until its first track-in.
-    current_step_no = models.PositiveIntegerField(null=True, blank=True)
+    # The route step it is at or waits for; null until its first track-in. An IntegerField:
+    # a PositiveIntegerField's CHECK would be verified against every unit under the
+    # table's lock when the column is added (docs/operations.md: migrations).
+    current_step_no = models.IntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
 
     class Meta:
         ordering = ["sn"]

@@ -116,6 +116,9 @@ def track_in(
             if refused is not None:
                 raise TrackingRefused(refused, _unit_state_message(unit))
         step = _fitting_step(run, (unit.current_step_no or None) if unit else None, station)
+        run.status = rows.hold_run(run.pk)  # as it is now, and kept so until the commit
+        if run.status not in OPEN_RUN_STATES:
+            raise TrackingRefused("RUN_NOT_AUTHORIZED", _run_closed_message(run))
 
         # Every rule holds: the writes.
         if unit is None:
@@ -351,11 +354,7 @@ def _open_run(
             "ROUTE_VERSION_NOT_READY", f"Run {run_no} has no route version: set one first"
         )
     if run.status not in OPEN_RUN_STATES:
-        raise TrackingRefused(
-            "RUN_NOT_AUTHORIZED",
-            f"Run {run_no} is {run.get_status_display().lower()}: "
-            "units are tracked only in an authorized or running run",
-        )
+        raise TrackingRefused("RUN_NOT_AUTHORIZED", _run_closed_message(run))
     if wo_no and run.wo_no and wo_no != run.wo_no:
         raise TrackingRefused(
             "RUN_WORK_ORDER_MISMATCH",
@@ -368,6 +367,13 @@ def _open_run(
             f"{station.line_code}",
         )
     return run
+
+
+def _run_closed_message(run: Run) -> str:
+    return (
+        f"Run {run.run_no} is {run.get_status_display().lower()}: "
+        "units are tracked only in an authorized or running run"
+    )
 
 
 def _locked_unit(sn: str) -> Unit | None:

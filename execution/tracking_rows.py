@@ -223,6 +223,15 @@ def open_pass(unit_id: int, route_version_id: int) -> OpenPass | None:
     )
 
 
+def hold_run(run_id: int) -> str:
+    """The run's status, its row held (FOR KEY SHARE, PostgreSQL) until the call ends: a
+    run completing at the same moment (it locks the row FOR UPDATE) waits for this unit,
+    or this call sees it COMPLETED, never a unit tracked into a completed run."""
+    lock = " FOR KEY SHARE" if connection.vendor == "postgresql" else ""
+    ((status,),) = fetch_all(f"SELECT status FROM execution_run WHERE id = %s{lock}", [run_id])
+    return status
+
+
 def create_unit(sn: str, run_id: int, step_no: int) -> int:
     """Insert the unit `sn`, queued at `step_no` of its run; its id. The unique serial
     number is the arbiter when two calls create it at once (IntegrityError)."""

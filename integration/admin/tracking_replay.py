@@ -46,8 +46,8 @@ def replay_tracking(message: IntegrationMessage, *, replayed_by):
     link = _link(message)
     try:
         outcome = replay_tracking_message(message, replayed_by=replayed_by)
-    except MessageNotReplayable:
-        text = format_html("Message {} is {}, not FAILED: not replayed.", link, message.status)
+    except MessageNotReplayable as refusal:
+        text = format_html("Not replayed: {}", str(refusal))
         return text, messages.WARNING, None
     except TrackingCallRefused as refusal:
         kept = refusal.failed_message

@@ -120,6 +120,9 @@ def replay_tracking_message(message: IntegrationMessage, *, replayed_by) -> Trac
     id included). The new attempt's message points back with `replay_of`."""
     if message.status != IntegrationMessage.Status.FAILED:
         raise MessageNotReplayable(f"Message {message.pk} is {message.status}, not FAILED.")
+    if message.resolved_at is not None and not message.payload.get("eventId"):
+        # Without an id nothing tells its re-send from a new call: it is taken once.
+        raise MessageNotReplayable(_already_written(message))
     payload = dict(message.payload)
     station_code = payload.pop("stationCode", "")
     source = payload.pop("source", Source.MANUAL)
@@ -203,10 +206,11 @@ def keep_refused_call(
     sent_by,
     source: str,
     replay_of: IntegrationMessage | None = None,
-) -> TrackingCallRefused:
+) -> TrackingCallRefused | EventNotWritten:
     """A call refused before it reached the rules (its unit unknown, its sender not allowed
     to track), kept as a FAILED message with `refusal`'s code, as received: the error to
-    raise. Its replay takes the call as if it were new."""
+    raise (EventNotWritten when the database cannot keep it now). Its replay takes the call
+    as if it were new."""
     event_id = payload.get("eventId") or None
     stored = _stored(payload, station_code, event_id, source)
     call = _Call(kind, stored, {}, station_code, event_id, sent_by, source, replay_of)
@@ -268,6 +272,8 @@ def _take(call: _Call) -> TrackingOutcome | TrackingIdConflict:
     the message written together."""
     now = timezone.now()
     with _bounded():
+        if call.replay_of is not None and not call.event_id:
+            _claim_replayed(call.replay_of)
         record = _record_of(call)
         if record is not None:
             return _repeat(call, record, now)
@@ -304,6 +310,27 @@ def _take(call: _Call) -> TrackingOutcome | TrackingIdConflict:
             resolve_failed_messages([message.business_key], now)
         insert_models([message])
     return TrackingOutcome({**answer, "isDuplicate": False}, False, message)
+
+
+def _claim_replayed(message: IntegrationMessage) -> None:
+    """A replay of a call without an id: its FAILED message locked, so two replays at once
+    take turns, and refused if a replay wrote the call already (it resolved the message)."""
+    resolved_at = (
+        IntegrationMessage.objects.select_for_update()
+        .filter(pk=message.pk)
+        .values_list("resolved_at", flat=True)
+        .first()
+    )
+    if resolved_at is not None:
+        message.resolved_at = resolved_at
+        raise MessageNotReplayable(_already_written(message))
+
+
+def _already_written(message: IntegrationMessage) -> str:
+    return (
+        f"Message {message.pk} was written by a replay at "
+        f"{message.resolved_at:%Y-%m-%d %H:%M:%S}: a call without an eventId is taken once."
+    )
 
 
 def _record_of(call: _Call) -> TrackingRecord | None:
@@ -362,8 +389,10 @@ def _repeat(call: _Call, record: TrackingRecord, now) -> TrackingOutcome | Track
     return TrackingOutcome({**record.answer, "isDuplicate": True}, True, message)
 
 
-def _kept_refusal(call: _Call, refusal: TrackingRefused) -> TrackingCallRefused:
-    """The refused call kept as a FAILED message, after its transaction rolled back."""
+def _kept_refusal(call: _Call, refusal: TrackingRefused) -> TrackingCallRefused | EventNotWritten:
+    """The refused call kept as a FAILED message, after its transaction rolled back: the
+    error to raise. A refusal the database cannot keep now is a 503 (nothing written:
+    send it again), never a refusal that leaves no trace."""
     message = _message(
         call,
         IntegrationMessage.Status.FAILED,
@@ -373,9 +402,13 @@ def _kept_refusal(call: _Call, refusal: TrackingRefused) -> TrackingCallRefused:
     try:
         with _bounded():
             insert_models([message])
-    except DatabaseError:
-        logger.exception("Refused %s %r could not be kept", call.kind, call.event_id)
-        message = None
+    except CommitUncertain as failure:
+        return EventNotWritten(cause_of(failure.error), maybe_written=True)
+    except DatabaseError as error:
+        cause = cause_of(error)
+        logger.warning("Refused %s %r could not be kept (%s)", call.kind, call.event_id, cause)
+        make_ready_for_retry(cause)
+        return EventNotWritten(cause)
     return TrackingCallRefused(refusal, message)
 
 

@@ -15,9 +15,10 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from execution.models import DataValue, Track
+from execution.models import DataValue, Track, Unit
 from integration.ingestion.errors import EventNotWritten
 from integration.models import IntegrationMessage, TrackingRecord
+from integration.tracking.errors import TrackingCallRefused
 from integration.tracking.service import receive_track_in, receive_track_out
 from mes.database_errors import Cause
 from tests.factories import UnitFactory, UserFactory
@@ -157,3 +158,46 @@ def test_a_connection_lost_while_waiting_for_the_unit_is_taken_again_and_written
     # A re-send is its duplicate.
     repeat = receive(payload, station_code="SPI-01", sent_by=operator)
     assert repeat.is_duplicate and repeat.answer == {**outcome.answer, "isDuplicate": True}
+
+
+def test_a_refusal_the_database_cannot_keep_now_is_a_503_not_a_refusal_without_trace(
+    route_line, operator
+):
+    refused_call = {"sn": SN, "runNo": "RUN-NOT-THERE", "eventId": "ti-unkept"}
+    with override_settings(INGEST_LOCK_TIMEOUT_MS=300), second_session() as session:
+        # A maintenance job holds the messages table against inserts.
+        session.execute("BEGIN")
+        session.execute("LOCK TABLE integration_integrationmessage IN SHARE MODE")
+        try:
+            with pytest.raises(EventNotWritten) as unavailable:
+                receive_track_in(refused_call, station_code="SPI-01", sent_by=operator)
+        finally:
+            session.execute("ROLLBACK")
+    assert unavailable.value.cause is Cause.LOCK_TIMEOUT
+    assert not IntegrationMessage.objects.exists()
+    # Sent again once the table is free, the refusal is kept.
+    with pytest.raises(TrackingCallRefused) as refused:
+        receive_track_in(refused_call, station_code="SPI-01", sent_by=operator)
+    assert refused.value.code == "RUN_NOT_FOUND"
+    assert IntegrationMessage.objects.get().error_code == "RUN_NOT_FOUND"
+
+
+def test_a_unit_tracked_in_while_its_run_completes_is_refused_not_left_in_a_completed_run(
+    route_line, operator
+):
+    new_unit = {"sn": "SN-LATE-0001", "runNo": route_line.run.run_no, "eventId": "ti-late"}
+    with second_session() as session:
+        # The run's last unit finishing: its row locked and COMPLETED, not committed yet.
+        session.execute("BEGIN")
+        session.execute("SELECT 1 FROM execution_run WHERE id = %s FOR UPDATE", [route_line.run.pk])
+        session.execute(
+            "UPDATE execution_run SET status = 'COMPLETED' WHERE id = %s", [route_line.run.pk]
+        )
+        call = call_in_thread(receive_track_in, new_unit, operator)
+        assert backends_waiting_on_a_lock(), "the track-in did not wait for the run"
+        session.execute("COMMIT")
+        call["thread"].join(10)
+
+    assert not call["thread"].is_alive()
+    assert call["error"].code == "RUN_NOT_AUTHORIZED"
+    assert not Unit.objects.filter(sn="SN-LATE-0001").exists()
