@@ -62,14 +62,7 @@ def hold_units(causes: list[HoldCause], now) -> dict[int, Hold]:
     """
     if not causes:
         return {}
-    # FOR NO KEY UPDATE: enough to take turns with close_hold on the status, and it lets
-    # foreign-key checks (a new track of the unit) through.
-    units = {
-        unit.pk: unit
-        for unit in Unit.objects.select_for_update(no_key=True)
-        .filter(pk__in={cause.unit_id for cause in causes})
-        .order_by("pk")
-    }
+    units = lock_units({cause.unit_id for cause in causes})
     # A scrapped unit is not held again: its value is kept, judged and marked alarmed.
     causes = [cause for cause in causes if units[cause.unit_id].status != Unit.Status.SCRAPPED]
     if not causes:
@@ -102,6 +95,24 @@ def hold_units(causes: list[HoldCause], now) -> dict[int, Hold]:
         status=Unit.Status.ON_HOLD
     )
     return holds
+
+
+def lock_units(unit_ids) -> dict[int, Unit]:
+    """Lock these units' rows in id order (the one order of locks: concurrent writers wait
+    for each other instead of deadlocking) until the caller's transaction ends.
+
+    FOR NO KEY UPDATE, as track-in and track-out take it: enough to take turns on a unit's
+    status, its holds and its passes' results, and it lets foreign-key checks (a new pass
+    or value of the unit) through.
+    """
+    if not unit_ids:
+        return {}
+    return {
+        unit.pk: unit
+        for unit in Unit.objects.select_for_update(no_key=True)
+        .filter(pk__in=unit_ids)
+        .order_by("pk")
+    }
 
 
 def open_holds_of(unit_ids) -> dict[int, Hold]:

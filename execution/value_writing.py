@@ -6,7 +6,7 @@ the same whichever path brought it.
 
 from execution.holds import HoldCause, holds_unit
 from execution.judging import judge_value
-from execution.models import DataValue
+from execution.models import DataSpec, DataValue
 from execution.resolution import VALUE_FIELD_BY_DATA_TYPE, ResolvedItems, ResolvedTrack
 from mes.db import new_model
 
@@ -55,6 +55,16 @@ def build_values(
     for value, spec in zip(values, items.specs, strict=True):
         DataValue.spec.field.set_cached_value(value, spec)  # the answer names the spec
     return values
+
+
+def decides_for_its_unit(spec, judgement) -> bool:
+    """Whether a value weighs on its unit's state: it puts the unit on hold, or it is a KEY
+    value judged FAIL, which turns the pass's PASS into FAIL at its track-out. Such a value
+    is written under its unit's lock, so a track-out of the unit at the same moment comes
+    before it or sees it (docs/execution.md, "Locks")."""
+    return holds_unit(spec, judgement) or (
+        judgement.judge == DataValue.Judge.FAIL and spec.item_type == DataSpec.ItemType.KEY
+    )
 
 
 def hold_causes(

@@ -16,6 +16,7 @@ from execution.holds import (
     hold_units,
     holds_of_units,
     holds_of_values,
+    lock_units,
     open_holds_of,
 )
 from execution.models import DataValue, Unit
@@ -26,7 +27,12 @@ from execution.resolution import (
     resolve_operations,
 )
 from execution.track_resolution import resolve_tracks
-from execution.value_writing import build_values, hold_causes, judge_items
+from execution.value_writing import (
+    build_values,
+    decides_for_its_unit,
+    hold_causes,
+    judge_items,
+)
 from integration.ingestion.attempt import Attempt, Result
 from integration.ingestion.errors import EventIdConflict, EventRefused
 from integration.ingestion.event_hash import canonical_event_hash
@@ -249,6 +255,7 @@ def write_attempts(attempts: list[Attempt], replay_of) -> None:
     )
     for attempt in created:
         attempt.values = _build_values(attempt)
+    lock_units(_units_decided_on(created))
     insert_models([value for a in created for value in a.values])
     hold_alarmed_units(created, now)
     for attempt in attempts:
@@ -269,6 +276,21 @@ def write_attempts(attempts: list[Attempt], replay_of) -> None:
     # Before the commit, like every statement of the list: after it, a failure
     # could no longer be answered with "nothing was written".
     _attach_original_values(attempts, repeats, now)
+
+
+def _units_decided_on(created: list[Attempt]) -> set[int]:
+    """The units a value of these events holds or fails on a KEY spec: locked before the
+    values are written (execution/value_writing.py `decides_for_its_unit`). Most events
+    carry none: then no statement."""
+    return {
+        attempt.track.unit_id
+        for attempt in created
+        if attempt.track.unit_id is not None
+        and any(
+            decides_for_its_unit(spec, judgement)
+            for spec, judgement in zip(attempt.items.specs, attempt.judgements, strict=True)
+        )
+    }
 
 
 def hold_alarmed_units(created: list[Attempt], now) -> None:
