@@ -57,12 +57,20 @@ def seed_bench_line(runs: int, units_per_run: int, gateways: int) -> dict:
         run = Run.objects.create(
             run_no=f"RUN-BENCH-{r:03d}", route_version=route, status="IN_PROGRESS"
         )
+        last_step_no = STEPS[-1][0]
         units = Unit.objects.bulk_create(
             [
-                Unit(sn=f"SN-B{r:03d}-{u:05d}", run=run, status="IN_STATION")
+                Unit(
+                    sn=f"SN-B{r:03d}-{u:05d}",
+                    run=run,
+                    status="IN_STATION",
+                    current_step_no=last_step_no,
+                )
                 for u in range(units_per_run)
             ]
         )
+        # Each unit passed every step but the last, where it is in station: one open pass
+        # per unit (docs/execution.md). Events name their step, so each finds its pass.
         Track.objects.bulk_create(
             [
                 Track(
@@ -71,6 +79,10 @@ def seed_bench_line(runs: int, units_per_run: int, gateways: int) -> dict:
                     station=stations[step_no],
                     source="AUTO",
                     in_at=start + timedelta(seconds=index * 20 + step_no),
+                    out_at=None
+                    if step_no == last_step_no
+                    else start + timedelta(seconds=index * 20 + step_no + 5),
+                    result=None if step_no == last_step_no else "PASS",
                 )
                 for index, unit in enumerate(units)
                 for step_no, *_ in STEPS
