@@ -1,4 +1,5 @@
-"""Root URLs: the back office, the API, its schema and docs, health checks and metrics."""
+"""Root URLs: the back office, the station page, the API, its schema and docs, health
+checks and metrics."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -10,6 +11,7 @@ from mes.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("station/", include("integration.station_page.urls")),
     path("api/integration/", include("integration.api.urls")),
     path("api/stations/", include("integration.api.station_urls")),
     path(

@@ -1,0 +1,1 @@
+"""The station page: an operator's terminal to track units in and out (docs/station-page.md)."""
