@@ -2,8 +2,8 @@
 
 A throw-away SQLite database is migrated and seeded (`seed_demo`), the development server
 runs on a free port, and Debian's chromium, driven by playwright, signs in as the demo's
-quality engineer and photographs each page at 1,400 × 900 into docs/images/. Nothing of
-the checkout's own database is touched.
+quality engineer and photographs each page at 1,400 × 900 (the station page at 1,280 × 800)
+into docs/images/. Nothing of the checkout's own database is touched.
 """
 
 import os
@@ -82,6 +82,18 @@ def photograph(base_url: str) -> list[Path]:
         page.wait_for_selector("svg")
         page.locator("svg").first.scroll_into_view_if_needed()
         shoot("spc", full_page=True)
+
+        # The station page, at a 1280 × 800 terminal's size, as the demo's superuser (the
+        # demo operator signs in with a key, not a password); a unit in station at AOI-01.
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.context.clear_cookies()
+        page.goto("/station/login/?next=/station/AOI-01/%3Fsn%3DSN-DEMO-0001")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", "admin-demo-1")
+        page.click("#sign-in")
+        page.wait_for_selector("#unit-sn")
+        page.evaluate("window.scrollTo(0, 0)")  # the focused reading scrolled it
+        shoot("station")
         browser.close()
     return shots
 
