@@ -225,3 +225,33 @@ def test_a_reading_that_is_not_a_number_is_refused_in_words(client, operator, un
     assert response.status_code == 400
     assert 'data-code="VALIDATION_ERROR"' in response.content.decode()
     assert Unit.objects.get(sn=SN).status == Unit.Status.IN_STATION
+
+
+def test_a_re_sent_track_out_under_the_same_id_is_taken_once(client, operator, unit):
+    track_in(client, "SPI-01")
+
+    first = track_out(client, "SPI-01", event_id="evt-out-blip", result="PASS")
+    again = track_out(client, "SPI-01", event_id="evt-out-blip", result="PASS")
+
+    assert (first.status_code, again.status_code) == (302, 302)
+    assert Track.objects.get(unit=unit).result == "PASS"
+    assert Unit.objects.get(sn=SN).current_step_no == 20
+
+
+def test_a_track_in_without_its_serial_is_refused_in_words_and_writes_nothing(
+    client, operator, unit
+):
+    response = client.post("/station/SPI-01/track-in/", {"event_id": "evt-x"})
+
+    assert response.status_code == 400
+    assert 'data-code="VALIDATION_ERROR"' in response.content.decode()
+    assert not Track.objects.exists()
+
+
+def test_a_wrong_password_at_the_station_sign_in_is_said_in_words(client, route_line):
+    UserFactory(username="op-bo", groups=["Operators"])
+
+    response = client.post("/station/login/", {"username": "op-bo", "password": "nope"})
+
+    assert response.status_code == 200
+    assert b"LOGIN_FAILED" in response.content
