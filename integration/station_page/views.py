@@ -14,6 +14,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError
 
+from execution.holds import holds_unit
 from execution.judging import describe_limits, judge_value
 from execution.models import Source, Station
 from execution.station_queries import specs_to_collect, station_queue, unit_position
@@ -112,9 +113,7 @@ def _spec_rows(specs, form: TrackOutForm | None) -> list[dict]:
                 "limits": describe_limits({"spec": spec.spec, "alarm": spec.alarm}),
                 "field": form[reading_field_name(spec)] if spec.pk in entered else None,
                 "judgement": judgement,
-                "holds": bool(
-                    judgement and judgement.alarmed and (spec.alarm or {}).get("action") == "HOLD"
-                ),
+                "holds": judgement is not None and holds_unit(spec, judgement),
             }
         )
     return rows
