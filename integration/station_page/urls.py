@@ -14,4 +14,5 @@ urlpatterns = [
     path("<str:station_code>/", views.terminal, name="terminal"),
     path("<str:station_code>/track-in/", views.track_in, name="track-in"),
     path("<str:station_code>/track-out/", views.track_out, name="track-out"),
+    path("<str:station_code>/judge/", views.judge, name="judge"),
 ]

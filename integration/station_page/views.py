@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from functools import wraps
 
 from django.contrib.auth.views import LoginView, redirect_to_login
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import escape
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError
@@ -254,6 +256,29 @@ def track_out(request, station_code):
             status=getattr(error, "status_code", 400),
         )  # fmt: skip
     return _back_to(station_code, sn, "out")
+
+
+@operator_required
+@require_POST
+def judge(request, station_code):
+    """The readings of the track-out form judged by the server, each field's as the page
+    draws it (JSON: `judged` and `errors` by field name); nothing is written."""
+    sn = request.POST.get("sn", "")
+    try:
+        specs = specs_to_collect(station_code, sn).specs
+    except TrackingRefused as error:
+        return JsonResponse({"code": error.code, "message": error.message}, status=404)
+    form = TrackOutForm(request.POST, specs=specs)
+    form.is_valid()
+    judged = {}
+    for spec, value in form.readings():
+        judgement = judge_value(spec, value)
+        judged[reading_field_name(spec)] = render_to_string(
+            "station/judgement.html",
+            {"judgement": judgement, "holds": holds_unit(spec, judgement)},
+        ).strip()
+    errors = {name: escape(" ".join(messages)) for name, messages in form.errors.items()}
+    return JsonResponse({"judged": judged, "errors": errors}, status=400 if errors else 200)
 
 
 def _fresh_id(form: TrackOutForm, specs) -> TrackOutForm:

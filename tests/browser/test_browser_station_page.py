@@ -108,8 +108,11 @@ def test_an_operator_takes_units_through_the_route_by_keyboard_and_a_hot_reading
     pass_by_keyboard(page, "SN-HOT")
     track_in_by_keyboard(page, "OVEN-01", "SN-HOT")
     page.keyboard.type("260")
-    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")  # leaving the field: the server judges it, the page stays
     judged = page.locator('tr[data-spec="Peak Temperature"] .judge')
+    expect(judged).to_contain_text("opens a hold")
+    expect(page.locator("#check-button")).to_be_focused()
+    page.keyboard.press("Enter")  # Check: the same judgement, drawn by the page
     expect(judged).to_contain_text("FAIL")
     expect(judged).to_contain_text("opens a hold")
     shoot(page, "station-page-2-out-of-spec")

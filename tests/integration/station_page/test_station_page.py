@@ -255,3 +255,27 @@ def test_a_wrong_password_at_the_station_sign_in_is_said_in_words(client, route_
 
     assert response.status_code == 200
     assert b"LOGIN_FAILED" in response.content
+
+
+def test_the_judge_endpoint_answers_each_reading_as_the_page_draws_it_and_writes_nothing(
+    client, operator, unit, route_line
+):
+    route_line.paste_height.method = DataSpec.Method.MANUAL
+    route_line.paste_height.save()
+    track_in(client, "SPI-01")
+    field = f"spec_{route_line.paste_height.pk}"
+
+    good = client.post("/station/SPI-01/judge/", {"sn": SN, "event_id": "e", field: "120"})
+    bad = client.post("/station/SPI-01/judge/", {"sn": SN, "event_id": "e", field: "tall"})
+
+    assert good.json() == {"judged": {field: '<span class="judge-PASS">PASS</span>'}, "errors": {}}
+    assert bad.status_code == 400
+    assert bad.json()["errors"][field] == "Enter a number."
+    assert not DataValue.objects.exists()
+
+
+def test_the_judge_endpoint_refuses_an_unknown_unit_with_its_code(client, operator, route_line):
+    response = client.post("/station/SPI-01/judge/", {"sn": "NOPE"})
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "UNIT_NOT_FOUND"
