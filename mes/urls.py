@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/integration/", include("integration.api.urls")),
     path("api/stations/", include("integration.api.station_urls")),
+    path("api/master-data/", include("integration.api.master_data_urls")),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),
