@@ -29,7 +29,7 @@ SPEC_FIELDS = {
 def read_station(data, code: str | None = None, item: str = "") -> dict:
     reader = Reader(data, item)
     if code is not None:
-        reader.key_matches("code", code)
+        reader.url_key("code", code)
     return {
         "code": code if code is not None else reader.text("code", max_length=100),
         "name": reader.text("name", max_length=200),
@@ -61,7 +61,7 @@ def _save_station(fields: dict) -> Outcome:
 def read_operation(data, code: str | None = None, item: str = "") -> dict:
     reader = Reader(data, item)
     if code is not None:
-        reader.key_matches("code", code)
+        reader.url_key("code", code)
     specs, names = [], set()
     for index, spec_data in enumerate(reader.items("specs")):
         spec = _read_spec(spec_data, item, f"specs[{index}]")

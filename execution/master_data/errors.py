@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 
 # A body that is not as documented (a field missing, of the wrong type, a limit a typo).
 VALIDATION_ERROR = "VALIDATION_ERROR"
+# The largest number the database's integer columns hold.
+MAX_INTEGER = 2**31 - 1
 
 
 class MasterDataRefused(Exception):
@@ -68,6 +70,8 @@ class Reader:
         if not isinstance(value, str):
             raise self.refused(name, f"must be a string, not {value!r}.")
         value = value.strip()
+        if "\x00" in value:
+            raise self.refused(name, "holds a NUL character.")
         if required and not value:
             raise self.refused(name, "is required.")
         if len(value) > max_length:
@@ -91,8 +95,10 @@ class Reader:
 
     def integer(self, name: str) -> int:
         value = self.data.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise self.refused(name, f"must be a whole number from 1, not {value!r}.")
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_INTEGER:
+            raise self.refused(
+                name, f"must be a whole number from 1 to {MAX_INTEGER}, not {value!r}."
+            )
         return value
 
     def items(self, name: str, *, required=False) -> list:
@@ -108,18 +114,25 @@ class Reader:
     def texts(self, name: str, *, max_length: int) -> list[str]:
         values = self.items(name)
         for index, value in enumerate(values):
-            if not isinstance(value, str) or not value.strip():
+            if not isinstance(value, str) or not value.strip() or "\x00" in value:
                 message = f"must be a non-empty string, not {value!r}."
                 raise self.refused(f"{name}[{index}]", message)
             if len(value.strip()) > max_length:
                 raise self.refused(f"{name}[{index}]", f"is longer than {max_length} characters.")
         return [value.strip() for value in values]
 
-    def key_matches(self, name: str, key) -> None:
-        """The URL's key wins; a body that names another is a mistake, not a rename."""
+    def url_key(self, name: str, key, *, max_length: int = 100):
+        """The key the URL names (it wins); a body that names another is a mistake, not a
+        rename."""
+        if isinstance(key, int):
+            if not 1 <= key <= MAX_INTEGER:
+                raise self.refused(name, f"must be from 1 to {MAX_INTEGER}, not {key}.")
+        elif not key.strip() or len(key) > max_length or "\x00" in key:
+            raise self.refused(name, f"the URL's {name} must be 1 to {max_length} characters.")
         value = self.data.get(name)
         if value not in (None, "") and value != key:
             raise self.refused(name, f"{value!r} differs from {key!r} in the URL.")
+        return key
 
 
 def validation_messages(error: ValidationError) -> dict[str, str]:

@@ -20,8 +20,8 @@ ROUTE = "ROUTE"
 def read_route_version(data, code=None, version_no=None, item: str = "") -> dict:
     reader = Reader(data, item)
     if code is not None:
-        reader.key_matches("code", code)
-        reader.key_matches("version", version_no)
+        reader.url_key("code", code)
+        reader.url_key("version", version_no)
     steps, numbers = [], set()
     for index, step_data in enumerate(reader.items("steps", required=True)):
         step = Reader(step_data, item, prefix=f"steps[{index}].")

@@ -25,7 +25,7 @@ CHUNK = 900
 def read_run(data, run_no: str | None = None, item: str = "") -> dict:
     reader = Reader(data, item)
     if run_no is not None:
-        reader.key_matches("runNo", run_no)
+        reader.url_key("runNo", run_no)
     serials = reader.texts("serials", max_length=100)
     seen = {}
     for index, sn in enumerate(serials):
