@@ -32,6 +32,7 @@ SYSTEM_OF = {
     Entity.ROUTE: System.PLM,
     Entity.RUN: System.ERP,
 }
+MASTER_DATA_ENTITY_TYPES = frozenset(SYSTEM_OF)
 STATUS_BY_CODE = {
     "VALIDATION_ERROR": 400,
     "ROUTE_VERSION_IN_USE": 409,
@@ -40,6 +41,10 @@ STATUS_BY_CODE = {
 }
 # A unique key won by a concurrent call of the same item: taken again, it finds the row.
 TRIES = 2
+
+
+def is_master_data(message: IntegrationMessage) -> bool:
+    return message.entity_type in MASTER_DATA_ENTITY_TYPES
 
 
 def status_of(code: str) -> int:

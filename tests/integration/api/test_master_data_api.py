@@ -4,6 +4,8 @@ with their code, and only people and gateways given the master-data permissions.
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.contrib.messages import get_messages
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from execution.models import RouteStep, Run, Station, Unit
@@ -213,3 +215,21 @@ def test_the_schema_documents_the_four_puts_and_their_refusals():
     for path in paths:
         operation = schema["paths"][path]["put"]
         assert {"200", "400", "401", "403", "409", "415", "422"} <= set(operation["responses"])
+
+
+def test_the_back_office_does_not_replay_a_failed_master_data_message(admin_client):
+    error = refused(
+        put(admin_client, "stations/EX-PRINTER-01", {"name": "x"}), 400, "VALIDATION_ERROR"
+    )
+    failed = IntegrationMessage.objects.get(pk=error["details"]["messageId"])
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client = APIClient()
+    client.force_login(root)
+
+    url = reverse("admin:integration_integrationmessage_replay", args=[failed.pk])
+    response = client.post(url)
+
+    said = [str(message) for message in get_messages(response.wsgi_request)]
+    assert any("is master data" in text for text in said), said
+    assert IntegrationMessage.objects.count() == 1
+    assert not Station.objects.exists()
