@@ -2,6 +2,8 @@
 envelope, every call logged as an IntegrationMessage (PLM or ERP), refusals kept FAILED
 with their code, and only people and gateways given the master-data permissions."""
 
+import time
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
@@ -233,3 +235,38 @@ def test_the_back_office_does_not_replay_a_failed_master_data_message(admin_clie
     assert any("is master data" in text for text in said), said
     assert IntegrationMessage.objects.count() == 1
     assert not Station.objects.exists()
+
+
+def test_the_calls_are_listed_and_shown_in_the_back_office(admin_client):
+    put_line(admin_client)
+    refused(
+        put(admin_client, "routes/ROUTE-SMT-EX/versions/1", {"steps": []}), 400, "VALIDATION_ERROR"
+    )
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client = APIClient()
+    client.force_login(root)
+
+    listed = client.get(
+        reverse("admin:integration_integrationmessage_changelist"), {"system": "ERP"}
+    )
+    assert listed.status_code == 200
+    assert "master-data:RUN:RUN-EX-001" in listed.content.decode()
+    for message in IntegrationMessage.objects.filter(entity_type__in=["RUN", "ROUTE"]):
+        url = reverse("admin:integration_integrationmessage_change", args=[message.pk])
+        page = client.get(url)
+        assert page.status_code == 200, message
+        assert message.business_key in page.content.decode()
+
+
+def test_a_run_of_a_thousand_serials_goes_in_by_one_put(admin_client):
+    put_line(admin_client)
+    run = section("runs")[0] | {"runNo": "RUN-EX-1000"}
+    run["serials"] = [f"SN-K-{number:05d}" for number in range(1, 1001)]
+
+    started = time.perf_counter()
+    data = accepted(put(admin_client, "runs/RUN-EX-1000", run))
+    seconds = time.perf_counter() - started
+
+    print(f"\n1,000 serials in one PUT: {seconds:.2f} s")  # measured, not asserted
+    assert data["unitsCreated"] == 1000
+    assert Unit.objects.filter(run__run_no="RUN-EX-1000").count() == 1000
