@@ -48,10 +48,13 @@ class StepBodySerializer(serializers.Serializer):
 
 
 class RouteVersionBodySerializer(serializers.Serializer):
+    code = serializers.CharField(required=False, help_text="The URL's, if given.")
+    version = serializers.IntegerField(required=False, help_text="The URL's, if given.")
     steps = StepBodySerializer(many=True)
 
 
 class RunBodySerializer(serializers.Serializer):
+    runNo = serializers.CharField(required=False, help_text="The URL's, if given.")
     woNo = serializers.CharField(required=False, allow_blank=True, max_length=100)
     routeCode = serializers.CharField()
     routeVersion = serializers.IntegerField(min_value=1)
