@@ -38,6 +38,7 @@ STATUS_BY_CODE = {
     "ROUTE_VERSION_IN_USE": 409,
     "UNIT_HAS_TRACKS": 409,
     "RUN_STARTED": 409,
+    "SPEC_HAS_VALUES": 409,
 }
 # A unique key won by a concurrent call of the same item: taken again, it finds the row.
 TRIES = 2

@@ -10,11 +10,12 @@ from execution.master_data.errors import (
     CREATED,
     UNCHANGED,
     UPDATED,
+    MasterDataRefused,
     Outcome,
     Reader,
     validation_messages,
 )
-from execution.models import DataSpec, Operation, Station
+from execution.models import DataSpec, DataValue, Operation, Station
 
 STATION, OPERATION = "STATION", "OPERATION"
 SPEC_FIELDS = {
@@ -73,6 +74,7 @@ def read_operation(data, code: str | None = None, item: str = "") -> dict:
         "code": code if code is not None else reader.text("code", max_length=100),
         "name": reader.text("name", max_length=200),
         "specs": specs,
+        "item": item,
     }
 
 
@@ -115,6 +117,7 @@ def upsert_operation(data, *, code: str | None = None, item: str = "") -> Outcom
 
 def _save_operation(fields: dict) -> Outcome:
     specs = fields.pop("specs")
+    item = fields.pop("item")
     operation = Operation.objects.select_for_update().filter(code=fields["code"]).first()
     action = UNCHANGED
     if operation is None:
@@ -124,8 +127,10 @@ def _save_operation(fields: dict) -> Outcome:
         operation.save(update_fields=changed)
         action = UPDATED
     existing = {spec.name: spec for spec in operation.data_specs.select_for_update()}
-    for spec_fields in specs:
+    for index, spec_fields in enumerate(specs):
         spec = existing.get(spec_fields["name"])
+        if spec is not None and spec.data_type != spec_fields["data_type"]:
+            _refuse_retyping(spec, spec_fields["data_type"], item, index)
         if spec is None:
             DataSpec.objects.create(operation=operation, **spec_fields)
         elif changed := _assign(spec, spec_fields):
@@ -134,6 +139,18 @@ def _save_operation(fields: dict) -> Outcome:
             continue
         action = UPDATED if action == UNCHANGED else action
     return Outcome(OPERATION, fields["code"], action)
+
+
+def _refuse_retyping(spec: DataSpec, data_type: str, item: str, index: int) -> None:
+    """A spec's values are stored in its data type's column: with values, it keeps it."""
+    if DataValue.objects.filter(spec=spec).exists():
+        raise MasterDataRefused(
+            "SPEC_HAS_VALUES",
+            f"spec {spec.name!r} has values as {spec.data_type} and cannot become "
+            f"{data_type}; add a spec of another name.",
+            item=item,
+            field_name=f"specs[{index}].dataType",
+        )
 
 
 def _assign(instance, fields: dict) -> list[str]:

@@ -92,8 +92,8 @@ ERRORS = {
         "FAILED message)."
     ),
     409: OpenApiResponse(
-        description="ROUTE_VERSION_IN_USE, RUN_STARTED or UNIT_HAS_TRACKS (kept as a FAILED "
-        "message)."
+        description="ROUTE_VERSION_IN_USE, RUN_STARTED, UNIT_HAS_TRACKS or SPEC_HAS_VALUES "
+        "(kept as a FAILED message)."
     ),
     422: OpenApiResponse(
         description="A reference not found: OPERATION_NOT_FOUND, STATION_NOT_FOUND, "

@@ -15,7 +15,7 @@ from execution.master_data import (
     upsert_station,
 )
 from execution.models import DataSpec, Operation, RouteStep, RouteVersion, Run, Station, Unit
-from tests.factories import TrackFactory
+from tests.factories import DataValueFactory, TrackFactory
 from tests.master_data_bundle import example_bundle, section
 
 pytestmark = pytest.mark.django_db
@@ -247,3 +247,25 @@ def test_a_preview_counts_and_writes_nothing():
     assert counts["RUN"]["unitsCreated"] == 200
     assert not Station.objects.exists()
     assert not Unit.objects.exists()
+
+
+def test_a_spec_with_values_keeps_its_data_type(example_line):
+    spec = DataSpec.objects.get(name="Print Speed")
+    DataValueFactory(spec=spec)
+    operation = section("operations")[0]
+    operation["specs"][1]["dataType"] = "TEXT"
+    operation["specs"][1].pop("spec")
+
+    refusal = _refusal(upsert_operation, operation)
+
+    assert (refusal.code, refusal.field) == ("SPEC_HAS_VALUES", "specs[1].dataType")
+    spec.refresh_from_db()
+    assert spec.data_type == "NUMBER"
+
+
+def test_a_spec_without_values_may_change_its_data_type(example_line):
+    operation = section("operations")[0]
+    operation["specs"][1] = {"name": "Print Speed", "dataType": "TEXT"}
+
+    assert upsert_operation(operation).action == "updated"
+    assert DataSpec.objects.get(name="Print Speed").data_type == "TEXT"
