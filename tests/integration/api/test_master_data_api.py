@@ -10,11 +10,12 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from execution.master_data import import_bundle
 from execution.models import RouteStep, Run, Station, Unit
 from integration.models import IntegrationMessage
 from tests.factories import TrackFactory, UserFactory, gateway_with_key
 from tests.integration.api.stations_api import accepted
-from tests.master_data_bundle import section
+from tests.master_data_bundle import example_bundle, section
 
 pytestmark = pytest.mark.django_db
 
@@ -270,3 +271,12 @@ def test_a_run_of_a_thousand_serials_goes_in_by_one_put(admin_client):
     print(f"\n1,000 serials in one PUT: {seconds:.2f} s")  # measured, not asserted
     assert data["unitsCreated"] == 1000
     assert Unit.objects.filter(run__run_no="RUN-EX-1000").count() == 1000
+
+
+def test_the_api_and_the_example_file_give_the_same_master_data(admin_client):
+    put_line(admin_client)
+
+    outcomes = import_bundle(example_bundle())
+
+    assert len(outcomes) == 12  # 5 stations, 5 operations, 1 route, 1 run
+    assert {outcome.action for outcome in outcomes} == {"unchanged"}
