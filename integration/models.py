@@ -117,11 +117,18 @@ class IntegrationMessage(models.Model):
     class System(models.TextChoices):
         DEVICE = "DEVICE", "Device gateway"
         STATION = "STATION", "Station"
+        # Master data (docs/master-data.md): engineering's routes and specs, the ERP's runs.
+        PLM = "PLM", "PLM / engineering"
+        ERP = "ERP", "ERP"
 
     class EntityType(models.TextChoices):
         DEVICE_DATA = "DEVICE_DATA", "Device data"
         TRACK_IN = "TRACK_IN", "Track in"
         TRACK_OUT = "TRACK_OUT", "Track out"
+        STATION = "STATION", "Station"
+        OPERATION = "OPERATION", "Operation and its specs"
+        ROUTE = "ROUTE", "Route version"
+        RUN = "RUN", "Run and its serials"
 
     class Status(models.TextChoices):
         SUCCESS = "SUCCESS", "Success"

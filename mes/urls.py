@@ -14,6 +14,7 @@ urlpatterns = [
     path("station/", include("integration.station_page.urls")),
     path("api/integration/", include("integration.api.urls")),
     path("api/stations/", include("integration.api.station_urls")),
+    path("api/master-data/", include("integration.api.master_data_urls")),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),

@@ -29,6 +29,7 @@ from integration.ingestion.errors import (
     MessageNotReplayable,
 )
 from integration.ingestion.service import replay_failed_message
+from integration.master_data_calls import is_master_data
 from integration.models import (
     IntegrationMessage,
     TrackingRecord,
@@ -335,6 +336,17 @@ class IntegrationMessageAdmin(MessageActionsMixin, ReadOnlyAdmin):
                 self.log_change(request, message, f"Replayed as message {attempt.pk}.")
             return text, level
         link = message_link(message)
+        if is_master_data(message):
+            # Its system holds the data and sends it again; a later success resolves it.
+            return (
+                format_html(
+                    "Message {} is master data ({}): not replayed here; its system sends "
+                    "it again (docs/master-data.md).",
+                    link,
+                    message.get_entity_type_display(),
+                ),
+                messages.WARNING,
+            )
         try:
             outcome = replay_failed_message(message, replayed_by=request.user)
         except MessageNotReplayable:

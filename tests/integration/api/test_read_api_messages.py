@@ -168,7 +168,7 @@ def test_messages_are_paginated_like_records(messages, quality_client):
     [
         ("status", "BROKEN"),
         ("status", "failed"),
-        ("system", "ERP"),
+        ("system", "MES"),
         ("entityType", "UNIT"),
         ("createdFrom", "notadate"),
         ("createdTo", "yesterday"),
