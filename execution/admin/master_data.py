@@ -52,8 +52,38 @@ class OperationAdmin(admin.ModelAdmin):
     search_fields = ["code", "name"]
 
 
-class RouteStepInline(admin.StackedInline):
+def version_in_use(route_version) -> bool:
+    """A route version a run names is fixed (docs/master-data.md): a change is a new
+    version, here as in the API and the import."""
+    return route_version is not None and route_version.runs.exists()
+
+
+class FixedOnceInUse:
+    """Steps of a route version in use are shown, never changed, added or deleted."""
+
+    def _version(self, obj):
+        return obj if isinstance(obj, RouteVersion) else getattr(obj, "route_version", None)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and not version_in_use(
+            self._version(obj)
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not version_in_use(
+            self._version(obj)
+        )
+
+    def has_add_permission(self, request, obj=None):
+        allowed = super().has_add_permission(request, *([obj] if self._inline else []))
+        return allowed and not (self._inline and version_in_use(self._version(obj)))
+
+    _inline = False
+
+
+class RouteStepInline(FixedOnceInUse, admin.StackedInline):
     # Stacked: two pickers (specs and stations) per step do not fit a table's row.
+    _inline = True
     model = RouteStep
     form = RouteStepForm
     extra = 0
@@ -61,14 +91,14 @@ class RouteStepInline(admin.StackedInline):
 
 
 @admin.register(RouteVersion)
-class RouteVersionAdmin(admin.ModelAdmin):
+class RouteVersionAdmin(FixedOnceInUse, admin.ModelAdmin):
     list_display = ["code", "version_no"]
     search_fields = ["code"]
     inlines = [RouteStepInline]
 
 
 @admin.register(RouteStep)
-class RouteStepAdmin(admin.ModelAdmin):
+class RouteStepAdmin(FixedOnceInUse, admin.ModelAdmin):
     form = RouteStepForm
     list_display = ["route_version", "step_no", "operation", "station_type", "stations"]
     list_filter = ["route_version", "station_type"]

@@ -33,6 +33,13 @@ class RouteStepForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        version = cleaned.get("route_version")
+        if version is not None and version.runs.exists():
+            # A version a run names is fixed: a change is a new version (docs/master-data.md).
+            self.add_error(
+                "route_version",
+                f"{version} is used by a run: its steps are fixed; make a new version.",
+            )
         operation, specs = cleaned.get("operation"), cleaned.get("data_specs")
         if operation is not None and specs:
             foreign = specs_of_other_operations(operation, specs.select_related("operation"))

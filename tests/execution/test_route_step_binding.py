@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.urls import reverse
 
-from execution.models import RouteStep
+from execution.models import RouteStep, Run
 from execution.route_binding import check_route_step_bindings
 from tests.factories import DataSpecFactory, OperationFactory, RouteStepFactory
 
@@ -21,6 +21,13 @@ from tests.factories import DataSpecFactory, OperationFactory, RouteStepFactory
 @pytest.fixture
 def foreign_spec(db):
     return DataSpecFactory(operation=OperationFactory(code="OP-AOI"), name="Solder Bridges")
+
+
+@pytest.fixture
+def editable(line):
+    """The line's route named by no run: a version in use is fixed in the admin."""
+    Run.objects.filter(pk=line.run.pk).update(route_version=None)
+    return line
 
 
 def bind_without_rule(step, spec):
@@ -39,7 +46,9 @@ def step_form(step, spec_ids) -> dict:
     }
 
 
-def test_the_step_page_refuses_a_spec_of_another_operation(integration, line, foreign_spec):
+def test_the_step_page_refuses_a_spec_of_another_operation(
+    integration, line, editable, foreign_spec
+):
     url = reverse("admin:execution_routestep_change", args=[line.step.pk])
 
     response = integration.post(url, step_form(line.step, [line.peak.pk, foreign_spec.pk]))
@@ -50,7 +59,7 @@ def test_the_step_page_refuses_a_spec_of_another_operation(integration, line, fo
     assert set(line.step.data_specs.all()) == {line.peak, line.conveyor, line.visual}
 
 
-def test_the_step_page_saves_specs_of_its_own_operation(integration, line):
+def test_the_step_page_saves_specs_of_its_own_operation(integration, line, editable):
     url = reverse("admin:execution_routestep_change", args=[line.step.pk])
 
     response = integration.post(url, step_form(line.step, [line.peak.pk, line.unbound.pk]))
@@ -60,7 +69,7 @@ def test_the_step_page_saves_specs_of_its_own_operation(integration, line):
 
 
 def test_the_route_version_inline_refuses_a_spec_of_another_operation(
-    integration, line, foreign_spec
+    integration, line, editable, foreign_spec
 ):
     version = line.step.route_version
     url = reverse("admin:execution_routeversion_change", args=[version.pk])

@@ -69,6 +69,11 @@ def test_the_station_list_filters_stations_tracked_by_their_machine(integration,
 # --- route steps ----------------------------------------------------------------------------
 
 
+def not_in_use(line):
+    """The line's route version named by no run: its steps may be edited."""
+    Run.objects.filter(pk=line.run.pk).update(route_version=None)
+
+
 def step_form(step, **changes) -> dict:
     return {
         "route_version": step.route_version_id,
@@ -82,6 +87,7 @@ def step_form(step, **changes) -> dict:
 
 
 def test_a_route_step_saves_its_station_type_and_allowed_stations(integration, route_line):
+    not_in_use(route_line)
     step = route_line.steps[1]  # reflow: AUTO, OVEN-01 only
     url = change_url("routestep", step.pk)
 
@@ -98,6 +104,7 @@ def test_a_route_step_saves_its_station_type_and_allowed_stations(integration, r
 
 
 def test_a_route_step_refuses_allowed_stations_of_another_type(integration, route_line):
+    not_in_use(route_line)
     step = route_line.steps[1]
     url = change_url("routestep", step.pk)
 
@@ -111,6 +118,7 @@ def test_a_route_step_refuses_allowed_stations_of_another_type(integration, rout
 
 def test_the_route_version_page_edits_each_steps_station_type_and_stations(integration, route_line):
     version = route_line.run.route_version
+    not_in_use(route_line)
     url = change_url("routeversion", version.pk)
     data = {"code": version.code, "version_no": version.version_no}
     data.update({"steps-TOTAL_FORMS": "3", "steps-INITIAL_FORMS": "3"})
@@ -346,3 +354,27 @@ def test_the_pass_list_filters_passes_turned_to_fail_by_inspection(integration, 
     found = listed(integration, "track", "?inspection_override__exact=1")
 
     assert found == [overridden]
+
+
+def test_a_route_version_used_by_a_run_cannot_be_changed_in_the_admin(integration, route_line):
+    step = route_line.steps[0]
+    version_url = change_url("routeversion", step.route_version_id)
+
+    page = integration.get(version_url)
+    assert page.status_code == 200
+    assert page.context["has_change_permission"] is False
+    assert integration.get(change_url("routestep", step.pk)).context["has_change_permission"] is (
+        False
+    )
+    new_step = integration.post(
+        reverse("admin:execution_routestep_add"),
+        {
+            "route_version": step.route_version_id,
+            "step_no": 40,
+            "operation": step.operation_id,
+            "station_type": "",
+        },
+    )
+    assert new_step.status_code == 200
+    assert "used by a run" in str(new_step.context["adminform"].form.errors)
+    assert step.route_version.steps.count() == 3
