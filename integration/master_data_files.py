@@ -8,7 +8,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
+
 from execution.master_data import MasterDataRefused
+from mes.api.parsers import json_problem
 
 BOOLEAN_COLUMNS = {"trackedByMachine", "isRequired", "isActive"}
 JSON_COLUMNS = {"spec", "alarm", "triggerRule"}
@@ -52,9 +55,17 @@ def _within(path: str, key: str) -> bool:
 
 
 def read_bundle(path: Path) -> ReadBundle:
-    """The bundle in `path`: a JSON file, or a folder of CSV files (CSV_FILES)."""
-    if path.is_dir():
-        return _read_folder(path)
+    """The bundle in `path`: a JSON file, or a folder of CSV files (CSV_FILES). What the
+    database cannot store (a NUL character, numbers beyond range, nesting past the API's
+    bound) is refused here, as the API's parser refuses it, never a database error."""
+    read = _read_folder(path) if path.is_dir() else _read_file(path)
+    problem = json_problem(read.bundle, settings.INGEST_MAX_JSON_DEPTH)
+    if problem:
+        raise FileRefused(f"{read.name or path.name}: {problem}")
+    return read
+
+
+def _read_file(path: Path) -> ReadBundle:
     try:
         bundle = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError) as error:

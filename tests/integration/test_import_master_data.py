@@ -164,3 +164,29 @@ def test_a_run_of_a_thousand_serials_imports_from_csv_files(csv_copy):
     print(f"\n1,000 serials (with the line's master data) imported in {seconds:.2f} s")
     assert "units: 1000 created" in output
     assert Unit.objects.filter(run__run_no="RUN-EX-001").count() == 1000
+
+
+def test_a_nul_character_in_a_json_cell_of_a_csv_file_is_refused_and_nothing_written(csv_copy):
+    def nul_in_limits(rows):
+        rows[0]["spec"] = '{"min": 5, "max": 12, "unit": "k\\u0000g"}'
+        return rows
+
+    rewrite(csv_copy / "specs.csv", nul_in_limits)
+
+    message = refusal_of(csv_copy)
+
+    assert "NUL character" in message and "Nothing was written." in message
+    assert nothing_written()
+
+
+def test_a_nul_character_in_a_json_bundle_is_refused_and_nothing_written(tmp_path):
+    bundle = JSON_BUNDLE.read_text().replace(
+        '"stationType": "AUTO"', '"stationType": "AUTO\\u0000"', 1
+    )
+    path = tmp_path / "bundle.json"
+    path.write_text(bundle)
+
+    message = refusal_of(path)
+
+    assert message.startswith("bundle.json: A string contains a NUL character")
+    assert nothing_written()
