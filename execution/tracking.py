@@ -9,6 +9,8 @@ so a unit's track-in, track-out, device events and dispositions take turns.
 
 REST, the CFX consumer and the admin call these through integration's boundary, which
 adds exactly-once by eventId and keeps every refusal; nothing here knows about them.
+One module (about 500 lines): the three calls and the rules' checks they share, in the
+order docs/execution.md gives; the SQL they run is in tracking_rows.py.
 """
 
 from contextlib import nullcontext
