@@ -73,6 +73,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    # The back office's CSV and XLSX import and export of master data
+    # (execution/admin/master_data_tables.py).
+    "import_export",
     "mes",
     "execution",
     "integration",

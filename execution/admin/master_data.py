@@ -10,6 +10,14 @@ held.
 
 from django.contrib import admin
 
+from execution.admin.master_data_tables import (
+    MasterDataTables,
+    OperationResource,
+    RouteStepResource,
+    RunResource,
+    SerialResource,
+    StationResource,
+)
 from execution.admin.route_steps import RouteStepForm
 from execution.admin.values import (
     CollectedValuesMixin,
@@ -32,7 +40,8 @@ from execution.models import (
 
 
 @admin.register(Station)
-class StationAdmin(admin.ModelAdmin):
+class StationAdmin(MasterDataTables, admin.ModelAdmin):
+    resource_classes = [StationResource]
     list_display = [
         "code",
         "name",
@@ -47,7 +56,8 @@ class StationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Operation)
-class OperationAdmin(admin.ModelAdmin):
+class OperationAdmin(MasterDataTables, admin.ModelAdmin):
+    resource_classes = [OperationResource]
     list_display = ["code", "name"]
     search_fields = ["code", "name"]
 
@@ -98,7 +108,8 @@ class RouteVersionAdmin(FixedOnceInUse, admin.ModelAdmin):
 
 
 @admin.register(RouteStep)
-class RouteStepAdmin(FixedOnceInUse, admin.ModelAdmin):
+class RouteStepAdmin(FixedOnceInUse, MasterDataTables, admin.ModelAdmin):
+    resource_classes = [RouteStepResource]
     form = RouteStepForm
     list_display = ["route_version", "step_no", "operation", "station_type", "stations"]
     list_filter = ["route_version", "station_type"]
@@ -116,7 +127,8 @@ class RouteStepAdmin(FixedOnceInUse, admin.ModelAdmin):
 
 
 @admin.register(Run)
-class RunAdmin(CollectedValuesMixin, admin.ModelAdmin):
+class RunAdmin(CollectedValuesMixin, MasterDataTables, admin.ModelAdmin):
+    resource_classes = [RunResource]
     list_display = [
         "run_no",
         "wo_no",
@@ -154,7 +166,8 @@ STATUSES_NOT_SET_BY_HAND = (Unit.Status.IN_STATION, Unit.Status.OUT_FAILED, Unit
 
 
 @admin.register(Unit)
-class UnitAdmin(CollectedValuesMixin, admin.ModelAdmin):
+class UnitAdmin(CollectedValuesMixin, MasterDataTables, admin.ModelAdmin):
+    resource_classes = [SerialResource]
     list_display = ["sn", "run", "status", "current_step_no"]
     list_filter = ["status"]
     search_fields = ["sn", "run__run_no"]

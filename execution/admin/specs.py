@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
 
+from execution.admin.master_data_tables import MasterDataTables, SpecResource
 from execution.admin.spc import SpcSectionMixin
 from execution.judging import describe_limits
 from execution.models import DataSpec
@@ -109,7 +110,8 @@ class DataSpecForm(forms.ModelForm):
 
 
 @admin.register(DataSpec)
-class DataSpecAdmin(SpcSectionMixin, admin.ModelAdmin):
+class DataSpecAdmin(SpcSectionMixin, MasterDataTables, admin.ModelAdmin):
+    resource_classes = [SpecResource]
     form = DataSpecForm
     list_display = [
         "name",

@@ -190,3 +190,20 @@ def test_a_nul_character_in_a_json_bundle_is_refused_and_nothing_written(tmp_pat
 
     assert message.startswith("bundle.json: A string contains a NUL character")
     assert nothing_written()
+
+
+def test_a_route_version_in_use_is_not_changed_by_a_file(csv_copy):
+    run_command(csv_copy)  # its run uses ROUTE-SMT-EX v1
+
+    def another_operation(rows):
+        rows[2]["operationCode"] = "EX-OP-SPI"
+        return rows
+
+    rewrite(csv_copy / "route_steps.csv", another_operation)
+
+    message = refusal_of(csv_copy)
+
+    assert message.startswith("route_steps.csv row 2")
+    assert "(ROUTE_VERSION_IN_USE)" in message
+    step = RouteStep.objects.get(route_version__code="ROUTE-SMT-EX", step_no=30)
+    assert step.operation.code == "EX-OP-MOUNT"

@@ -7,7 +7,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from execution.master_data import MasterDataRefused, import_bundle, preview_bundle, summary
-from integration.master_data_files import FileRefused, read_bundle
+from execution.master_data.tables import TableRefused
+from integration.master_data_files import read_bundle
 
 UNIT_COUNTS = ("unitsCreated", "unitsAdded", "unitsMoved", "unitsUnchanged")
 
@@ -27,7 +28,7 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: no such file or folder.")
         try:
             read = read_bundle(path)
-        except FileRefused as refusal:
+        except TableRefused as refusal:
             raise CommandError(f"{refusal} Nothing was written.") from None
         try:
             outcomes = (preview_bundle if dry_run else import_bundle)(read.bundle)

@@ -15,7 +15,7 @@ from execution.models import RouteStep, Run, Station, Unit
 from integration.models import IntegrationMessage
 from tests.factories import TrackFactory, UserFactory, gateway_with_key
 from tests.integration.api.stations_api import accepted
-from tests.master_data_bundle import example_bundle, section
+from tests.master_data_bundle import example_bundle, put_line, section
 
 pytestmark = pytest.mark.django_db
 
@@ -48,21 +48,6 @@ def refused(response, status: int, code: str) -> dict:
 
 def _station():
     return section("stations")[0]
-
-
-def put_line(client) -> list[dict]:
-    """The example line put item by item, as a PLM and an ERP would: the answers."""
-    answers = []
-    for station in section("stations"):
-        answers.append(accepted(put(client, f"stations/{station['code']}", station)))
-    for operation in section("operations"):
-        answers.append(accepted(put(client, f"operations/{operation['code']}", operation)))
-    route = section("routes")[0]
-    path = f"routes/{route['code']}/versions/{route['version']}"
-    answers.append(accepted(put(client, path, {"steps": route["steps"]})))
-    run = section("runs")[0]
-    answers.append(accepted(put(client, f"runs/{run['runNo']}", run)))
-    return answers
 
 
 def test_a_station_is_created_and_its_call_logged_as_a_plm_message(admin_client):

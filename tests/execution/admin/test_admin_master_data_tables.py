@@ -1,0 +1,263 @@
+"""The back office's import and export of master data tables (docs/master-data.md): CSV
+and XLSX through django-import-export's pages, written by the master-data service all
+or nothing, a preview that writes nothing, refusals named by row and column, exports
+that import back unchanged."""
+
+import csv
+import io
+
+import openpyxl
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from execution.models import DataSpec, Operation, RouteStep, RouteVersion, Run, Station, Unit
+from tests.admin_tables import (
+    TABLE_ADMINS,
+    confirm,
+    import_example_tables,
+    import_table,
+    preview,
+    refusals,
+)
+from tests.factories import TrackFactory, person_in_role
+from tests.master_data_bundle import CSV_FOLDER, JSON_BUNDLE
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def integration(client):
+    client.force_login(person_in_role("integration admin"))
+    return client
+
+
+def example(table: str) -> bytes:
+    return (CSV_FOLDER / f"{table}.csv").read_bytes()
+
+
+def edited(table: str, change) -> bytes:
+    """The example table with its rows (dicts) passed through `change`."""
+    reader = csv.DictReader(io.StringIO(example(table).decode()))
+    columns, rows = reader.fieldnames, change(list(reader))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def as_xlsx(table: str) -> bytes:
+    """The example table as a workbook, numbers and booleans typed as a spreadsheet
+    types them."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for number, row in enumerate(csv.reader(io.StringIO(example(table).decode()))):
+        cells = []
+        for cell in row:
+            if number and cell.isdigit():
+                cell = int(cell)
+            elif number and cell in ("true", "false"):
+                cell = cell == "true"
+            cells.append(cell)
+        sheet.append(cells)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def messages_of(answer) -> list[str]:
+    return [str(message) for message in get_messages(answer.wsgi_request)]
+
+
+def test_the_example_tables_imported_in_order_set_up_the_line(integration):
+    import_example_tables(integration)
+
+    assert Station.objects.count() == 5
+    assert Operation.objects.count() == 5
+    assert DataSpec.objects.count() == 12
+    assert RouteStep.objects.filter(route_version__code="ROUTE-SMT-EX").count() == 5
+    assert Run.objects.get(run_no="RUN-EX-001").status == Run.Status.AUTHORIZED
+    assert Unit.objects.filter(run__run_no="RUN-EX-001").count() == 200
+
+
+def test_the_preview_shows_each_row_as_new_and_writes_nothing(integration):
+    answer = preview(integration, "station", example("stations"), "stations.csv")
+
+    result = answer.context["result"]
+    assert [row.import_type for row in result.rows] == ["new"] * 5
+    assert result.rows[0].diff[:3] == ["EX-PRINTER-01", "Stencil printer", "AUTO"]
+    assert b"Confirm import" in answer.content
+    assert not Station.objects.exists()
+
+
+def test_the_confirmation_writes_and_says_how_many_rows(integration):
+    answer = import_table(integration, "station", example("stations"), "stations.csv")
+
+    assert answer.status_code == 302
+    assert "Import finished: 5 new" in messages_of(answer)[0]
+    assert Station.objects.count() == 5
+
+
+def test_the_same_table_again_is_previewed_as_skipped_and_changes_nothing(integration):
+    import_example_tables(integration)
+    before = list(Unit.objects.order_by("sn").values_list("pk", "sn", "run_id"))
+
+    for table, model in TABLE_ADMINS:
+        answer = preview(integration, model, example(table), f"{table}.csv")
+        kinds = {row.import_type for row in answer.context["result"].rows}
+        assert kinds == {"skip"}, (table, kinds)
+
+    assert list(Unit.objects.order_by("sn").values_list("pk", "sn", "run_id")) == before
+
+
+def test_one_bad_row_is_named_by_row_and_column_and_nothing_is_written(integration):
+    import_example_tables(integration)
+
+    def bad_limit(rows):
+        rows[0]["name"] = "Stencil Wipe Count"  # a new spec on row 2: would be written
+        rows[5]["spec"] = '{"min": 200, "max": 100}'  # row 7: min above max
+        return rows
+
+    answer = preview(integration, "dataspec", edited("specs", bad_limit), "specs.csv")
+
+    found = refusals(answer)
+    assert len(found) == 1
+    assert found[0].startswith("row 7, spec")
+    assert answer.context.get("confirm_form") is None
+    assert not DataSpec.objects.filter(name="Stencil Wipe Count").exists()
+
+
+def test_a_row_naming_an_operation_nobody_has_is_refused_by_row(integration):
+    answer = preview(integration, "dataspec", example("specs"), "specs.csv")
+
+    assert refusals(answer)[0].startswith("row 2, operationCode: 'EX-OP-PRINT' is neither")
+    assert not DataSpec.objects.exists()
+
+
+def test_a_table_without_a_needed_column_is_refused_before_any_row(integration):
+    content = b"code,name\nEX-PRINTER-01,Stencil printer\n"
+
+    answer = preview(integration, "station", content, "stations.csv")
+
+    assert "missing column(s) stationType" in refusals(answer)[0]
+    assert not Station.objects.exists()
+
+
+def test_an_xlsx_workbook_with_typed_cells_imports_like_the_csv(integration):
+    for table, model in TABLE_ADMINS:
+        answer = import_table(integration, model, as_xlsx(table), f"{table}.xlsx")
+        assert answer.status_code == 302, table
+
+    assert RouteVersion.objects.get(code="ROUTE-SMT-EX").version_no == 1
+    assert Unit.objects.filter(run__run_no="RUN-EX-001").count() == 200
+    assert Station.objects.filter(tracked_by_machine=False).count() == 5
+
+
+def test_a_route_version_in_use_cannot_be_changed_by_the_import(integration):
+    import_example_tables(integration)
+
+    def drop_specs(rows):
+        rows[0]["specs"] = "Squeegee Pressure"
+        return rows
+
+    answer = preview(integration, "routestep", edited("route_steps", drop_specs), "route_steps.csv")
+
+    assert refusals(answer) and "ROUTE_VERSION_IN_USE" in refusals(answer)[0]
+    step = RouteStep.objects.get(route_version__code="ROUTE-SMT-EX", step_no=10)
+    assert step.data_specs.count() == 2
+
+
+def test_serials_alone_join_their_run_and_keep_its_fields(integration):
+    import_example_tables(integration)
+    content = b"runNo,sn\nRUN-EX-001,SN-EX-EXTRA-1\nRUN-EX-001,SN-EX-EXTRA-2\n"
+
+    answer = import_table(integration, "unit", content, "more-serials.csv")
+
+    assert answer.status_code == 302
+    run = Run.objects.get(run_no="RUN-EX-001")
+    assert run.units.count() == 202
+    assert run.status == Run.Status.AUTHORIZED and run.wo_no == "WO-EX-1"
+
+
+def test_a_serial_with_tracks_in_another_run_is_refused_by_row(integration):
+    import_example_tables(integration)
+    TrackFactory(unit__sn="SN-ELSEWHERE", unit__run__run_no="RUN-OTHER")
+    content = b"runNo,sn\nRUN-EX-001,SN-EX-NEW\nRUN-EX-001,SN-ELSEWHERE\n"
+
+    answer = preview(integration, "unit", content, "serials.csv")
+
+    assert refusals(answer)[0].startswith("row 3, sn: unit SN-ELSEWHERE has tracks")
+    assert "UNIT_HAS_TRACKS" in refusals(answer)[0]
+    assert not Unit.objects.filter(sn="SN-EX-NEW").exists()
+
+
+def test_a_change_between_preview_and_confirmation_is_refused_and_nothing_written(integration):
+    import_example_tables(integration)
+    content = b"runNo,sn\nRUN-EX-001,SN-EX-LATE\nRUN-EX-001,SN-MOVED\n"
+    Unit.objects.create(sn="SN-MOVED")  # no run yet: the preview may take it
+    previewed = preview(integration, "unit", content, "serials.csv")
+    assert previewed.context["confirm_form"] is not None
+    other_run = TrackFactory(unit__sn="SN-OTHER", unit__run__run_no="RUN-X").unit.run
+    Unit.objects.filter(sn="SN-MOVED").update(run=other_run)  # tracked in RUN-X meanwhile
+    TrackFactory(unit=Unit.objects.get(sn="SN-MOVED"))
+
+    answer = confirm(integration, "unit", previewed)
+
+    assert answer.status_code == 302
+    assert any("UNIT_HAS_TRACKS" in text for text in messages_of(answer))
+    assert not Unit.objects.filter(sn="SN-EX-LATE").exists()
+
+
+def test_confirming_twice_writes_once_and_says_why_not_again(integration):
+    previewed = preview(integration, "station", example("stations"), "stations.csv")
+    confirm(integration, "station", previewed)
+
+    again = confirm(integration, "station", previewed)
+
+    assert again.status_code == 302
+    assert "already confirmed" in messages_of(again)[-1]
+    assert Station.objects.count() == 5
+
+
+@pytest.mark.parametrize(("table", "model"), TABLE_ADMINS)
+def test_an_export_imports_back_unchanged(integration, table, model):
+    import_example_tables(integration)
+
+    exported = integration.post(reverse(f"admin:execution_{model}_export"), {"format": 0})
+
+    assert exported.status_code == 200
+    content = exported.content
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+    assert rows, table
+    answer = preview(integration, model, content, f"{table}.csv")
+    kinds = {row.import_type for row in answer.context["result"].rows}
+    assert kinds == {"skip"}, refusals(answer)
+
+
+def test_the_exported_specs_carry_their_limits_as_json(integration):
+    import_example_tables(integration)
+
+    exported = integration.post(reverse("admin:execution_dataspec_export"), {"format": 0})
+
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    height = next(row for row in rows if row["name"] == "Paste Height")
+    assert height["spec"].startswith("{") and '"target": 130' in height["spec"]
+    assert height["operationCode"] == "EX-OP-SPI"
+
+
+def test_quality_staff_may_export_but_not_import(client):
+    client.force_login(person_in_role("quality staff"))
+
+    assert client.get(reverse("admin:execution_station_import")).status_code == 403
+    assert client.get(reverse("admin:execution_station_export")).status_code == 200
+
+
+def test_the_example_json_and_the_admin_tables_describe_the_same_line(integration):
+    from django.core.management import call_command
+
+    import_example_tables(integration)
+    out = io.StringIO()
+    call_command("import_master_data", str(JSON_BUNDLE), stdout=out)
+
+    assert "Nothing changed" in out.getvalue()
