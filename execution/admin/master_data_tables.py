@@ -9,6 +9,8 @@ import json
 
 import tablib
 from django.contrib import messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -271,7 +273,23 @@ class MasterDataTables(ImportExportMixin):
                     text = f"Row {row.number}{column}: {' '.join(reasons)}"
                     messages.error(request, f"{text} Nothing was written.")
             return HttpResponseRedirect(self._import_url())
+        self._log_import(result, request)
         return super().process_result(result, request)
+
+    def _log_import(self, result, request) -> None:
+        """One entry in the admin's log for the whole import: who, which file, what."""
+        totals = result.totals
+        LogEntry.objects.create(
+            user_id=request.user.pk,
+            content_type=ContentType.objects.get_for_model(self.model),
+            object_repr=f"import of {request.POST.get('original_file_name', '')}"[:200],
+            action_flag=CHANGE,
+            change_message=(
+                f"Imported {result.total_rows} rows: {totals[RowResult.IMPORT_TYPE_NEW]} new, "
+                f"{totals[RowResult.IMPORT_TYPE_UPDATE]} updated, "
+                f"{totals[RowResult.IMPORT_TYPE_SKIP]} unchanged."
+            ),
+        )
 
     def _import_url(self) -> str:
         info = self.opts.app_label, self.opts.model_name

@@ -5,9 +5,11 @@ that import back unchanged."""
 
 import csv
 import io
+import time
 
 import openpyxl
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
@@ -97,6 +99,10 @@ def test_the_confirmation_writes_and_says_how_many_rows(integration):
     assert answer.status_code == 302
     assert "Import finished: 5 new" in messages_of(answer)[0]
     assert Station.objects.count() == 5
+    entry = LogEntry.objects.get()
+    assert entry.object_repr == "import of stations.csv"
+    assert entry.change_message == "Imported 5 rows: 5 new, 0 updated, 0 unchanged."
+    assert entry.user.username == "integration-admin"
 
 
 def test_the_same_table_again_is_previewed_as_skipped_and_changes_nothing(integration):
@@ -261,3 +267,26 @@ def test_the_example_json_and_the_admin_tables_describe_the_same_line(integratio
     call_command("import_master_data", str(JSON_BUNDLE), stdout=out)
 
     assert "Nothing changed" in out.getvalue()
+
+
+def test_a_run_of_a_thousand_serials_imports_through_the_admin(integration):
+    import_example_tables(integration)
+    rows = "".join(f"RUN-EX-001,SN-EX-K{index:04d}\n" for index in range(1000))
+    content = f"runNo,sn\n{rows}".encode()
+
+    started = time.perf_counter()
+    answer = import_table(integration, "unit", content, "serials.csv")
+    seconds = time.perf_counter() - started
+
+    print(f"\n1,000 serials through the admin (preview and confirmation): {seconds:.2f} s")
+    assert answer.status_code == 302
+    assert Unit.objects.filter(run__run_no="RUN-EX-001").count() == 1200
+
+
+@pytest.mark.parametrize(("table", "model"), TABLE_ADMINS)
+def test_each_master_data_list_offers_import_and_export(integration, table, model):
+    page = integration.get(reverse(f"admin:execution_{model}_changelist"))
+
+    assert page.status_code == 200
+    assert reverse(f"admin:execution_{model}_import").encode() in page.content
+    assert reverse(f"admin:execution_{model}_export").encode() in page.content
