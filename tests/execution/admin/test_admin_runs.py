@@ -13,6 +13,7 @@ from django.utils.html import strip_tags
 
 from execution.models import Run, Unit
 from tests.factories import RouteVersionFactory, RunFactory, UnitFactory, person_in_role
+from tests.postgres import needs_postgresql, row_locked
 from tests.run_mix import build_run_mix
 
 pytestmark = pytest.mark.django_db
@@ -103,6 +104,24 @@ def test_a_get_of_the_authorize_address_changes_nothing(quality, prepared):
     response = quality.get(authorize_url(prepared))
 
     assert response.status_code == 302 and status_of(prepared) == Run.Status.PREP
+
+
+@needs_postgresql("a row lock held by a second session, and the lock timeout")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_run_locked_elsewhere_is_waited_for_briefly_and_nothing_is_changed(client, prepared):
+    client.force_login(person_in_role("quality staff"))
+
+    with row_locked("execution_run", prepared.pk):
+        response = client.post(authorize_url(prepared))
+
+    assert reported(response) == [
+        (
+            "error",
+            "Run RUN-TRACK-001 was not changed: it is being written to right now. Try again.",
+        )
+    ]
+    assert status_of(prepared) == Run.Status.PREP
+    assert not LogEntry.objects.exists()
 
 
 # --- the list action -----------------------------------------------------------------------
@@ -269,3 +288,23 @@ def test_each_count_opens_the_unit_list_showing_exactly_those_units(quality, rou
     assert listed[not_started] == {"MIX-E"}
     done = next(link for link in listed if "status__exact=DONE" in link)
     assert listed[done] == {"MIX-A", "MIX-B", "MIX-C", "MIX-K"}
+
+
+def test_the_status_is_shown_but_not_offered_on_the_forms(client, prepared):
+    client.force_login(person_in_role("integration admin"))
+
+    for url in (reverse("admin:execution_run_add"), page_url(prepared)):
+        body = client.get(url).content.decode()
+        assert 'name="run_no"' in body, url
+        assert 'name="status"' not in body, url
+        assert "Preparation" in body, url
+
+
+def test_names_on_the_page_are_escaped(quality, route_line):
+    operation = route_line.steps[0].operation
+    operation.name = "<b>Print</b>"
+    operation.save()
+
+    body = quality.get(page_url(route_line.run)).content.decode()
+
+    assert "&lt;b&gt;Print&lt;/b&gt;" in body and "<b>Print</b>" not in body
