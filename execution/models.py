@@ -239,6 +239,7 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("authorize_run", "Can authorize a run (PREP to AUTHORIZED)")]
 
     def __str__(self):
         return self.run_no

@@ -1,4 +1,4 @@
-"""The back office of `execution`: master data, collected values, holds and SPC.
+"""The back office of `execution`: master data, runs, collected values, holds and SPC.
 
 Importing the package registers every admin (Django's autodiscovery imports it).
 Its modules use the back-office kit in `mes/admin/` and the services of `execution`;
@@ -9,6 +9,7 @@ from execution.admin import (  # noqa: F401  (registers)
     dispositions,
     holds,
     master_data,
+    runs,
     specs,
     values,
 )

@@ -1,8 +1,8 @@
-"""Back office for master and execution data: stations, operations, routes, runs, units,
-tracks and carriers.
+"""Back office for master and execution data: stations, operations, routes, units, tracks
+and carriers (runs: execution/admin/runs.py).
 
 Master data is edited by integration admins and viewed by quality staff, as their group
-permissions say. Runs, units and tracks list the values collected for them (read-only).
+permissions say. Units list the values collected for them (read-only).
 Where a unit is comes from track-in and track-out (docs/execution.md): the forms never
 set a status that needs a pass or a hold, nor move a unit that is in station, failed or
 held.
@@ -14,7 +14,6 @@ from execution.admin.master_data_tables import (
     MasterDataTables,
     OperationResource,
     RouteStepResource,
-    RunResource,
     SerialResource,
     StationResource,
 )
@@ -32,7 +31,6 @@ from execution.models import (
     Operation,
     RouteStep,
     RouteVersion,
-    Run,
     Station,
     Track,
     Unit,
@@ -124,40 +122,6 @@ class RouteStepAdmin(FixedOnceInUse, MasterDataTables, admin.ModelAdmin):
     def stations(self, step):
         codes = [station.code for station in step.allowed_stations.all()]
         return ", ".join(codes) if codes else "any of its type"
-
-
-@admin.register(Run)
-class RunAdmin(CollectedValuesMixin, MasterDataTables, admin.ModelAdmin):
-    resource_classes = [RunResource]
-    list_display = [
-        "run_no",
-        "wo_no",
-        "line_code",
-        "route_version",
-        "status",
-        "started_at",
-        "completed_at",
-    ]
-    list_filter = ["status", "line_code", "route_version"]
-    search_fields = ["run_no", "wo_no"]
-    list_select_related = ["route_version"]
-    fields = [
-        "run_no",
-        "wo_no",
-        "line_code",
-        "route_version",
-        "status",
-        "started_at",
-        "completed_at",
-    ]
-    # Set by the first track-in and by the last unit's finish (docs/execution.md).
-    readonly_fields = ["started_at", "completed_at"]
-
-    def collected_values(self, run):
-        return DataValue.objects.filter(run=run)  # stored with each value, indexed
-
-    def collected_values_url(self, run):
-        return value_list_url(runNo=run.run_no)
 
 
 # Statuses that come with a pass or a hold, never set by hand: IN_STATION with an open

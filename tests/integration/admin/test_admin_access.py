@@ -254,13 +254,14 @@ def _named(models, actions):
 
 
 @pytest.mark.django_db
-def test_quality_staff_may_view_data_close_holds_and_acknowledge_and_nothing_else():
+def test_quality_staff_may_view_data_close_holds_authorize_runs_and_acknowledge_and_nothing_else():
     assert permissions_of("Quality staff") == {
         *_named(MASTER_DATA + RECEIVED_DATA, ["view"]),
         "execution.view_hold",
         "execution.release_hold",
         "execution.view_failuredisposition",
         "execution.dispose_failed_unit",
+        "execution.authorize_run",
         "integration.acknowledge_message",
         "integration.view_trackingrecord",
     }
