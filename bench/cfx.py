@@ -82,7 +82,9 @@ def _progress(connection, prefix: str) -> tuple[int, float]:
     return count, float(seconds or 0)
 
 
-def cfx_section(environment: dict, units: list, *, panels: int, consumers: int = 2) -> dict:
+def cfx_section(
+    environment: dict, units: list, *, panels: int, consumers: int = 2, url: str = AMQP_URL
+) -> dict:
     """Publish `panels` panels of 4 units, then time `consumers` consumers draining them."""
     import psycopg
 
@@ -95,7 +97,7 @@ def cfx_section(environment: dict, units: list, *, panels: int, consumers: int =
     )  # fmt: skip
     queue = ids.new_part("cfx-bench")
     config = CfxConfig.from_environment(
-        {"CFX_AMQP_URL": AMQP_URL, "CFX_AMQP_ADDRESS": f"/queue/{queue}"}
+        {"CFX_AMQP_URL": url, "CFX_AMQP_ADDRESS": f"/queue/{queue}"}
     )
     prefix = ids.new_part("bench")
     rng = random.Random(7)
@@ -113,7 +115,7 @@ def cfx_section(environment: dict, units: list, *, panels: int, consumers: int =
                 cwd=ROOT,
                 env={
                     **environment,
-                    "CFX_AMQP_URL": AMQP_URL,
+                    "CFX_AMQP_URL": url,
                     "CFX_AMQP_ADDRESS": config.address,
                     "LOG_LEVEL": "INFO",
                 },

@@ -291,6 +291,7 @@ def parse_options():
     parser.add_argument(
         "--cfx-panels", type=int, default=3000, help="CFX panels of 4 units (0: no CFX)"
     )
+    parser.add_argument("--cfx-url", default=bench_cfx.AMQP_URL, help="the AMQP 1.0 broker")
     options = parser.parse_args()
     options.batch_concurrency = options.batch_concurrency or 2 * options.workers
     return options
@@ -410,7 +411,7 @@ def mqtt_unavailable(options) -> str | None:
 def cfx_unavailable(options) -> str | None:
     if not options.cfx_panels:
         return "--cfx-panels 0"
-    return bench_cfx.unavailable()
+    return bench_cfx.unavailable(options.cfx_url)
 
 
 def main():
@@ -469,7 +470,12 @@ def cfx(line: Line, results: dict) -> None:
     panels = line.options.cfx_panels
     print(f"IPC-CFX: {panels} panels of 4 units, two consumers …", flush=True)
     results["cfx"] = show(
-        bench_cfx.cfx_section(server_environment(line.database_url), line.units, panels=panels)
+        bench_cfx.cfx_section(
+            server_environment(line.database_url),
+            line.units,
+            panels=panels,
+            url=line.options.cfx_url,
+        )  # fmt: skip
     )
 
 
