@@ -1,17 +1,18 @@
 """The baseline `make bench` compares ours with: the same rows (record, values, message)
 written by psycopg with no web stack, one transaction per event from as many processes as
 gunicorn has workers, and COPY in batches. Only 127.0.0.1 is contacted; every loop is
-bounded in time.
+bounded in time. Each baseline run writes eventIds of its own (bench/ids.py): the runs
+before and after a figure share one database.
 """
 
 import hashlib
 import json
 import multiprocessing
 import time
-import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
+from bench import ids
 from bench.harness import (
     SPEC_NAMES,
     STATION,
@@ -97,7 +98,7 @@ MESSAGE_COLUMNS = (
 
 
 def _baseline_single_worker(args):
-    database_url, worker, duration, tracks, specs, operation_id, user_id = args
+    database_url, part, worker, duration, tracks, specs, operation_id, user_id = args
     import psycopg
 
     placeholders = lambda n: ", ".join(["%s"] * n)  # noqa: E731
@@ -107,7 +108,7 @@ def _baseline_single_worker(args):
         n = 0
         while time.perf_counter() - started < duration:
             record, values, message = _event_rows(
-                f"base-{worker}-{n}-{uuid.uuid4().hex[:6]}",
+                ids.event_id(part, worker, n),
                 tracks[(worker * 7919 + n) % len(tracks)],
                 specs, operation_id, user_id, n,
             )  # fmt: skip
@@ -135,7 +136,7 @@ def _baseline_single_worker(args):
 
 
 def _baseline_batch_worker(args):
-    database_url, worker, duration, batch_size, tracks, specs, operation_id, user_id = args
+    database_url, part, worker, duration, batch_size, tracks, specs, operation_id, user_id = args
     import psycopg
 
     events = 0
@@ -145,7 +146,7 @@ def _baseline_batch_worker(args):
         while time.perf_counter() - started < duration:
             rows = [
                 _event_rows(
-                    f"copy-{worker}-{n + i}-{uuid.uuid4().hex[:6]}",
+                    ids.event_id(part, worker, n + i),
                     tracks[(worker * 7919 + n + i) % len(tracks)],
                     specs,
                     operation_id,
@@ -155,7 +156,7 @@ def _baseline_batch_worker(args):
                 for i in range(batch_size)
             ]
             with connection.transaction(), connection.cursor() as cursor:
-                ids = [
+                record_ids = [
                     row[0]
                     for row in cursor.execute(
                         "SELECT nextval(pg_get_serial_sequence("
@@ -166,7 +167,7 @@ def _baseline_batch_worker(args):
                 with cursor.copy(
                     f"COPY integration_devicedatarecord (id, {RECORD_COLUMNS}) FROM STDIN"
                 ) as copy:
-                    for record_id, (record, _, _) in zip(ids, rows, strict=True):
+                    for record_id, (record, _, _) in zip(record_ids, rows, strict=True):
                         copy.write_row((record_id, *record))
                 with cursor.copy(f"COPY execution_datavalue ({VALUE_COLUMNS}) FROM STDIN") as copy:
                     for _, values, _ in rows:
@@ -175,7 +176,7 @@ def _baseline_batch_worker(args):
                 with cursor.copy(
                     f"COPY integration_integrationmessage ({MESSAGE_COLUMNS}) FROM STDIN"
                 ) as copy:
-                    for record_id, (_, _, message) in zip(ids, rows, strict=True):
+                    for record_id, (_, _, message) in zip(record_ids, rows, strict=True):
                         copy.write_row(message[:9] + (record_id,) + message[10:])
             n += batch_size
             events += batch_size
@@ -184,8 +185,10 @@ def _baseline_batch_worker(args):
 
 def baseline_single(database_url, processes, duration):
     tracks, specs, operation_id, user_id = _baseline_rows(database_url)
+    part = ids.new_part("base")
     jobs = [
-        (database_url, i, duration, tracks, specs, operation_id, user_id) for i in range(processes)
+        (database_url, part, i, duration, tracks, specs, operation_id, user_id)
+        for i in range(processes)
     ]
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         results = pool.map(_baseline_single_worker, jobs)
@@ -203,8 +206,9 @@ def baseline_single(database_url, processes, duration):
 
 def baseline_batch(database_url, processes, duration, batch_size):
     tracks, specs, operation_id, user_id = _baseline_rows(database_url)
+    part = ids.new_part("copy")
     jobs = [
-        (database_url, i, duration, batch_size, tracks, specs, operation_id, user_id)
+        (database_url, part, i, duration, batch_size, tracks, specs, operation_id, user_id)
         for i in range(processes)
     ]
     with multiprocessing.get_context("fork").Pool(processes) as pool:
@@ -216,4 +220,19 @@ def baseline_batch(database_url, processes, duration, batch_size):
         "batch_size": batch_size,
         "events": events,
         "events_per_second": round(events / elapsed, 1),
+    }
+
+
+def mean_of(before: dict, after: dict) -> dict:
+    """One baseline figure from its runs before and after ours: mean events/s, both kept."""
+    mean = {
+        key: round((before[key] + after[key]) / 2, 2)
+        for key in before
+        if key != "processes" and isinstance(before[key], int | float)
+    }
+    return {
+        **before,
+        **mean,
+        "events_per_second_before": before["events_per_second"],
+        "events_per_second_after": after["events_per_second"],
     }

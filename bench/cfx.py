@@ -6,7 +6,9 @@ two `manage.py consume_cfx` (as the MQTT section runs two consumers) are started
 the bench database until every unit result is written: unit results per second from the
 first record written to the last (the steady rate, as the MQTT drain measures it), and
 from the consumers' start, beside the COPY baseline of the same run. Needs RabbitMQ with
-rabbitmq_amqp1_0 on 127.0.0.1:5672.
+rabbitmq_amqp1_0 on 127.0.0.1:5672: `unavailable()` opens a short AMQP 1.0 connection
+first, and says why when there is none (nothing listens, or a broker that speaks only
+AMQP 0-9-1), so the section is skipped with that reason.
 
 Alone: `.venv/bin/python bench/cfx.py [--panels 3000]` (its own database, seeded and
 dropped; prints the figure without a COPY baseline).
@@ -14,16 +16,20 @@ dropped; prints the figure without a COPY baseline).
 
 import argparse
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import ids  # noqa: E402  (after the path is set)
+
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672"
 HANDLE = "Bench.Reflow.BENCH-REFLOW"
 PANEL = 4
@@ -39,13 +45,31 @@ create_gateway("gw-cfx")
 """  # noqa: E501
 
 
-def available() -> bool:
-    """Whether RabbitMQ listens for AMQP on this machine."""
+def unavailable(url: str = AMQP_URL, timeout: float = 5.0) -> str | None:
+    """Why the CFX section cannot run here, None when it can: a TCP connection, then an
+    AMQP 1.0 connection opened and closed as the consumer opens it, each within `timeout`."""
+    from proton.utils import BlockingConnection
+
+    from integration.transports.cfx.config import CfxConfig
+
+    config = CfxConfig.from_environment({"CFX_AMQP_URL": url})
+    where = f"{config.host}:{config.port}"
     try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
-            return True
-    except OSError:
-        return False
+        with socket.create_connection((config.host, config.port), timeout=timeout):
+            pass
+    except OSError as error:
+        return f"nothing listens for AMQP on {where} ({error})"
+    options = {"allowed_mechs": "PLAIN"} if config.username else {}
+    if config.username:
+        options.update(user=config.username, password=config.password)
+    try:
+        BlockingConnection(config.url, timeout=timeout, **options).close()
+    except Exception as error:  # proton's ConnectionException or Timeout, whatever the cause
+        return (
+            f"no AMQP 1.0 connection to {where} (RabbitMQ needs its plugin: "
+            f"rabbitmq-plugins enable rabbitmq_amqp1_0): {type(error).__name__}: {error}"
+        )
+    return None
 
 
 def _progress(connection, prefix: str) -> tuple[int, float]:
@@ -53,16 +77,17 @@ def _progress(connection, prefix: str) -> tuple[int, float]:
     count, seconds = connection.execute(
         "SELECT count(*), extract(epoch FROM max(received_at) - min(received_at)) "
         "FROM integration_devicedatarecord WHERE event_id LIKE %s",
-        [f"cfx-{prefix}%"],
+        [f"cfx-{prefix}-%"],
     ).fetchone()
     return count, float(seconds or 0)
 
 
-def cfx_section(environment: dict, units: list, *, panels: int, consumers: int = 2) -> dict:
+def cfx_section(
+    environment: dict, units: list, *, panels: int, consumers: int = 2, url: str = AMQP_URL
+) -> dict:
     """Publish `panels` panels of 4 units, then time `consumers` consumers draining them."""
     import psycopg
 
-    sys.path.insert(0, str(ROOT))
     from integration.transports.cfx.config import CfxConfig
     from integration.transports.cfx.publisher import CfxPublisher, reflow_panel
 
@@ -70,11 +95,11 @@ def cfx_section(environment: dict, units: list, *, panels: int, consumers: int =
         [sys.executable, "manage.py", "shell", "-c", SETUP.format(handle=HANDLE)],
         cwd=ROOT, env=environment, check=True, capture_output=True,
     )  # fmt: skip
-    queue = f"cfx-bench-{uuid.uuid4().hex[:8]}"
+    queue = ids.new_part("cfx-bench")
     config = CfxConfig.from_environment(
-        {"CFX_AMQP_URL": AMQP_URL, "CFX_AMQP_ADDRESS": f"/queue/{queue}"}
+        {"CFX_AMQP_URL": url, "CFX_AMQP_ADDRESS": f"/queue/{queue}"}
     )
-    prefix = f"bench-{uuid.uuid4().hex[:6]}"
+    prefix = ids.new_part("bench")
     rng = random.Random(7)
     publisher = CfxPublisher(config)
     for n in range(panels):
@@ -90,7 +115,7 @@ def cfx_section(environment: dict, units: list, *, panels: int, consumers: int =
                 cwd=ROOT,
                 env={
                     **environment,
-                    "CFX_AMQP_URL": AMQP_URL,
+                    "CFX_AMQP_URL": url,
                     "CFX_AMQP_ADDRESS": config.address,
                     "LOG_LEVEL": "INFO",
                 },
@@ -122,7 +147,8 @@ def cfx_section(environment: dict, units: list, *, panels: int, consumers: int =
         stopped = [
             line for log in logs for line in log.read_text().splitlines() if "stopped:" in line
         ]
-    subprocess.run(["rabbitmqctl", "delete_queue", queue], capture_output=True, timeout=60)
+    if shutil.which("rabbitmqctl"):  # the queue is empty: left behind if it cannot go
+        subprocess.run(["rabbitmqctl", "delete_queue", queue], capture_output=True, timeout=60)
     return {
         "panels": panels,
         "consumers": consumers,
@@ -165,7 +191,9 @@ def main():
     parser.add_argument("--units", type=int, default=2000)
     parser.add_argument("--consumers", type=int, default=2)
     options = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
+    reason = unavailable()
+    if reason:
+        raise SystemExit(f"CFX cannot run here: {reason}")
     from bench.harness import create_database, drop_database, seed, server_environment
 
     name = options.database_url.rsplit("/", 1)[1]

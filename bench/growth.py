@@ -527,9 +527,9 @@ def measure_phase(options, state: dict) -> dict:
     server = start_server(database_url, options.workers, options.threads, port)
     try:
         print("ingestion with the data …", flush=True)
-        # New eventIds each measurement: a second one on the same database would otherwise
-        # re-send the first one's (answered as conflicts, not written).
-        full_rate = ingestion_rate(port, seeded, f"full-{int(time.time())}", options.ingest_seconds)
+        # run_load's eventIds are new in each measurement (bench/ids.py): a second one on the
+        # same database must not re-send the first one's (answered as conflicts, not written).
+        full_rate = ingestion_rate(port, seeded, "full", options.ingest_seconds)
         sample_sn, sample_run = seeded["units"][len(seeded["units"]) // 2]
         rows = {
             **samples(database_url, records, sample_sn),

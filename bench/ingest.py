@@ -23,7 +23,11 @@ with gunicorn and measures:
    UnitsProcessed for panels of 4 units, two `consume_cfx` consumers, unit results/s
    written, beside the COPY baseline of the same run.
 
-Prints a table with each figure and ours ÷ baseline, and writes the same as JSON.
+Each part is a section (bench/sections.py): its figures printed as they are measured and
+kept in the JSON, written after every section; a section whose broker is missing or
+misconfigured is skipped with the reason, one that fails is reported and the others still
+run, and the exit code is 1 if any failed. At the end, a table with each figure and
+ours ÷ baseline, and every section's state.
 Each client process sends with its own gateway key, and the server's throttle is
 raised for the run (GATEWAY_THROTTLE_RATE), so the figures measure ingestion.
 Only 127.0.0.1 is contacted; every loop is bounded in time.
@@ -38,18 +42,18 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import cfx as bench_cfx  # noqa: E402  (after the path is set)
+from bench import ids  # noqa: E402
 from bench import mqtt as bench_mqtt  # noqa: E402
-from bench.baseline import baseline_batch, baseline_single  # noqa: E402
+from bench.baseline import baseline_batch, baseline_single, mean_of  # noqa: E402
 from bench.harness import (  # noqa: E402
     ROOT,
-    VALUES_PER_EVENT,
     create_database,
     drop_database,
     free_port,
@@ -61,6 +65,8 @@ from bench.harness import (  # noqa: E402
     start_server,
     stop_server,
 )
+from bench.ingest_report import report  # noqa: E402
+from bench.sections import Sections, show  # noqa: E402
 
 
 class Client:
@@ -99,7 +105,7 @@ class Client:
 
 def _closed_loop_worker(args):
     """Send events back to back until the deadline; returns latencies and status counts."""
-    port, key, path, worker, phase, units, batch_size, duration, rate = args
+    port, key, path, worker, part, units, batch_size, duration, rate = args
     client = Client(port, key)
     latencies, statuses, events_sent = [], {}, 0
     started = time.perf_counter()
@@ -114,7 +120,7 @@ def _closed_loop_worker(args):
         events = []
         for _ in range(batch_size):
             unit_sn, run_no = units[(worker * 7919 + n) % len(units)]
-            events.append(make_event(f"{phase}-{worker}-{n}", unit_sn, run_no, n))
+            events.append(make_event(ids.event_id(part, worker, n), unit_sn, run_no, n))
             n += 1
         body = json.dumps(events[0] if batch_size == 1 else {"events": events}).encode()
         begin = time.perf_counter()
@@ -128,8 +134,9 @@ def _closed_loop_worker(args):
 
 def run_load(port, keys, units, *, phase, concurrency, duration, batch_size=1, rate=None):
     path = "/api/integration/device-data" + ("/batch" if batch_size > 1 else "")
+    part = ids.new_part(phase)  # eventIds of this load alone (bench/ids.py)
     jobs = [
-        (port, keys[i % len(keys)], path, i, phase, units, batch_size, duration, rate)
+        (port, keys[i % len(keys)], path, i, part, units, batch_size, duration, rate)
         for i in range(concurrency)
     ]
     with multiprocessing.get_context("fork").Pool(concurrency) as pool:
@@ -178,7 +185,7 @@ def _storm_worker(args):
 
 def duplicate_storm(port, keys, units, database_url, posts: int, processes: int = 6):
     unit_sn, run_no = units[0]
-    body = json.dumps(make_event(f"storm-{uuid.uuid4().hex}", unit_sn, run_no, 1)).encode()
+    body = json.dumps(make_event(ids.new_part("storm"), unit_sn, run_no, 1)).encode()
     start_at = time.time() + 1.0
     share = [posts // processes + (1 if i < posts % processes else 0) for i in range(processes)]
     jobs = [(port, keys[i % len(keys)], body, start_at, n) for i, n in enumerate(share)]
@@ -205,32 +212,6 @@ def duplicate_storm(port, keys, units, database_url, posts: int, processes: int 
         "server_errors": sum(n for s, n in statuses.items() if s.startswith("5") or s == "0"),
         "statuses": statuses,
     }
-
-
-def mean_of(before: dict, after: dict) -> dict:
-    """One baseline figure from its runs before and after ours: mean events/s, both kept."""
-    mean = {
-        key: round((before[key] + after[key]) / 2, 2)
-        for key in before
-        if key != "processes" and isinstance(before[key], int | float)
-    }
-    return {
-        **before,
-        **mean,
-        "events_per_second_before": before["events_per_second"],
-        "events_per_second_after": after["events_per_second"],
-    }
-
-
-def ratio(ours, baseline) -> str:
-    return f"{ours / baseline:.0%}" if baseline else "n/a"
-
-
-def drift(figure: dict) -> str:
-    return (
-        f"  (before {figure['events_per_second_before']:.0f}, "
-        f"after {figure['events_per_second_after']:.0f})"
-    )
 
 
 # Production's observability (multiprocess metrics, a JSON line per request at INFO)
@@ -289,94 +270,7 @@ def observability_cost(database_url, options, keys, units) -> dict:
     }
 
 
-def report(results: dict) -> str:
-    lines = []
-    out = lines.append
-    setup = results["setup"]
-    out(
-        f"Ingestion benchmark — {setup['cpu_count']} cores, PostgreSQL {setup['postgresql']}, "
-        f"gunicorn {setup['workers']} workers × {setup['threads']} threads, "
-        f"{VALUES_PER_EVENT} values per event, {setup['units']} units, "
-        f"{setup['duration']} s per figure"
-    )
-    out("")
-    out(
-        f"{'figure':<44} {'events/s':>10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'÷ baseline':>11}"
-    )
-    base_single = results["baseline"]["single"]["events_per_second"]
-    for run in results["single"]:
-        out(
-            f"{'single POST, concurrency ' + str(run['concurrency']):<44} "
-            f"{run['events_per_second']:>10.1f} {run['p50_ms']:>8} {run['p95_ms']:>8} "
-            f"{run['p99_ms']:>8} {ratio(run['events_per_second'], base_single):>11}"
-        )
-    half = results["half_load"]
-    out(
-        f"{'single POST at half the best rate (open loop)':<44} {half['events_per_second']:>10.1f} "
-        f"{half['p50_ms']:>8} {half['p95_ms']:>8} {half['p99_ms']:>8} {'':>11}"
-    )
-    for run in results["batch"]:
-        base = results["baseline"]["copy"][str(run["batch_size"])]["events_per_second"]
-        label = f"batch POST of {run['batch_size']}, concurrency {run['concurrency']}"
-        out(
-            f"{label:<44} "
-            f"{run['events_per_second']:>10.1f} {run['p50_ms']:>8} {run['p95_ms']:>8} "
-            f"{run['p99_ms']:>8} {ratio(run['events_per_second'], base):>11}"
-        )
-    storm = results["storm"]
-    out(
-        f"{'duplicate storm, ' + str(storm['posts']) + ' posts of one eventId':<44} "
-        f"{storm['duplicates_per_second']:>10.1f}   duplicates/s; records afterwards: "
-        f"{storm['records_afterwards']}, 5xx: {storm['server_errors']}"
-    )
-    out("")
-    out("baseline (psycopg, same database, no web stack; mean of the runs before and after ours)")
-    single = results["baseline"]["single"]
-    out(
-        f"{'one transaction per event, ' + str(single['processes']) + ' processes':<44} "
-        f"{single['events_per_second']:>10.1f} {single['p50_ms']:>8} {'':>8} {single['p99_ms']:>8}"
-        f"{'':>12}{drift(single)}"
-    )
-    for size, copy in results["baseline"]["copy"].items():
-        out(
-            f"{'COPY batches of ' + size + ', ' + str(copy['processes']) + ' processes':<44} "
-            f"{copy['events_per_second']:>10.1f}{'':>39}{drift(copy)}"
-        )
-    best = max(results["single"], key=lambda run: run["events_per_second"])
-    out("")
-    out(
-        f"best single: {best['events_per_second']:.0f} events/s at concurrency "
-        f"{best['concurrency']} = {ratio(best['events_per_second'], base_single)} of the baseline "
-        f"(target ≥ 25%); p99 at half load {half['p99_ms']} ms (target < 50 ms)"
-    )
-    best_batch = max(results["batch"], key=lambda run: run["events_per_second"])
-    base = results["baseline"]["copy"][str(best_batch["batch_size"])]["events_per_second"]
-    out(
-        f"best batch: {best_batch['events_per_second']:.0f} events/s (batches of "
-        f"{best_batch['batch_size']}) = {ratio(best_batch['events_per_second'], base)} of COPY "
-        f"(target ≥ 50%)"
-    )
-    if "mqtt" in results:
-        lines += bench_mqtt.report_lines(results["mqtt"], results["baseline"]["copy"])
-    if "cfx" in results:
-        lines += bench_cfx.report_lines(results["cfx"], results["baseline"]["copy"])
-    observed = results.get("observability")
-    if observed:
-        out(
-            f"metrics and JSON logs: {observed['on_events_per_second']:.0f} events/s on, "
-            f"{observed['off_events_per_second']:.0f} off (single posts, concurrency 8, "
-            f"two rounds each) = {observed['ratio']:.1%} (target ≥ 97%); "
-            f"{observed['log_lines_written']} log lines"
-        )
-    out(
-        "Throttle raised for the run (GATEWAY_THROTTLE_RATE=100000000/min); "
-        f"{setup['gateways']} gateway keys, one per client process in turn."
-    )
-    return "\n".join(lines)
-
-
-def main():
+def parse_options():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     server_arguments(parser, "BENCH_DATABASE_URL", "mes_bench", workers=os.cpu_count() or 2)
     parser.add_argument("--concurrency", default="1,4,8,16", help="single-POST client counts")
@@ -397,97 +291,208 @@ def main():
     parser.add_argument(
         "--cfx-panels", type=int, default=3000, help="CFX panels of 4 units (0: no CFX)"
     )
+    parser.add_argument("--cfx-url", default=bench_cfx.AMQP_URL, help="the AMQP 1.0 broker")
     options = parser.parse_args()
     options.batch_concurrency = options.batch_concurrency or 2 * options.workers
+    return options
 
-    name = options.database_url.rsplit("/", 1)[1]
-    database_url = create_database(options.database_url, name)
-    print(f"Seeding {options.runs} runs × {options.units_per_run} units into {name} …", flush=True)
-    seeded = seed(database_url, options.runs, options.units_per_run, options.gateways)
-    units, keys = [tuple(unit) for unit in seeded["units"]], seeded["keys"]
-    port = free_port()
-    server = start_server(database_url, options.workers, options.threads, port)
-    import psycopg
 
-    with psycopg.connect(database_url) as connection:
-        version = connection.execute("SHOW server_version").fetchone()[0]
+class Line:
+    """The bench database, its seeded line and the gunicorn serving it, set up by the first
+    section and shared by the others; the server started when a section first needs it."""
+
+    def __init__(self, options):
+        self.options = options
+        self.name = options.database_url.rsplit("/", 1)[1]
+        self.database_url, self.units, self.keys = None, [], []
+        self.server, self.port, self.server_error = None, None, None
+
+    def set_up(self, results: dict) -> None:
+        options = self.options
+        self.database_url = create_database(options.database_url, self.name)
+        print(f"Seeding {options.runs} runs × {options.units_per_run} units into {self.name} …",
+              flush=True)  # fmt: skip
+        seeded = seed(self.database_url, options.runs, options.units_per_run, options.gateways)
+        self.units, self.keys = [tuple(unit) for unit in seeded["units"]], seeded["keys"]
+        import psycopg
+
+        with psycopg.connect(self.database_url) as connection:
+            version = connection.execute("SHOW server_version").fetchone()[0]
+        results["setup"].update(postgresql=version, units=len(self.units), gateways=len(self.keys))
+
+    def serve(self) -> int:
+        """The server's port, starting it on first use; a start that failed fails every
+        section that needs it, with the same error."""
+        if self.server_error is not None:
+            raise RuntimeError(f"gunicorn did not start: {self.server_error}")
+        if self.server is None:
+            port = free_port()
+            try:
+                self.server = start_server(
+                    self.database_url, self.options.workers, self.options.threads, port
+                )
+            except (Exception, SystemExit) as error:
+                self.server_error = f"{type(error).__name__}: {error}"
+                raise
+            self.port = port
+        return self.port
+
+    def stop(self) -> None:
+        if self.server is not None:
+            stop_server(self.server)
+            self.server = None
+
+
+def single_section(line: Line, results: dict) -> None:
+    """Single POSTs at each concurrency between two baseline runs, then at half the best
+    rate; each figure printed and kept as it is measured."""
+    options, port = line.options, line.serve()
+    # The baseline runs just before and just after each of our figures (the server idle
+    # meanwhile), and counts as their mean: this machine's speed drifts within minutes, and
+    # both sides of a ratio should see the same.
+    print("baseline: one transaction per event, before …", flush=True)
+    before = show(baseline_single(line.database_url, options.workers, options.duration))
+    single = results["single"] = []
+    for concurrency in [int(c) for c in options.concurrency.split(",")]:
+        print(f"single POSTs, concurrency {concurrency} …", flush=True)
+        single.append(
+            show(run_load(port, line.keys, line.units, phase=f"s{concurrency}",
+                          concurrency=concurrency, duration=options.duration))
+        )  # fmt: skip
+    print("baseline: one transaction per event, after …", flush=True)
+    after = show(baseline_single(line.database_url, options.workers, options.duration))
+    results.setdefault("baseline", {})["single"] = mean_of(before, after)
+    best = max(single, key=lambda run: run["events_per_second"])
+    half_rate = best["events_per_second"] / 2
+    clients = max(2, best["concurrency"])
+    print(f"open loop at {half_rate:.0f} events/s …", flush=True)
+    results["half_load"] = show(
+        run_load(port, line.keys, line.units, phase="half", concurrency=clients,
+                 duration=options.duration, rate=half_rate / clients)
+    )  # fmt: skip
+
+
+def batch_section(line: Line, results: dict) -> None:
+    """Batch POSTs of 100 and 500, each between two COPY baseline runs of the same size."""
+    options, port = line.options, line.serve()
+    copies = results.setdefault("baseline", {}).setdefault("copy", {})
+    batches = results["batch"] = []
+    for size in (100, 500):
+        print(f"baseline: COPY batches of {size}, before …", flush=True)
+        before = show(
+            baseline_batch(line.database_url, options.batch_concurrency, options.duration, size)
+        )
+        print(f"batch POSTs of {size} …", flush=True)
+        batches.append(
+            show(run_load(port, line.keys, line.units, phase=f"b{size}",
+                          concurrency=options.batch_concurrency, duration=options.duration,
+                          batch_size=size))
+        )  # fmt: skip
+        print(f"baseline: COPY batches of {size}, after …", flush=True)
+        after = show(
+            baseline_batch(line.database_url, options.batch_concurrency, options.duration, size)
+        )
+        copies[str(size)] = mean_of(before, after)
+
+
+def storm_section(line: Line, results: dict) -> None:
+    print(f"duplicate storm of {line.options.storm} …", flush=True)
+    results["storm"] = show(
+        duplicate_storm(line.serve(), line.keys, line.units, line.database_url, line.options.storm)
+    )
+
+
+def mqtt_unavailable(options) -> str | None:
+    if not options.mqtt_publishers:
+        return "--mqtt-publishers 0"
+    return bench_mqtt.unavailable()
+
+
+def cfx_unavailable(options) -> str | None:
+    if not options.cfx_panels:
+        return "--cfx-panels 0"
+    return bench_cfx.unavailable(options.cfx_url)
+
+
+def main():
+    options = parse_options()
     results = {
         "setup": {
             "date": datetime.now(UTC).isoformat(),
+            "run_id": ids.run_id(),
             "cpu_count": os.cpu_count(),
-            "postgresql": version,
             "workers": options.workers,
             "threads": options.threads,
-            "units": len(units),
             "duration": options.duration,
-            "gateways": len(keys),
+            "gateways": options.gateways,
             "throttle": "raised to 100000000/min for the run",
         }
     }
+    output = Path(options.output)
+    sections = Sections(results, output)
+    line = Line(options)
+    run = sections.run
     try:
-        duration = options.duration
-        # The baseline runs just before and just after each of our figures (the
-        # server idle meanwhile), and counts as their mean: this machine's speed
-        # drifts within minutes, and both sides of a ratio should see the same.
-        print("baseline: one transaction per event …", flush=True)
-        single_before = baseline_single(database_url, options.workers, duration)
-        single = []
-        for concurrency in [int(c) for c in options.concurrency.split(",")]:
-            print(f"single POSTs, concurrency {concurrency} …", flush=True)
-            single.append(
-                run_load(port, keys, units, phase=f"s{concurrency}", concurrency=concurrency,
-                         duration=duration)
-            )  # fmt: skip
-        results["single"] = single
-        print("baseline: one transaction per event …", flush=True)
-        single_after = baseline_single(database_url, options.workers, duration)
-        results["baseline"] = {"single": mean_of(single_before, single_after), "copy": {}}
-        best = max(single, key=lambda run: run["events_per_second"])
-        half_rate = best["events_per_second"] / 2
-        clients = max(2, best["concurrency"])
-        print(f"open loop at {half_rate:.0f} events/s …", flush=True)
-        results["half_load"] = run_load(
-            port, keys, units, phase="half", concurrency=clients, duration=duration,
-            rate=half_rate / clients,
+        run("setup", lambda: line.set_up(results))
+        setup = ("setup",)
+        try:
+            run("REST single", lambda: single_section(line, results), needs=setup)
+            run("REST batch", lambda: batch_section(line, results), needs=setup)
+            run("duplicate storm", lambda: storm_section(line, results), needs=setup)
+        finally:
+            line.stop()
+        run("observability", lambda: observability_section(line, results), needs=setup)
+        run(
+            "MQTT",
+            lambda: bench_mqtt.mqtt_section(
+                server_environment(line.database_url), line.units, options.gateways,
+                publishers=options.mqtt_publishers, duration=options.duration,
+                figures=results.setdefault("mqtt", {}),
+            ),
+            needs=setup, check=lambda: mqtt_unavailable(options),
         )  # fmt: skip
-        results["batch"] = []
-        for size in (100, 500):
-            print(f"baseline: COPY batches of {size} …", flush=True)
-            before = baseline_batch(database_url, options.batch_concurrency, duration, size)
-            print(f"batch POSTs of {size} …", flush=True)
-            results["batch"].append(
-                run_load(port, keys, units, phase=f"b{size}",
-                         concurrency=options.batch_concurrency, duration=duration, batch_size=size)
-            )  # fmt: skip
-            print(f"baseline: COPY batches of {size} …", flush=True)
-            after = baseline_batch(database_url, options.batch_concurrency, duration, size)
-            results["baseline"]["copy"][str(size)] = mean_of(before, after)
-        print(f"duplicate storm of {options.storm} …", flush=True)
-        results["storm"] = duplicate_storm(port, keys, units, database_url, options.storm)
+        run("CFX", lambda: cfx(line, results), needs=setup, check=lambda: cfx_unavailable(options))
     finally:
-        stop_server(server)
-    results["observability"] = observability_cost(database_url, options, keys, units)
-    if options.mqtt_publishers and bench_mqtt.available():
-        print(f"MQTT: {options.mqtt_publishers} publishers, two consumers …", flush=True)
-        results["mqtt"] = bench_mqtt.mqtt_section(
-            server_environment(database_url), units, options.gateways,
-            publishers=options.mqtt_publishers, duration=options.duration,
+        try:
+            if line.database_url and not options.keep_database:
+                drop_database(options.database_url, line.name)
+        finally:
+            finish(results, sections, output)
+    sys.exit(sections.exit_code())
+
+
+def observability_section(line: Line, results: dict) -> None:
+    cost = observability_cost(line.database_url, line.options, line.keys, line.units)
+    results["observability"] = show(cost)
+
+
+def cfx(line: Line, results: dict) -> None:
+    panels = line.options.cfx_panels
+    print(f"IPC-CFX: {panels} panels of 4 units, two consumers …", flush=True)
+    results["cfx"] = show(
+        bench_cfx.cfx_section(
+            server_environment(line.database_url),
+            line.units,
+            panels=panels,
+            url=line.options.cfx_url,
         )  # fmt: skip
-    if options.cfx_panels and bench_cfx.available():
-        print(f"IPC-CFX: {options.cfx_panels} panels of 4 units, two consumers …", flush=True)
-        results["cfx"] = bench_cfx.cfx_section(
-            server_environment(database_url), units, panels=options.cfx_panels
-        )
-    if not options.keep_database:
-        drop_database(options.database_url, name)
-    table = report(results)
+    )
+
+
+def finish(results: dict, sections: Sections, output: Path) -> None:
+    """The table of what was measured, the sections' states, and the JSON file."""
+    try:
+        table = report(results)
+    except Exception:  # the figures are printed and kept already: say so, do not lose them
+        traceback.print_exc(file=sys.stderr)
+        table = "(no table: its report failed; the figures are above and in the JSON)"
     print()
     print(table)
-    output = Path(options.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    print()
+    print(sections.summary())
     results["table"] = table.splitlines()
-    output.write_text(json.dumps(results, indent=2))
-    print(f"\nJSON: {output}")
+    sections.save()
+    print(f"\nJSON: {output}", flush=True)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ alone: the events are published while the consumers are stopped (the broker keep
 them in the consumers' persistent sessions), then the consumers are started, and the
 rate is the events over the time between the first and the last record written (the
 steady rate: the consumers' start-up, about a second, is not in it).
+
+Without Mosquitto (`unavailable()` says why), or when it does not start, the section is
+skipped with the reason (bench/sections.py). Each figure is printed as it is measured.
 """
 
 import multiprocessing
@@ -27,13 +30,19 @@ from pathlib import Path
 
 import orjson
 
+from bench import ids
+from bench.sections import Skipped, show
+
 ROOT = Path(__file__).resolve().parent.parent
-MOSQUITTO = "/usr/sbin/mosquitto"
+# As tests/mqtt_broker.py, which starts the broker.
+MOSQUITTO = os.environ.get("MES_TEST_MOSQUITTO") or "/usr/sbin/mosquitto"
 
 
-def available() -> bool:
-    """Whether this machine can run the MQTT section (Debian's mosquitto installed)."""
-    return os.access(MOSQUITTO, os.X_OK)
+def unavailable(mosquitto: str = MOSQUITTO) -> str | None:
+    """Why this machine cannot run the MQTT section (None when it can)."""
+    if not os.access(mosquitto, os.X_OK):
+        return f"Mosquitto is not installed ({mosquitto} missing; apt-get install mosquitto)"
+    return None
 
 
 def _publisher(args):
@@ -43,7 +52,7 @@ def _publisher(args):
     from integration.transports.mqtt.config import MqttConfig
     from integration.transports.mqtt.gateway_client import GatewayConnection
 
-    port, name, worker, phase, units, duration, rate, window = args
+    port, name, worker, part, units, duration, rate, window = args
     # Publishers may share a gateway's name here (a broker without accounts): one id each.
     connection = GatewayConnection(
         MqttConfig(host="127.0.0.1", port=port), name, None, client_id=f"{name}-{worker}"
@@ -69,7 +78,8 @@ def _publisher(args):
         while len(pending) >= window:
             collect()
         unit_sn, run_no = units[(worker * 7919 + n) % len(units)]
-        pending.append(connection.send(make_event(f"{phase}-{worker}-{n}", unit_sn, run_no, n)))
+        event = make_event(ids.event_id(part, worker, n), unit_sn, run_no, n)
+        pending.append(connection.send(event))
         n += 1
     while pending:
         collect()
@@ -86,7 +96,7 @@ def _publish_only(args):
     from integration.transports.mqtt.packed_properties import PackedPublishProperties
     from integration.transports.mqtt.topics import events_topic
 
-    port, name, worker, phase, units, count = args
+    port, name, worker, part, units, count = args
     # Publishers may share a gateway's name here (a broker without accounts): one id each.
     connection = GatewayConnection(
         MqttConfig(host="127.0.0.1", port=port), name, None, client_id=f"{name}-{worker}"
@@ -95,7 +105,7 @@ def _publish_only(args):
     info = None
     for n in range(count):
         unit_sn, run_no = units[(worker * 7919 + n) % len(units)]
-        event = make_event(f"{phase}-{worker}-{n}", unit_sn, run_no, n)
+        event = make_event(ids.event_id(part, worker, n), unit_sn, run_no, n)
         properties = PackedPublishProperties(
             response_topic=connection.reply_topic, correlation_data=n.to_bytes(4, "big")
         )
@@ -114,9 +124,9 @@ def _drain(environment, broker, directory, names, units, *, publishers, events) 
     import psycopg
 
     _stop_consumers(_start_consumers(environment, broker, 2, directory))  # the sessions
-    phase = f"m-drain-{int(time.time())}"
+    part = ids.new_part("m-drain")
     jobs = [
-        (broker.port, names[i % len(names)], i, phase, units, events // publishers)
+        (broker.port, names[i % len(names)], i, part, units, events // publishers)
         for i in range(publishers)
     ]
     with multiprocessing.get_context("fork").Pool(publishers) as pool:
@@ -130,7 +140,7 @@ def _drain(environment, broker, directory, names, units, *, publishers, events) 
             "FROM integration_devicedatarecord WHERE event_id LIKE %s"
         )
         while True:
-            written, seconds = connection.execute(query, [phase + "-%"]).fetchone()
+            written, seconds = connection.execute(query, [part + "-%"]).fetchone()
             if written != last:
                 stalled_since, last = time.monotonic(), written
             if written >= published or time.monotonic() - stalled_since > 15:
@@ -150,8 +160,9 @@ def _drain(environment, broker, directory, names, units, *, publishers, events) 
 def _load(port, names, units, *, phase, publishers, duration, rate=None, window=200) -> dict:
     from bench.harness import percentile
 
+    part = ids.new_part(phase)
     jobs = [
-        (port, names[i % len(names)], i, phase, units, duration, rate, window)
+        (port, names[i % len(names)], i, part, units, duration, rate, window)
         for i in range(publishers)
     ]
     with multiprocessing.get_context("fork").Pool(publishers) as pool:
@@ -214,37 +225,48 @@ def _stop_consumers(consumers) -> list[str]:
     return lines
 
 
-def mqtt_section(environment, units, gateways: int, *, publishers: int, duration: float) -> dict:
-    """Full speed, then half that rate, with two consumers, then the drain; the figures
-    as a dict."""
+def mqtt_section(
+    environment, units, gateways: int, *, publishers: int, duration: float, figures=None
+) -> dict:
+    """Full speed, then half that rate, with two consumers, then the drain: each figure
+    printed and put in `figures` (returned) as it is measured."""
     sys.path.insert(0, str(ROOT))
     from tests.mqtt_broker import Mosquitto, free_port
 
+    figures = {} if figures is None else figures
+    figures["consumers"] = 2
     names = [f"gw-bench-{n}" for n in range(gateways)]
     with tempfile.TemporaryDirectory() as directory:
-        broker = Mosquitto(Path(directory), free_port(), False, False).start()
-        consumers = _start_consumers(environment, broker, 2, directory)
         try:
-            full = _load(broker.port, names, units, phase="m-full", publishers=publishers,
-                         duration=duration)  # fmt: skip
-            half_rate = full["events_per_second"] / 2
-            half = _load(broker.port, names, units, phase="m-half", publishers=publishers,
-                         duration=duration, rate=half_rate / publishers)  # fmt: skip
-        finally:
-            stopped = _stop_consumers(consumers)
+            broker = Mosquitto(Path(directory), free_port(), False, False).start()
+        except RuntimeError as error:  # a broker that does not start here: a reason to skip
+            raise Skipped(f"Mosquitto did not start: {error}") from error
         try:
+            consumers = _start_consumers(environment, broker, 2, directory)
+            try:
+                print(f"MQTT full speed, {publishers} publishers …", flush=True)
+                full = figures["full"] = show(
+                    _load(broker.port, names, units, phase="m-full", publishers=publishers,
+                          duration=duration)
+                )  # fmt: skip
+                half_rate = full["events_per_second"] / 2
+                print(f"MQTT at half the full rate, {half_rate:.0f} events/s …", flush=True)
+                figures["half_load"] = show(
+                    _load(broker.port, names, units, phase="m-half", publishers=publishers,
+                          duration=duration, rate=half_rate / publishers)
+                )  # fmt: skip
+            finally:
+                figures["consumer_counts"] = _stop_consumers(consumers)
             # As many events as the full speed wrote in its time, at least 10,000.
-            drain = _drain(environment, broker, directory, names, units, publishers=publishers,
-                           events=max(10_000, full["events"]))  # fmt: skip
+            events = max(10_000, full["events"])
+            print(f"MQTT drain of {events} events queued …", flush=True)
+            figures["drain"] = show(
+                _drain(environment, broker, directory, names, units, publishers=publishers,
+                       events=events)
+            )  # fmt: skip
         finally:
             broker.stop()
-    return {
-        "consumers": 2,
-        "full": full,
-        "half_load": half,
-        "drain": drain,
-        "consumer_counts": stopped,
-    }
+    return figures
 
 
 def report_lines(figures: dict, copy_baseline: dict) -> list[str]:

@@ -18,7 +18,9 @@ serves the app with gunicorn (gthread workers) and measures:
    value; a tracking record and a message per call);
 
 and checks afterwards that every counted pair left one closed track with its value.
-Prints ours ÷ baseline and writes the figures as JSON. Only 127.0.0.1 is contacted; every
+Prints each figure as it is measured, then ours ÷ baseline, and writes the figures as
+JSON; the run is one section (bench/sections.py): a failure is reported, the figures
+measured before it kept, and the exit code is 1. Only 127.0.0.1 is contacted; every
 loop is bounded in time.
 """
 
@@ -47,6 +49,7 @@ from bench.harness import (  # noqa: E402  (after the path is set)
     stop_server,
 )
 from bench.ingest import Client  # noqa: E402
+from bench.sections import Sections, show  # noqa: E402
 
 TARGET_PAIRS_PER_SECOND = 300
 STATION, STEP_NO, NEXT_STEP_NO, SPEC = "TRK-PRINT-1", 10, 20, "Paste Height"
@@ -359,8 +362,48 @@ def main():
     )
     options = parser.parse_args()
 
+    results = {
+        "setup": {
+            "date": datetime.now(UTC).isoformat(),
+            "cpu_count": os.cpu_count(),
+            "workers": options.workers,
+            "threads": options.threads,
+            "units": options.units,
+            "duration": options.duration,
+            "checkout": options.checkout,
+        }
+    }
+    output = Path(options.output)
+    sections = Sections(results, output)
+    try:
+        sections.run("tracking", lambda: measure(options, results))
+    finally:
+        table = "(no table: the section did not finish; its figures are above and in the JSON)"
+        if sections.done("tracking"):
+            table = report(results)
+        print()
+        print(table)
+        print()
+        print(sections.summary())
+        results["table"] = table.splitlines()
+        sections.save()
+        print(f"\nJSON: {output}", flush=True)
+    sys.exit(sections.exit_code())
+
+
+def measure(options, results: dict) -> None:
+    """Seed, serve, then the baseline before, ours and the baseline after, each figure
+    printed and kept in `results` as it is measured; the database dropped afterwards."""
     name = options.database_url.rsplit("/", 1)[1]
     database_url = create_database(options.database_url, name)
+    try:
+        measure_on(database_url, name, options, results)
+    finally:
+        if not options.keep_database:
+            drop_database(options.database_url, name)
+
+
+def measure_on(database_url: str, name: str, options, results: dict) -> None:
     total = WARM_UP_UNITS + 3 * options.units
     print(f"Seeding the stations' line with {total} units into {name} …", flush=True)
     seeded = seed_tracking(database_url, total, options.clients)
@@ -371,18 +414,8 @@ def main():
 
     with psycopg.connect(database_url) as connection:
         version = connection.execute("SHOW server_version").fetchone()[0]
-    results = {
-        "setup": {
-            "date": datetime.now(UTC).isoformat(),
-            "cpu_count": os.cpu_count(),
-            "postgresql": version,
-            "workers": options.workers,
-            "threads": options.threads,
-            "units": options.units,
-            "duration": options.duration,
-            "checkout": options.checkout,
-        }
-    }
+    results["setup"]["postgresql"] = version
+    baseline = results["baseline"] = {}
     port = free_port()
     server = start_server(
         database_url, options.workers, options.threads, port, root=Path(options.checkout)
@@ -392,28 +425,26 @@ def main():
         run_ours(
             server, port, keys, run_no, warm_up, options.clients, options.duration, database_url
         )
-        print("baseline: psycopg, the same rows …", flush=True)
-        before = run_baseline(database_url, run_no, before_units, options.workers, options.duration)
-        print(f"ours: {options.clients} clients through gunicorn …", flush=True)
-        ours = run_ours(
-            server, port, keys, run_no, ours_units, options.clients, options.duration, database_url
+        print("baseline: psycopg, the same rows, before …", flush=True)
+        baseline["before"] = show(
+            run_baseline(database_url, run_no, before_units, options.workers, options.duration)
         )
-        print("baseline: psycopg, the same rows …", flush=True)
-        after = run_baseline(database_url, run_no, after_units, options.workers, options.duration)
+        print(f"ours: {options.clients} clients through gunicorn …", flush=True)
+        ours = show(
+            run_ours(
+                server, port, keys, run_no, ours_units, options.clients, options.duration,
+                database_url,
+            )
+        )  # fmt: skip
+        done = ours.pop("done")
+        results["ours"] = ours
+        print("baseline: psycopg, the same rows, after …", flush=True)
+        baseline["after"] = show(
+            run_baseline(database_url, run_no, after_units, options.workers, options.duration)
+        )
     finally:
         stop_server(server)
-    results["written"] = check_written(database_url, ours.pop("done"))
-    results["ours"], results["baseline"] = ours, {"before": before, "after": after}
-    if not options.keep_database:
-        drop_database(options.database_url, name)
-    table = report(results)
-    print()
-    print(table)
-    output = Path(options.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    results["table"] = table.splitlines()
-    output.write_text(json.dumps(results, indent=2))
-    print(f"\nJSON: {output}")
+    results["written"] = show(check_written(database_url, done), "written")
 
 
 if __name__ == "__main__":

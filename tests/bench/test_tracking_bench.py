@@ -39,3 +39,18 @@ def test_a_tiny_tracking_run_counts_pairs_through_gunicorn_and_beside_its_baseli
         assert figures["baseline"][when]["pairs"] > 0
     assert ours["gunicorn_cpu_ms_per_pair"] > 0 and ours["postgresql_cpu_ms_per_pair"] > 0
     assert "ours ÷ baseline" in result.stdout and "target: ≥ 300 pairs/s" in result.stdout
+
+
+def test_a_tracking_run_that_fails_says_why_exits_1_and_still_writes_its_json(tmp_path):
+    output = tmp_path / "tracking.json"
+    url = url_of_database(f"mes_tracking_bench_{os.getpid()}")
+    result = run_bench(
+        "bench/tracking.py", "--units", "20", "--clients", "0", "--duration", "1",
+        "--workers", "1", "--threads", "2", "--database-url", url, "--output", str(output),
+    )  # fmt: skip
+
+    assert result.returncode == 1, (result.stdout[-3000:], result.stderr[-3000:])
+    assert "tracking  failed: ValueError: Number of processes must be at least 1" in result.stdout
+    figures = json.loads(output.read_text())
+    assert figures["sections"]["tracking"]["state"] == "failed"
+    assert figures["setup"]["postgresql"]  # what was learnt before the failure is kept
