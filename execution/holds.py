@@ -11,12 +11,16 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from execution.models import DataValue, Hold, HoldValue, PassResult, Track, Unit
+from execution.reason_codes import reason_named
 from execution.run_completion import FINISHED, complete_run_if_finished
 from mes.database_errors import bounded_transaction
 
 HOLD_ACTION = "HOLD"
+# The first line of a hold's history: no person opened it.
+OPENED = "Opened by the HOLD alarm of its spec"
 
 # The unit's status after each disposition; a release restores the status it had.
 STATUS_AFTER = {
@@ -83,7 +87,11 @@ def hold_units(causes: list[HoldCause], now) -> dict[int, Hold]:
             opened_at=now,
             unit_status_before=units[cause.unit_id].status,
         )
-    Hold.objects.bulk_create(new.values())
+    # With their first history row ("opened"); holds are few, so the extra insert is too.
+    if new:
+        bulk_create_with_history(
+            list(new.values()), Hold, default_change_reason=OPENED, default_date=now
+        )
     holds.update(new)
     HoldValue.objects.bulk_create(
         HoldValue(
@@ -156,19 +164,26 @@ def hold_open_at(holds: list[Hold], moment) -> Hold | None:
     return None
 
 
-def close_hold(hold_id: int, *, disposition: str, note: str, closed_by) -> Hold:
+def close_hold(
+    hold_id: int, *, disposition: str, note: str, closed_by, reason: str | None = None
+) -> Hold:
     """Close an open hold with a disposition and a note, and set its unit's status: a
     release restores the status the unit had before the hold (QUEUED if it was already
     on hold then), rework sets REWORK, scrap SCRAPPED. Who and when are kept.
 
+    `reason` is a reason code of the plant's list (execution/reason_codes.py), needed
+    once the list has an active code. The change is kept in the hold's history.
+
     Callers check the `execution.release_hold` permission. Raises HoldNotOpen if the
-    hold is closed already, ValueError for an unknown disposition or an empty note, and
-    DatabaseError if the unit stays locked past the lock timeout.
+    hold is closed already, ValueError for an unknown disposition, an empty note or a
+    missing or unknown reason code, and DatabaseError if the unit stays locked past the
+    lock timeout.
     """
     if disposition not in Hold.Disposition.values:
         raise ValueError(f"Unknown disposition {disposition!r}.")
     if not note or not note.strip():
         raise ValueError("Say why in the note.")
+    reason_code = reason_named(reason)
     with bounded_transaction(
         lock_timeout_ms=settings.INGEST_LOCK_TIMEOUT_MS,
         statement_timeout_ms=settings.INGEST_STATEMENT_TIMEOUT_MS,
@@ -182,7 +197,9 @@ def close_hold(hold_id: int, *, disposition: str, note: str, closed_by) -> Hold:
         hold.closed_by = closed_by
         hold.disposition = disposition
         hold.note = note.strip()
-        hold.save(update_fields=["closed_at", "closed_by", "disposition", "note"])
+        hold.reason = reason_code
+        hold._history_user = closed_by  # the History page's "changed by"
+        hold.save(update_fields=["closed_at", "closed_by", "disposition", "note", "reason"])
         if disposition == Hold.Disposition.RELEASE:
             before = hold.unit_status_before
             unit.status = Unit.Status.QUEUED if before == Unit.Status.ON_HOLD else before

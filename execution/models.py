@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 from execution.judging import validate_limits
 
@@ -323,6 +324,24 @@ class Track(models.Model):
         return f"{self.unit.sn} step {self.step_no} @ {self.station or '—'}"
 
 
+class ReasonCode(models.Model):
+    """Why a hold was closed or a failed unit disposed of, from a list the plant keeps
+    (docs/holds.md "Reason codes"): once the list has an active code, each disposition
+    names one. A code in use is retired (`is_active`), never deleted."""
+
+    code = models.CharField(max_length=50, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} — {self.name}"
+
+
 class FailureDisposition(models.Model):
     """What a person decided for a unit that failed a step (OUT_FAILED): rework at a
     chosen step of its route, or scrap; kept with who, when and why, like a hold's
@@ -344,6 +363,11 @@ class FailureDisposition(models.Model):
         related_name="failure_dispositions",
     )
     decided_at = models.DateTimeField()
+    reason = models.ForeignKey(
+        ReasonCode, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Who changed what, when (docs/holds.md "History"): django-simple-history.
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-decided_at", "-id"]
@@ -552,6 +576,12 @@ class Hold(models.Model):
     )
     disposition = models.CharField(max_length=7, choices=Disposition.choices, blank=True)
     note = models.TextField(blank=True)
+    reason = models.ForeignKey(
+        ReasonCode, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Who changed what, when (docs/holds.md "History"): django-simple-history. The values
+    # behind a hold are evidence of their own and not copied.
+    history = HistoricalRecords(excluded_fields=["limits"])
 
     class Meta:
         ordering = ["-opened_at", "-id"]

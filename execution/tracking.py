@@ -34,6 +34,7 @@ from execution.models import (
     Track,
     Unit,
 )
+from execution.reason_codes import reason_named
 from execution.resolution import ResolutionError, ResolvedOperation, ResolvedTrack, resolve_items
 from execution.run_completion import complete_run_if_finished
 from execution.value_writing import build_values, hold_causes, judge_items
@@ -274,21 +275,29 @@ def track_out(
 
 
 def dispose_failed_unit(
-    sn: str, *, disposition: str, note: str, decided_by, rework_step_no: int | None = None
+    sn: str,
+    *,
+    disposition: str,
+    note: str,
+    decided_by,
+    rework_step_no: int | None = None,
+    reason: str | None = None,
 ) -> FailureDisposition:
     """Decide what becomes of a unit that failed a step (OUT_FAILED): REWORK queues it at
     `rework_step_no`, a step of its run's route, where its next track-in starts; SCRAP
     scraps it (and completes its run if no other unit is left). Who, when and why are
-    kept with the failed pass.
+    kept with the failed pass; `reason` is a reason code of the plant's list
+    (execution/reason_codes.py), needed once the list has an active code.
 
     Callers check the `execution.dispose_failed_unit` permission. Raises
     TrackingRefused (UNIT_NOT_FOUND, UNIT_NOT_FAILED, STEP_NOT_IN_ROUTE) or ValueError
-    for an unknown disposition or an empty note.
+    for an unknown disposition, an empty note or a missing or unknown reason code.
     """
     if disposition not in FailureDisposition.Disposition.values:
         raise ValueError(f"Unknown disposition {disposition!r}.")
     if not note or not note.strip():
         raise ValueError("Say why in the note.")
+    reason_code = reason_named(reason)
     now = timezone.now()
     with transaction.atomic():
         unit = _locked_unit(sn)
@@ -315,7 +324,7 @@ def dispose_failed_unit(
             rework_step_no = None
             unit.status = Unit.Status.SCRAPPED
         unit.save(update_fields=["status", "current_step_no"])
-        decision = FailureDisposition.objects.create(
+        decision = FailureDisposition(
             unit=unit,
             track=failed,
             disposition=disposition,
@@ -323,7 +332,10 @@ def dispose_failed_unit(
             note=note.strip(),
             decided_by=decided_by,
             decided_at=now,
+            reason=reason_code,
         )
+        decision._history_user = decided_by  # the History page's "changed by"
+        decision.save()
         if unit.status == Unit.Status.SCRAPPED and run is not None:
             _complete_run(run, now)
     return decision

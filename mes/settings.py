@@ -76,6 +76,9 @@ INSTALLED_APPS = [
     # The back office's CSV and XLSX import and export of master data
     # (execution/admin/master_data_tables.py).
     "import_export",
+    # The change history of holds, failure dispositions and reason codes, on each one's
+    # History page (docs/holds.md "History").
+    "simple_history",
     "mes",
     "execution",
     "integration",
@@ -364,3 +367,7 @@ MQTT_ADMIN_CA_FILE = (
     os.environ.get("MQTT_ADMIN_CA_FILE", "").strip() or os.environ.get("MQTT_CA_FILE", "").strip()
 )
 MQTT_ADMIN_TIMEOUT = float(os.environ.get("MQTT_ADMIN_TIMEOUT", "").strip() or 5)
+
+# The History pages show what changed; a hold or disposition is never "reverted" from
+# there (docs/holds.md "History"): it changes only through its service.
+SIMPLE_HISTORY_REVERT_DISABLED = True

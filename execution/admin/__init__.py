@@ -9,6 +9,7 @@ from execution.admin import (  # noqa: F401  (registers)
     dispositions,
     holds,
     master_data,
+    reason_codes,
     runs,
     specs,
     values,

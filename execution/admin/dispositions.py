@@ -16,8 +16,11 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from simple_history.admin import SimpleHistoryAdmin
 
+from execution.admin.reason_codes import ReasonCodeField
 from execution.models import FailureDisposition, PassResult, Track, Unit
+from execution.reason_codes import ReasonCodeRefused
 from execution.tracking import TrackingRefused, dispose_failed_unit
 from execution.unit_history import route_steps
 from execution.unit_links import unit_link, unit_page_url
@@ -28,7 +31,7 @@ DISPOSE_PERMISSION = "execution.dispose_failed_unit"
 REWORK = FailureDisposition.Disposition.REWORK
 
 
-class FailedUnitDispositionForm(forms.Form):
+class FailedUnitDispositionForm(ReasonCodeField, forms.Form):
     """Rework at a step of the unit's route, or scrap, and why. The step and the note
     are checked by `dispose_failed_unit` itself (its refusals become this form's errors),
     so the rule is held in one place."""
@@ -53,6 +56,7 @@ class FailedUnitDispositionForm(forms.Form):
 
     def __init__(self, *args, steps=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.add_reason_field()
         self.fields["rework_step_no"].widget.choices = [("", "—")] + [
             (step.step_no, f"step {step.step_no}: {step.operation.code} — {step.operation.name}")
             for step in steps
@@ -85,12 +89,13 @@ def dispose_url(unit: Unit) -> str:
 
 
 @admin.register(FailureDisposition)
-class FailureDispositionAdmin(ReadOnlyAdmin):
+class FailureDispositionAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
     list_display = [
         "decision",
         "unit_link",
         "disposition",
         "rework_step_no",
+        "reason",
         "failed_at",
         "defect",
         "decided_by",
@@ -108,6 +113,7 @@ class FailureDispositionAdmin(ReadOnlyAdmin):
         "defect",
         "disposition",
         "rework_step_no",
+        "reason",
         "note",
         "decided_by",
         "decided_at",
@@ -187,10 +193,15 @@ class FailureDispositionAdmin(ReadOnlyAdmin):
                     note=data["note"],
                     decided_by=request.user,
                     rework_step_no=data["rework_step_no"],
+                    reason=data.get("reason") or None,
                 )
         except TrackingRefused as refusal:
             field = "rework_step_no" if refusal.code == "STEP_NOT_IN_ROUTE" else None
             form.add_error(field, f"{refusal.message} ({refusal.code}).")
+            return False
+        except ReasonCodeRefused as error:
+            # Retired (or the first code added) since the form was shown.
+            form.add_error(None, str(error))
             return False
         except ValueError as error:
             # The form has checked the disposition: what is left is an empty note.

@@ -13,11 +13,14 @@ from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from simple_history.admin import SimpleHistoryAdmin
 
+from execution.admin.reason_codes import ReasonCodeField
 from execution.admin.values import CollectedValuesMixin, value_list_url
 from execution.holds import HoldNotOpen, close_hold
 from execution.judging import describe_limits
 from execution.models import DataValue, Hold
+from execution.reason_codes import ReasonCodeRefused
 from execution.unit_links import unit_link
 from mes.admin.display import badge
 from mes.admin.evidence import EvidenceMixin
@@ -26,12 +29,16 @@ from mes.database_errors import Cause, CommitUncertain, cause_of
 RELEASE_PERMISSION = "execution.release_hold"
 
 
-class DispositionForm(forms.Form):
+class DispositionForm(ReasonCodeField, forms.Form):
     disposition = forms.ChoiceField(choices=Hold.Disposition.choices, widget=forms.RadioSelect)
     note = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Why: what was checked, and what was decided. Kept with the hold.",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_reason_field()
 
     def clean_note(self):
         note = self.cleaned_data["note"].strip()
@@ -56,7 +63,7 @@ class OpenFilter(admin.SimpleListFilter):
 
 
 @admin.register(Hold)
-class HoldAdmin(EvidenceMixin, CollectedValuesMixin, admin.ModelAdmin):
+class HoldAdmin(EvidenceMixin, CollectedValuesMixin, SimpleHistoryAdmin):
     change_form_template = "admin/execution/hold/change_form.html"
     list_display = [
         "hold_id",
@@ -85,11 +92,14 @@ class HoldAdmin(EvidenceMixin, CollectedValuesMixin, admin.ModelAdmin):
         "opened_at",
         "unit_status_before",
         "disposition",
+        "reason",
         "note",
         "closed_by",
         "closed_at",
     ]
     readonly_fields = fields
+    # The History page (django-simple-history): each change's disposition, code and note.
+    history_list_display = ["disposition", "reason", "note"]
     show_facets = admin.ShowFacets.NEVER
 
     def get_queryset(self, request):
@@ -158,9 +168,13 @@ class HoldAdmin(EvidenceMixin, CollectedValuesMixin, admin.ModelAdmin):
                 disposition=disposition,
                 note=form.cleaned_data["note"],
                 closed_by=request.user,
+                reason=form.cleaned_data.get("reason") or None,
             )
         except HoldNotOpen as closed:
             messages.warning(request, str(closed))
+        except ReasonCodeRefused as refused:
+            # Retired (or the first code added) since the form was shown.
+            messages.error(request, f"Hold {hold.pk} was not closed ({refused}).")
         except CommitUncertain:
             messages.error(
                 request,

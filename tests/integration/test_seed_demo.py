@@ -384,9 +384,10 @@ def test_quality_staff_may_view_data_close_holds_acknowledge_and_change_nothing_
     assert permissions >= RECEIVED_DATA_VIEW
     assert {"execution.view_dataspec", "execution.view_track", "execution.view_run"} <= permissions
     codenames = {permission.split(".", 1)[1] for permission in permissions}
-    # Closing a hold, a failed unit's disposition, authorizing a run and a note on a
-    # message: no change to the data itself.
+    # Closing a hold, a failed unit's disposition, authorizing a run, a note on a message
+    # and the list of reason codes: no change to the data itself.
     codenames -= {"release_hold", "acknowledge_message", "dispose_failed_unit", "authorize_run"}
+    codenames -= {"add_reasoncode", "change_reasoncode"}
     assert all(codename.startswith("view_") for codename in codenames), permissions
 
 

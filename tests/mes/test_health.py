@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
 
-from execution.models import DataValue, Hold, HoldValue
+from execution.models import DataValue, Hold, HoldValue, ReasonCode
 from execution.tracking import dispose_failed_unit
 from integration.models import CfxReadingName, DeviceDataRecord, IntegrationMessage
 from integration.tracking.errors import TrackingCallRefused
@@ -21,7 +21,11 @@ from tests.factories import CarrierTrackFactory, UserFactory
 from tests.route_line import build_route_line
 
 # A hold's values are listed on its hold's page: they have no list of their own.
-LISTED_ON_ANOTHER_PAGE = {HoldValue}
+# The values of a hold are on its page; history rows on their object's History page.
+LISTED_ON_ANOTHER_PAGE = {
+    HoldValue,
+    *(model for model in apps.get_models() if model.__name__.startswith("Historical")),
+}
 ADMIN_MODELS = [
     model
     for app_label in ("execution", "integration")
@@ -120,6 +124,7 @@ def test_admin_login_page_renders(client):
 def test_every_model_has_an_admin_changelist_that_renders_for_a_superuser(
     admin_client, received, model
 ):
+    ReasonCode.objects.get_or_create(code="MEASUREMENT", name="Measurement error")
     response = admin_client.get(admin_url(model, "changelist"))
     assert response.status_code == 200
     assert response.context["cl"].result_count >= 1  # rows were rendered, not an empty list

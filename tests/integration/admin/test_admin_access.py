@@ -262,6 +262,9 @@ def test_quality_staff_may_view_data_close_holds_authorize_runs_and_acknowledge_
         "execution.view_failuredisposition",
         "execution.dispose_failed_unit",
         "execution.authorize_run",
+        "execution.add_reasoncode",
+        "execution.change_reasoncode",
+        "execution.view_reasoncode",
         "integration.acknowledge_message",
         "integration.view_trackingrecord",
     }
@@ -279,6 +282,7 @@ def test_integration_admins_may_replay_manage_gateways_and_master_data():
         "integration.change_gateway",
         "execution.view_hold",
         "execution.view_failuredisposition",
+        "execution.view_reasoncode",
         "integration.view_trackingrecord",
         *_named(RECEIVED_DATA, ["view"]),
         *_named(MASTER_DATA, ["view", "add", "change", "delete"]),
