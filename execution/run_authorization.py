@@ -1,9 +1,10 @@
-"""Authorizing a run: PREP → AUTHORIZED, the one way a run is released to the line
-(docs/runs.md). From AUTHORIZED on, the MES moves it: the first track-in makes it
-IN_PROGRESS, the last unit's finish COMPLETED (docs/execution.md).
+"""Authorizing a run: PREP → AUTHORIZED in the back office (docs/runs.md). The ERP may
+also send a run AUTHORIZED through master data (docs/master-data.md), with the same
+check that its route version has steps. From AUTHORIZED on, the MES moves it: the first
+track-in makes it IN_PROGRESS, the last unit's finish COMPLETED (docs/execution.md).
 
-The back office's button and list action call `authorize_run`; nothing else of the back
-office writes a run's status.
+The back office's button and list action call `authorize_run`; its forms never write a
+run's status.
 """
 
 import logging

@@ -108,6 +108,12 @@ class RouteVersionAdmin(FixedOnceInUse, admin.ModelAdmin):
 @admin.register(RouteStep)
 class RouteStepAdmin(FixedOnceInUse, MasterDataTables, admin.ModelAdmin):
     resource_classes = [RouteStepResource]
+    # An import replaces whole versions: it creates versions and takes steps away.
+    import_permissions = (
+        "execution.add_routeversion",
+        "execution.change_routeversion",
+        "execution.delete_routestep",
+    )
     form = RouteStepForm
     list_display = ["route_version", "step_no", "operation", "station_type", "stations"]
     list_filter = ["route_version", "station_type"]

@@ -72,7 +72,8 @@ def read_operation(data, code: str | None = None, item: str = "") -> dict:
         specs.append(spec)
     return {
         "code": code if code is not None else reader.text("code", max_length=100),
-        "name": reader.text("name", max_length=200),
+        # Left out: the operation's name as it is (needed for a new one).
+        "name": reader.text("name", max_length=200, required=False, default=None) or None,
         "specs": specs,
         "item": item,
     }
@@ -119,6 +120,15 @@ def _save_operation(fields: dict) -> Outcome:
     specs = fields.pop("specs")
     item = fields.pop("item")
     operation = Operation.objects.select_for_update().filter(code=fields["code"]).first()
+    if fields["name"] is None:
+        if operation is None:
+            raise MasterDataRefused(
+                "VALIDATION_ERROR",
+                f"no operation {fields['code']} yet: a new operation needs its name.",
+                item=item,
+                field_name="name",
+            )
+        del fields["name"]
     action = UNCHANGED
     if operation is None:
         operation = Operation.objects.create(**fields)

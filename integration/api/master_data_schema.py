@@ -97,7 +97,8 @@ ERRORS = {
     ),
     422: OpenApiResponse(
         description="A reference not found: OPERATION_NOT_FOUND, STATION_NOT_FOUND, "
-        "SPEC_NOT_FOUND, ROUTE_VERSION_NOT_FOUND (kept as a FAILED message)."
+        "SPEC_NOT_FOUND, ROUTE_VERSION_NOT_FOUND; ROUTE_VERSION_NOT_READY for an authorized run "
+        "whose route version has no steps (kept as a FAILED message)."
     ),
 }
 

@@ -5,6 +5,8 @@ that import back unchanged."""
 
 import csv
 import io
+import os
+import tempfile
 import time
 
 import openpyxl
@@ -137,7 +139,9 @@ def test_one_bad_row_is_named_by_row_and_column_and_nothing_is_written(integrati
 def test_a_row_naming_an_operation_nobody_has_is_refused_by_row(integration):
     answer = preview(integration, "dataspec", example("specs"), "specs.csv")
 
-    assert refusals(answer)[0].startswith("row 2, operationCode: 'EX-OP-PRINT' is neither")
+    assert refusals(answer)[0].startswith(
+        "row 2, operationCode: no operation EX-OP-PRINT yet: a new operation needs its name."
+    )
     assert not DataSpec.objects.exists()
 
 
@@ -290,3 +294,220 @@ def test_each_master_data_list_offers_import_and_export(integration, table, mode
     assert page.status_code == 200
     assert reverse(f"admin:execution_{model}_import").encode() in page.content
     assert reverse(f"admin:execution_{model}_export").encode() in page.content
+
+
+# --- what a review found: each failed before its fix ---------------------------------------
+
+
+def workbook(*sheets, active=0, merge=None) -> bytes:
+    """An XLSX file of `sheets` (lists of rows), the `active` one selected."""
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for index, rows in enumerate(sheets):
+        sheet = book.create_sheet(f"sheet{index}")
+        for row in rows:
+            sheet.append(row)
+    if merge:
+        book.worksheets[0].merge_cells(merge)
+    book.active = active
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+STATION_HEADER = ["code", "name", "stationType", "lineCode"]
+
+
+def test_a_misspelt_column_is_refused_not_silently_blanked(integration):
+    import_example_tables(integration)
+    content = b"code,name,stationType,LineCode\nEX-PRINTER-01,Stencil printer,AUTO,SMT-EX\n"
+
+    answer = preview(integration, "station", content, "stations.csv")
+
+    assert "unknown column(s) LineCode" in refusals(answer)[0]
+    assert Station.objects.get(code="EX-PRINTER-01").line_code == "SMT-EX"
+
+
+def test_a_column_given_twice_is_refused(integration):
+    content = b"code,name,stationType,name\nP1,First,AUTO,Other\n"
+
+    answer = preview(integration, "station", content, "stations.csv")
+
+    assert "column(s) name given twice" in refusals(answer)[0]
+
+
+def test_the_preview_shows_each_value_under_its_own_column_whatever_the_files_order(
+    integration,
+):
+    content = b"name,stationType,code\nStencil printer,AUTO,P1\n"
+
+    answer = preview(integration, "station", content, "stations.csv")
+
+    row = answer.context["result"].rows[0]
+    assert dict(zip(answer.context["result"].diff_headers, row.diff, strict=True))["code"] == "P1"
+
+
+def test_a_blank_line_keeps_the_files_row_numbers(integration):
+    content = b"code,name,stationType\nP1,One,AUTO\n\nP2,Two,AUTO\nP3,Three,BOGUS\n"
+
+    answer = preview(integration, "station", content, "stations.csv")
+
+    assert refusals(answer)[0].startswith("row 5, stationType: 'BOGUS' is not one of")
+
+
+def test_the_same_station_twice_is_refused_naming_both_rows(integration):
+    content = b"code,name,stationType\nP1,First,AUTO\nP1,Second,MANUAL\n"
+
+    answer = preview(integration, "station", content, "stations.csv")
+
+    assert refusals(answer)[0].startswith("row 3, __all__: stations P1 is also in row 2")
+    assert not Station.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ['"' + "[" * 5000 + '"', '"{""unit"": ""\\u0000""}"', '"' + "[" * 100 + "]" * 100 + '"'],
+    ids=["nested-5000", "nul", "nested-100"],
+)
+def test_json_cells_the_database_cannot_keep_are_refused_by_row(integration, cell):
+    import_example_tables(integration)
+    content = f"operationCode,name,dataType,triggerRule\nEX-OP-PRINT,Odd,JSON,{cell}\n".encode()
+
+    answer = preview(integration, "dataspec", content, "specs.csv")
+
+    assert answer.status_code == 200
+    assert refusals(answer)[0].startswith("row 2, triggerRule:")
+    assert not DataSpec.objects.filter(name="Odd").exists()
+
+
+def test_a_run_sent_again_without_a_status_keeps_its_status(integration):
+    import_example_tables(integration)
+    content = b"runNo,routeCode,routeVersion,woNo\nRUN-EX-001,ROUTE-SMT-EX,1,WO-EX-1\n"
+
+    import_table(integration, "run", content, "runs.csv")
+
+    assert Run.objects.get(run_no="RUN-EX-001").status == Run.Status.AUTHORIZED
+
+
+def test_serials_read_before_an_authorize_do_not_undo_it(integration):
+    from execution.master_data import import_bundle
+    from execution.master_data.tables import bundle_from_tables, read_rows
+    from execution.run_authorization import authorize_run
+
+    import_example_tables(integration)
+    Run.objects.filter(run_no="RUN-EX-001").update(status=Run.Status.PREP)
+    rows = read_rows("serials", "serials.csv", ["runNo", "sn"], [["RUN-EX-001", "SN-LATE"]])
+    bundle = bundle_from_tables({"serials": rows}).bundle
+    authorize_run("RUN-EX-001", by=person_in_role("quality staff"))
+
+    import_bundle(bundle)
+
+    assert Run.objects.get(run_no="RUN-EX-001").status == Run.Status.AUTHORIZED
+    assert Unit.objects.filter(sn="SN-LATE", run__run_no="RUN-EX-001").exists()
+
+
+def test_an_authorized_run_needs_a_route_version_with_steps(integration):
+    import_example_tables(integration)
+    RouteVersion.objects.create(code="EMPTY", version_no=1)
+    content = b"runNo,routeCode,routeVersion,status\nRUN-E,EMPTY,1,AUTHORIZED\n"
+
+    answer = preview(integration, "run", content, "runs.csv")
+
+    assert "ROUTE_VERSION_NOT_READY" in refusals(answer)[0]
+    assert not Run.objects.filter(run_no="RUN-E").exists()
+
+
+def test_a_started_runs_export_imports_back_unchanged(integration):
+    import_example_tables(integration)
+    Run.objects.filter(run_no="RUN-EX-001").update(status=Run.Status.IN_PROGRESS)
+
+    exported = integration.post(reverse("admin:execution_run_export"), {"format": 0})
+    answer = preview(integration, "run", exported.content, "runs.csv")
+
+    assert {row.import_type for row in answer.context["result"].rows} == {"skip"}
+
+
+def test_a_filtered_route_steps_export_writes_every_step_of_its_versions(integration):
+    import_example_tables(integration)
+
+    exported = integration.post(
+        reverse("admin:execution_routestep_export") + "?step_no__gte=30", {"format": 0}
+    )
+
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert [row["stepNo"] for row in rows] == ["10", "20", "30", "40", "50"]
+
+
+def test_steps_an_upload_leaves_out_are_previewed_as_deleted(integration):
+    import_example_tables(integration)
+    Unit.objects.all().delete()
+    Run.objects.all().delete()  # the version is no longer in use: its steps may change
+
+    def first_three(rows):
+        return rows[:3]
+
+    answer = preview(integration, "routestep", edited("route_steps", first_three), "rs.csv")
+
+    kinds = [row.import_type for row in answer.context["result"].rows]
+    assert kinds.count("delete") == 2
+    assert answer.context["result"].rows[-1].diff[2] == 50
+
+
+def test_adding_one_serial_to_a_run_counts_one_new_and_the_rest_unchanged(integration):
+    import_example_tables(integration)
+    content = example("serials") + b"RUN-EX-001,SN-EX-9999\n"
+
+    answer = import_table(integration, "unit", content, "serials.csv")
+
+    assert (
+        "Import finished: 1 new, 0 updated, 0 deleted and 200 skipped" in (messages_of(answer)[0])
+    )
+
+
+def test_a_refused_uploads_temporary_file_is_not_kept(integration):
+    before = set(os.listdir(tempfile.gettempdir()))
+
+    preview(integration, "station", b"code,name,stationType\nP1,One,BOGUS\n", "s.csv")
+
+    assert set(os.listdir(tempfile.gettempdir())) <= before
+
+
+def test_a_workbook_is_read_from_its_first_sheet_not_the_one_left_selected(integration):
+    first = [STATION_HEADER, ["P1", "New name", "AUTO", "L1"]]
+    stale = [STATION_HEADER, ["P1", "OLD name", "MANUAL", "L1"]]
+
+    import_table(integration, "station", workbook(first, stale, active=1), "stations.xlsx")
+
+    assert Station.objects.get(code="P1").name == "New name"
+
+
+def test_merged_cells_are_refused_with_their_range(integration):
+    rows = [STATION_HEADER, ["P1", "One", "AUTO", "L1"], ["P2", "Two", "AUTO", ""]]
+
+    answer = preview(integration, "station", workbook(rows, merge="D2:D3"), "stations.xlsx")
+
+    assert "merged cells (D2:D3)" in str(answer.context["form"].errors)
+    assert not Station.objects.exists()
+
+
+def test_a_serial_typed_as_a_long_number_is_refused(integration):
+    import_example_tables(integration)
+    rows = [["runNo", "sn"], ["RUN-EX-001", 12345678901234567890]]
+
+    answer = preview(integration, "unit", workbook(rows), "serials.xlsx")
+
+    assert refusals(answer)[0].startswith("row 2, sn: the number")
+
+
+def test_a_name_that_looks_like_a_formula_is_exported_as_text_and_imports_back(integration):
+    Station.objects.create(code="P1", name="=HYPERLINK(1)", station_type="AUTO")
+    Station.objects.create(code="P2", name="Bell\x07", station_type="AUTO")
+
+    xlsx = integration.post(reverse("admin:execution_station_export"), {"format": 1})
+    csv_file = integration.post(reverse("admin:execution_station_export"), {"format": 0})
+
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).worksheets[0]
+    assert sheet["B2"].value == "=HYPERLINK(1)" and sheet["B2"].data_type == "s"
+    assert "'=HYPERLINK(1)" in csv_file.content.decode("utf-8-sig")
+    answer = preview(integration, "station", csv_file.content, "stations.csv")
+    assert answer.context["result"].rows[0].import_type == "skip"
