@@ -12,8 +12,8 @@ spc_chart.py draws them. Each module has one role:
 - rules.py: Nelson's rules 1–8, each switchable
 - analysis.py: one window of individual values analysed
 
-The tests (tests/execution/test_spc.py, tests/execution/spc/) check the figures against published worked
-examples; docs/quality.md states the definitions. Where a figure cannot be
+The tests (tests/execution/test_spc.py, tests/execution/spc/) check the figures
+against published worked examples; docs/quality.md states the definitions. Where a figure cannot be
 computed it is a `Figure` (or a `NoChart`) carrying the reason, never a number.
 The names other modules import from `execution.spc` are re-exported here.
 """

@@ -75,13 +75,13 @@ def test_each_row_agrees_with_the_definitions_to_the_last_printed_digit(n):
 
     assert factors.c4 == pytest.approx(c4, abs=0.5e-4)
     assert factors.d2 == pytest.approx(d2, abs=0.5e-3)
-    assert factors.A2 == pytest.approx(3 / (d2 * math.sqrt(n)), abs=0.5e-3)
-    assert factors.A3 == pytest.approx(3 / (c4 * math.sqrt(n)), abs=0.5e-3)
-    assert factors.B3 == pytest.approx(max(0.0, 1 - spread), abs=0.5e-3)
-    assert factors.B4 == pytest.approx(1 + spread, abs=0.5e-3)
+    assert pytest.approx(3 / (d2 * math.sqrt(n)), abs=0.5e-3) == factors.A2
+    assert pytest.approx(3 / (c4 * math.sqrt(n)), abs=0.5e-3) == factors.A3
+    assert pytest.approx(max(0.0, 1 - spread), abs=0.5e-3) == factors.B3
+    assert pytest.approx(1 + spread, abs=0.5e-3) == factors.B4
     if n <= 6:
         assert factors.D3 == 0
     else:
-        assert factors.D3 + factors.D4 == pytest.approx(2, abs=1.01e-3)
+        assert pytest.approx(2, abs=1.01e-3) == factors.D3 + factors.D4
         # From the printed, rounded d₃ and d₂: one unit plus their rounding.
-        assert factors.D4 == pytest.approx(1 + 3 * factors.d3 / factors.d2, abs=1.5e-3)
+        assert pytest.approx(1 + 3 * factors.d3 / factors.d2, abs=1.5e-3) == factors.D4
