@@ -42,7 +42,8 @@ def analyse(
     """Limits, capability and the chosen rules' violations of `values` (oldest first).
 
     The rules are tested against limits computed from the same values (trial
-    limits); their violations become the capability's "not in control" warning.
+    limits); their violations and the moving ranges beyond D₄·MR̄ become the
+    capability's "not in control" warning.
     """
     values = [float(value) for value in values]
     limits = imr_limits(values)
@@ -51,5 +52,7 @@ def analyse(
     else:
         violations = nelson_violations(values, limits.mean, limits.sigma_within, rules)
         beyond = moving_ranges_beyond_limit(limits)
-    figures = capability(values, lsl, usl, limits, target=target, violation_count=len(violations))
+    # A moving range beyond its limit is rule 1 of the MR chart: not in control either.
+    signals = len(violations) + len(beyond)
+    figures = capability(values, lsl, usl, limits, target=target, violation_count=signals)
     return Analysis(values, limits, figures, violations, beyond)

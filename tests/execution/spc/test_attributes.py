@@ -12,7 +12,8 @@ qcc, luca-scr/qcc, data/*.txt):
   20 plot outside the limits.
 - Example 7.4, personal computers (qcc `pcmanufact`): nonconformities in 20 samples
   of 5 computers; ū = 1.93. The limits are worked by hand from ū ± 3√(ū/n).
-- The dyed-cloth example of §7.3.1 (qcc `dyedcloth`, citing the 2nd ed. pp. 183-184):
+- The dyed-cloth example of chapter 7, the u chart with variable sample size (qcc
+  `dyedcloth`, citing the 2nd ed. pp. 183-184):
   nonconformities on 10 rolls of 8-13 inspection units of 50 m²; ū = 153/107.5 = 1.42.
   The per-roll limits are worked by hand from ū ± 3√(ū/nᵢ).
 

@@ -5,8 +5,9 @@ Sources:
   2009), chapter 8, the table of Cp against the process fallout in defective ppm of
   a centred normal process: Cp 0.50 → 66,807 ppm one-sided, 133,614 two-sided;
   Cp 1.00 → 1,350 and 2,700.
-- Montgomery and Runger, Applied Statistics and Probability for Engineers, §16-7
-  "Process Capability", Example 16-3: specifications 100 ± 10 mA, mean 107.0,
+- Montgomery and Runger, Applied Statistics and Probability for Engineers (the
+  edition whose chapter 16 is statistical quality control; §16-7 "Process
+  Capability", p. 623), Example 16-3: specifications 100 ± 10 mA, mean 107.0,
   standard deviation 1.5; PCR = 2.22, PCRk = 0.67, P(X > USL) = P(Z > 2) = 0.023,
   P(X < LSL) = P(Z < −11.33) ≈ 0.
 - Cpm: the formula of Chan, Cheng and Spiring (1988), J. Quality Technology 20(3),

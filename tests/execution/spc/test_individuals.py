@@ -26,7 +26,14 @@ def test_a_jump_is_flagged_at_the_value_that_ends_it():
 
     assert abs(limits.mr_ucl - 1.568) < 1e-3
     assert moving_ranges_beyond_limit(limits) == [10]
-    assert analyse(values).moving_ranges_beyond == [10]
+    analysis = analyse(values)
+    assert analysis.moving_ranges_beyond == [10]
+    # The moving range beyond its limit counts with the rule violations in the warning.
+    signals = len(analysis.violations) + 1
+    assert analysis.capability.warnings[1] == (
+        f"not in control: {signals} rule violations in the window,"
+        " so the figures describe no stable process"
+    )
 
 
 def test_too_few_values_have_no_moving_ranges_to_flag():

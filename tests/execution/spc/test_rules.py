@@ -12,7 +12,7 @@ Rules 1-4 are tested in tests/execution/test_spc.py.
 
 import pytest
 
-from execution.spc import ALL_RULES, DEFAULT_RULES, NelsonRule, nelson_violations
+from execution.spc import ALL_RULES, DEFAULT_RULES, NelsonRule, analyse, nelson_violations
 
 
 def flagged(values, rules):
@@ -95,3 +95,19 @@ def test_rules_measuring_sigma_are_skipped_when_sigma_is_0():
     found = nelson_violations([5.0] * 20, 4.0, 0.0, ALL_RULES)
     assert {v.rule for v in found} == {NelsonRule.NINE_ON_ONE_SIDE}
     assert [v.index for v in found] == list(range(8, 20))
+
+
+def test_the_analysis_tests_the_rules_it_is_given():
+    # Around 0 with a small spread, and two of three points high near the end: with the
+    # window's own limits (σ within from the moving ranges) rule 5 fires, rule 1 not.
+    values = [0.1, -0.1, 0.2, -0.2, 0.0, 0.1, -0.1, 0.2, -0.2, 0.0] * 3 + [0.55, 0.0, 0.55]
+
+    default = analyse(values)
+    everything = analyse(values, rules=ALL_RULES)
+
+    sigma = default.limits.sigma_within
+    assert 2 * sigma < 0.55 - default.limits.mean < 3 * sigma
+    assert all(v.rule <= 4 for v in default.violations)
+    assert (32, NelsonRule.TWO_OF_THREE_BEYOND_2_SIGMA) in [
+        (v.index, v.rule) for v in everything.violations
+    ]
