@@ -1,4 +1,4 @@
-"""Reads one NUMBER spec's window of values from the database and analyses it (execution/spc.py).
+"""Reads one NUMBER spec's window of values from the database and analyses it (execution/spc/).
 
 A window is the newest N values of the spec (N one of WINDOW_SIZES), optionally
 within a collection-time range and at one station or one piece of equipment

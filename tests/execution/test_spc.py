@@ -1,4 +1,4 @@
-"""The SPC arithmetic of execution/spc.py, checked against published worked examples.
+"""The SPC arithmetic of execution/spc/ (I-MR, capability, rules 1-4) against published examples.
 
 Sources:
 - NIST/SEMATECH e-Handbook of Statistical Methods, section 6.3.2.2 "Individuals
