@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from execution.models import DataSpec, DataValue, Station
-from execution.spc import CAPABILITY_MINIMUM, LIMITS_MINIMUM, Figure, NelsonRule
+from execution.spc import CAPABILITY_MINIMUM, DEFAULT_RULES, LIMITS_MINIMUM, Figure, NelsonRule
 from execution.spc_chart import imr_chart_svg
 from execution.spc_window import (
     DEFAULT_WINDOW_SIZE,
@@ -150,7 +150,8 @@ def spc_section(request, spec: DataSpec) -> dict:
             ViolationRow(violation.rule, values[violation.index])
             for violation in result.analysis.violations
         ],
-        "rules": list(NelsonRule),
+        # The rules the chart tests (rules 5-8 exist; per-spec choice is issue 26's).
+        "rules": [NelsonRule(rule) for rule in sorted(DEFAULT_RULES)],
         "capability_minimum": CAPABILITY_MINIMUM,
         "limits_minimum": LIMITS_MINIMUM,
         "filter_scan_limit": FILTER_SCAN_LIMIT,
