@@ -15,9 +15,11 @@ from execution.models import Hold
 from integration.ingestion.errors import EventRefused
 from integration.ingestion.service import receive_device_event
 from integration.models import IntegrationMessage
-from tests.browser.test_browser import page, pytestmark, shoot, sign_in, sync_api  # noqa: F401
+from tests.browser import test_browser
+from tests.browser.test_browser import pytestmark, shoot, sign_in, sync_api  # noqa: F401
 from tests.factories import person_in_role, reflow_event
 
+page = test_browser.page  # the browser tab fixture
 VIEWPORTS = [(1280, 800), (1920, 1080)]
 REWORK_NOTE = (
     "Peak temperature 260 C at REFLOW-01: thermocouple TC-3 re-seated, profile re-run on a "
@@ -41,7 +43,7 @@ MEASURE = """() => {
 }"""
 
 
-def outside(page, width: int) -> list[dict]:  # noqa: F811
+def outside(page, width: int) -> list[dict]:
     """The fields, headers and rows of the page that lie beyond its left or right edge."""
     measured = page.evaluate(MEASURE)
     assert measured, "nothing measured on the page"
@@ -73,7 +75,7 @@ def history(traffic, line):
 
 
 @pytest.mark.parametrize(("width", "height"), VIEWPORTS)
-def test_every_field_and_column_of_the_quality_pages_is_inside_the_viewport(  # noqa: F811
+def test_every_field_and_column_of_the_quality_pages_is_inside_the_viewport(
     page, traffic, line, history, width, height
 ):
     person_in_role("quality staff")
