@@ -16,7 +16,7 @@ from integration.ingestion.errors import EventRefused
 from integration.ingestion.service import receive_device_event
 from integration.models import IntegrationMessage
 from tests.browser import test_browser
-from tests.browser.test_browser import pytestmark, shoot, sign_in, sync_api  # noqa: F401
+from tests.browser.test_browser import pytestmark, shoot, sign_in  # noqa: F401
 from tests.factories import person_in_role, reflow_event
 
 page = test_browser.page  # the browser tab fixture
@@ -26,28 +26,46 @@ REWORK_NOTE = (
     "test board; this board goes back to step 40 for a second reflow and an X-ray of U3."
 )
 
-# Every visible form field and column header, and each timeline row, with its box; the
-# page's <details> opened first.
+# Every visible form field and column header, and each timeline row, with its box and
+# the box of the nearest ancestor that would cut it off (a scroll box); the page's
+# <details> opened first.
 MEASURE = """() => {
   document.querySelectorAll('details').forEach(d => { d.open = true; });
+  const scrollBox = el => {
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      if (getComputedStyle(a).overflowX !== 'visible') return a.getBoundingClientRect();
+    }
+    return null;
+  };
   const selector = 'input:not([type=hidden]), textarea, select, button, th, .mes-history-row';
   return [...document.querySelectorAll(selector)]
     .map(el => ({el, box: el.getBoundingClientRect()}))
     .filter(({box}) => box.width > 0 && box.height > 0)
-    .map(({el, box}) => ({
-      what: el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
-        + (el.name ? '[name=' + el.name + ']' : '')
-        + ' "' + (el.innerText || el.value || '').trim().slice(0, 30) + '"',
-      left: Math.round(box.left), right: Math.round(box.right),
-    }));
+    .map(({el, box}) => {
+      const clip = scrollBox(el);
+      return {
+        what: el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+          + (el.name ? '[name=' + el.name + ']' : '')
+          + ' "' + (el.innerText || el.value || '').trim().slice(0, 30) + '"',
+        left: Math.round(box.left), right: Math.round(box.right),
+        shownFrom: clip ? Math.round(clip.left) : null, shownTo: clip ? Math.round(clip.right) : null,
+      };
+    });
 }"""
 
 
-def outside(page, width: int) -> list[dict]:
-    """The fields, headers and rows of the page that lie beyond its left or right edge."""
+def outside(page, width: int, expected: str) -> list[dict]:
+    """The fields, headers and rows of the page that lie beyond its left or right edge, or
+    beyond the edge of a box that scrolls or cuts them sideways;
+        `expected` starts the description of one that must have been measured."""
     measured = page.evaluate(MEASURE)
-    assert measured, "nothing measured on the page"
-    return [box for box in measured if box["left"] < 0 or box["right"] > width]
+    assert any(box["what"].startswith(expected) for box in measured), f"no {expected} measured"
+    return [
+        box
+        for box in measured
+        if box["left"] < max(0, box["shownFrom"] or 0)
+        or box["right"] > min(width, box["shownTo"] or width)
+    ]
 
 
 @pytest.fixture
@@ -82,27 +100,28 @@ def test_every_field_and_column_of_the_quality_pages_is_inside_the_viewport(
     page.set_viewport_size({"width": width, "height": height})
     sign_in(page, "quality-staff")
     failed = IntegrationMessage.objects.get(status="FAILED", business_key__endswith="refused")
+    note = "textarea#id_acknowledge_note"
     pages = {
-        "conflict": f"/admin/integration/integrationmessage/{traffic.conflict.pk}/change/",
-        "failed": f"/admin/integration/integrationmessage/{failed.pk}/change/",
-        "hold": f"/admin/execution/hold/{history.pk}/change/",
+        "conflict": (f"/admin/integration/integrationmessage/{traffic.conflict.pk}/change/", note),
+        "failed": (f"/admin/integration/integrationmessage/{failed.pk}/change/", note),
+        "hold": (f"/admin/execution/hold/{history.pk}/change/", "textarea#id_note"),
     }
     found = {}
-    for name, url in pages.items():
+    for name, (url, expected) in pages.items():
         page.goto(url)
-        found[name] = outside(page, width)
         shoot(page, f"layout-{width}-{name}")
-    sync_api.expect(page.locator("#disposition-form")).to_have_count(1)
+        found[name] = outside(page, width, expected)
 
     close_hold(history.pk, disposition="REWORK", note=REWORK_NOTE, closed_by=None)
     page.goto(f"/admin/execution/unit/{line.unit.pk}/page/")
     assert page.locator(".mes-history-row").count() >= 30
-    found["unit"] = outside(page, width)
     shoot(page, f"layout-{width}-unit")
+    found["unit"] = outside(page, width, "th")
 
     beyond = {name: boxes for name, boxes in found.items() if boxes}
     assert not beyond, "\n".join(
         f"{name}: {box['what']} at x = {box['left']}–{box['right']}"
+        + (f" (its box shows {box['shownFrom']}–{box['shownTo']})" if box["shownTo"] else "")
         for name, boxes in beyond.items()
         for box in boxes
     )
