@@ -48,7 +48,8 @@ MEASURE = """() => {
           + (el.name ? '[name=' + el.name + ']' : '')
           + ' "' + (el.innerText || el.value || '').trim().slice(0, 30) + '"',
         left: Math.round(box.left), right: Math.round(box.right),
-        shownFrom: clip ? Math.round(clip.left) : null, shownTo: clip ? Math.round(clip.right) : null,
+        shownFrom: clip ? Math.round(clip.left) : null,
+        shownTo: clip ? Math.round(clip.right) : null,
       };
     });
 }"""
