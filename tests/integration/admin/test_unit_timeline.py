@@ -112,6 +112,12 @@ def test_a_done_unit_without_a_fail_says_so_and_has_no_hold(quality, line):
     assert "no value judged FAIL (of 3)" in response.content.decode()
 
 
+def test_a_unit_without_values_says_none_was_collected(quality, line):
+    html = quality.get(unit_page_url(line.unit)).content.decode()
+
+    assert "QUEUED" in html and "no value collected yet" in html
+
+
 def test_the_verdict_leaves_out_what_the_person_may_not_view(client, line, gateway, traffic):
     person = UserFactory(username="unit-viewer", is_staff=True)
     person.user_permissions.add(Permission.objects.get(codename="view_unit"))
