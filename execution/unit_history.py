@@ -20,7 +20,7 @@ messages of the unit, which this app does not know.
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import models
 from django.db.models import Q
@@ -143,8 +143,9 @@ def from_cursor(cursor: Cursor | None, kind: str, time_field: str) -> Q:
 
 
 def history_order(time_field: str) -> list:
-    """A stream's ORDER BY in history order: its time to the second, then id."""
-    return [TruncSecond(time_field), "pk"]
+    """A stream's ORDER BY in history order: its time to the second, then id. Truncated in
+    UTC: in a local zone, the hour repeated when summer time ends would sort out of order."""
+    return [TruncSecond(time_field, tzinfo=UTC), "pk"]
 
 
 def admin_url(name: str, pk: int) -> str | None:

@@ -13,7 +13,9 @@ from execution.holds import close_hold
 from execution.models import Hold, Unit
 from execution.unit_history import Cursor, Kind
 from execution.unit_links import unit_page_url
+from integration.admin import unit_page_admin
 from integration.ingestion.service import receive_device_event
+from integration.unit_history import whole_history
 from tests.factories import DataValueFactory, UserFactory, reflow_event
 
 
@@ -136,3 +138,22 @@ def test_a_cursor_names_a_whole_second_and_an_older_one_still_reads():
     parsed = Cursor.parse(f"{moment.isoformat()}~3~7")
 
     assert parsed == Cursor(moment.replace(microsecond=0), 3, 7)
+
+
+def test_pages_of_mixed_kinds_in_one_second_repeat_and_skip_nothing(
+    quality, line, gateway, traffic, monkeypatch
+):
+    for n in range(4):
+        receive_device_event(reflow_event(f"evt-page-{n}", 245), sent_by=gateway)
+    monkeypatch.setattr(unit_page_admin, "PAGE_ROWS", 3)
+
+    seen, url = [], unit_page_url(line.unit)
+    while url:
+        response = quality.get(url)
+        seen += [row.key for row in response.context["page"].rows]
+        url = response.context["next_url"]
+
+    everything = [row.key for row in whole_history(line.unit, response.wsgi_request.user, 1_000)]
+    assert seen == everything == sorted(everything)
+    kinds = {Kind.values[key.rank] for key in seen}
+    assert {Kind.TRACK_IN, Kind.MESSAGE, Kind.RECORD, Kind.VALUE, Kind.HOLD_OPENED} <= kinds
