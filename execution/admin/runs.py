@@ -20,6 +20,7 @@ from django.urls import path, reverse
 
 from execution.admin.master_data_tables import MasterDataTables, RunResource
 from execution.admin.values import CollectedValuesMixin, value_list_url
+from execution.master_data.runs import PLANNED
 from execution.models import DataValue, Run, Unit
 from execution.run_authorization import (
     AUTHORIZE_PERMISSION,
@@ -64,6 +65,16 @@ class RunAdmin(CollectedValuesMixin, MasterDataTables, admin.ModelAdmin):
     # AUTHORIZED, the first track-in IN_PROGRESS and the last unit's finish COMPLETED
     # (with started at and completed at). A form that wrote it would skip their checks.
     readonly_fields = ["status", "started_at", "completed_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A started run's route is fixed, as in master data (RUN_STARTED): its units
+        # were tracked along it; only a run still PLANNED (PREP, AUTHORIZED) may change
+        # it. Asked again when the form is saved, with the run as it is then, so a form
+        # opened before the run started cannot write it.
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.status not in PLANNED:
+            readonly.append("route_version")
+        return readonly
 
     def has_authorize_permission(self, request):
         return request.user.has_perm(AUTHORIZE_PERMISSION)

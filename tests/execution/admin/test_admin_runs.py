@@ -208,6 +208,91 @@ def test_a_run_added_in_the_form_starts_in_preparation(client, route_line):
     assert Run.objects.get(run_no="RUN-NEW").status == Run.Status.PREP
 
 
+# --- the route of a started run is fixed ---------------------------------------------------
+
+STARTED = [
+    Run.Status.IN_PROGRESS,
+    Run.Status.ON_HOLD,
+    Run.Status.COMPLETED,
+    Run.Status.CLOSED_REWORK,
+    Run.Status.SCRAPPED,
+]
+
+
+def run_form(run, **changes) -> dict:
+    fields = {
+        "run_no": run.run_no,
+        "wo_no": run.wo_no or "",
+        "line_code": run.line_code or "",
+        "route_version": run.route_version_id or "",
+        "_save": "Save",
+    }
+    return fields | changes
+
+
+def route_of(run) -> int | None:
+    return Run.objects.values_list("route_version_id", flat=True).get(pk=run.pk)
+
+
+@pytest.mark.parametrize("status", STARTED)
+def test_the_route_of_a_run_the_mes_has_started_is_shown_but_not_offered(
+    client, route_line, status
+):
+    Run.objects.filter(pk=route_line.run.pk).update(status=status)
+    client.force_login(person_in_role("integration admin"))
+
+    body = client.get(page_url(route_line.run)).content.decode()
+
+    assert 'name="wo_no"' in body and 'name="route_version"' not in body
+    assert str(route_line.run.route_version) in body
+
+
+@pytest.mark.parametrize("status", STARTED)
+def test_the_run_form_cannot_change_the_route_of_a_started_run(client, route_line, status):
+    Run.objects.filter(pk=route_line.run.pk).update(status=status)
+    client.force_login(person_in_role("integration admin"))
+    route = route_line.run.route_version_id
+    other = RouteVersionFactory(code="OTHER")
+
+    for changed in ("", other.pk):  # emptied, or another version
+        response = client.post(
+            page_url(route_line.run), run_form(route_line.run, wo_no="WO-9", route_version=changed)
+        )
+
+        assert response.status_code == 302, changed
+        assert route_of(route_line.run) == route, changed
+    assert Run.objects.get(pk=route_line.run.pk).wo_no == "WO-9"  # the rest is still saved
+
+
+@pytest.mark.parametrize("status", [Run.Status.PREP, Run.Status.AUTHORIZED])
+def test_the_route_of_a_run_not_started_yet_may_still_change(client, route_line, status):
+    Run.objects.filter(pk=route_line.run.pk).update(status=status)
+    client.force_login(person_in_role("integration admin"))
+    assert 'name="route_version"' in client.get(page_url(route_line.run)).content.decode()
+    other = RouteVersionFactory(code="OTHER")
+
+    response = client.post(
+        page_url(route_line.run), run_form(route_line.run, route_version=other.pk)
+    )
+
+    assert response.status_code == 302 and route_of(route_line.run) == other.pk
+
+
+def test_a_form_opened_before_the_run_started_cannot_write_its_route_back(client, prepared):
+    client.force_login(person_in_role("integration admin"))
+    opened = client.get(page_url(prepared)).content.decode()
+    assert 'name="route_version"' in opened
+    route = prepared.route_version_id
+    # The run starts while the form is open: the first track-in.
+    Run.objects.filter(pk=prepared.pk).update(status=Run.Status.IN_PROGRESS)
+
+    response = client.post(page_url(prepared), run_form(prepared, route_version=""))
+
+    assert response.status_code == 302
+    run = Run.objects.get(pk=prepared.pk)
+    assert (run.route_version_id, run.status) == (route, Run.Status.IN_PROGRESS)
+
+
 # --- the run's page: where its units are, its yields, its open holds -----------------------
 
 
