@@ -28,7 +28,7 @@ from execution.run_authorization import (
     AuthorizationRefused,
     authorize_run,
 )
-from execution.run_progress import AT_STEP, RunProgress, run_progress
+from execution.run_progress import AT_STEP, FINISHED, RunProgress, run_progress
 from mes.database_errors import Cause, CommitUncertain, bounded_transaction, cause_of
 
 VIEW_UNITS_PERMISSION = "execution.view_unit"
@@ -176,7 +176,7 @@ class RunAdmin(CollectedValuesMixin, MasterDataTables, admin.ModelAdmin):
 
 def units_url(run: Run, **filters) -> str:
     """The unit list, filtered to the run's units and `filters` (lookups of Unit's own
-    fields, which the admin allows in the address)."""
+    fields, which the admin allows in the address, or its list filters')."""
     query = {"run__id__exact": run.pk, **filters}
     return reverse("admin:execution_unit_changelist") + "?" + urlencode(query)
 
@@ -211,5 +211,8 @@ def progress_tables(progress: RunProgress, linked: bool) -> dict:
         "steps": steps,
         "not_started": cell(
             progress.not_started, current_step_no__isnull="True", status__in=",".join(AT_STEP)
+        ),
+        "finished_without_pass": cell(
+            progress.finished_without_pass, status__in=",".join(FINISHED), tracked="no"
         ),
     }

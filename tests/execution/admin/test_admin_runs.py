@@ -329,6 +329,42 @@ def test_the_page_shows_the_yields_over_the_finished_units(quality, route_line, 
     assert "done or scrapped: 5 of 9 started" in text
 
 
+def test_units_set_done_in_the_unit_form_are_shown_apart_from_the_yields(
+    client, quality, route_line, mix
+):
+    client.force_login(person_in_role("integration admin"))
+    for sn in ("HAND-1", "HAND-2", "HAND-3"):
+        response = client.post(
+            reverse("admin:execution_unit_add"),
+            {"sn": sn, "run": route_line.run.pk, "status": Unit.Status.DONE, "_save": "Save"},
+        )
+        assert response.status_code == 302, sn
+    assert Unit.objects.filter(run=route_line.run, status=Unit.Status.DONE).count() == 7
+
+    body = quality.get(page_url(route_line.run)).content.decode()
+
+    text = section(body, "run-yields")
+    assert "First-pass yield 2 5 40.0 %" in text
+    assert "Final yield 4 5 80.0 %" in text
+    assert "done or scrapped: 5 of 9 started" in text
+    assert "Finished without a pass: 3" in text
+    (link,) = re.findall(r'Finished without a pass: <a href="([^"]+)">3</a>', body)
+    listed = quality.get(link.replace("&amp;", "&")).content.decode()
+    assert set(re.findall(r">(MIX-[A-Z]|HAND-\d)<", listed)) == {"HAND-1", "HAND-2", "HAND-3"}
+
+
+def test_a_run_with_every_unit_finished_without_a_pass_shows_no_yield(quality, route_line):
+    for n in range(3):
+        UnitFactory(sn=f"HAND-{n}", run=route_line.run, status=Unit.Status.DONE)
+
+    body = quality.get(page_url(route_line.run)).content.decode()
+
+    text = section(body, "run-yields")
+    assert "First-pass yield 0 0 —" in text and "Final yield 0 0 —" in text
+    assert "done or scrapped: 0 of 0 started" in text
+    assert "Finished without a pass: 3" in text
+
+
 def test_a_run_with_no_finished_unit_shows_no_yield(quality, route_line):
     UnitFactory(sn="PLANNED-1", run=route_line.run)
 
