@@ -1,19 +1,30 @@
 """Runs in the back office (execution/admin/runs.py): authorizing a run (the button on
-its page and the list action) through `authorize_run` only, by people with
-`authorize_run` (Quality staff); a form that cannot write the status; and the run's page
-with its units by status and step, its yields and its units' open holds."""
+its page, also pressed by two people at once, and the list action) through
+`authorize_run` only, by people with `authorize_run` (Quality staff); a form that cannot
+write the status, nor the route of a started run; and the run's page with its units by
+status and step, its yields (units finished without a pass apart) and its units' open
+holds."""
 
 import re
+import threading
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 from django.utils.html import strip_tags
 
 from execution.models import Run, Unit
-from tests.factories import RouteVersionFactory, RunFactory, UnitFactory, person_in_role
-from tests.postgres import needs_postgresql, row_locked
+from tests.factories import (
+    RouteVersionFactory,
+    RunFactory,
+    UnitFactory,
+    UserFactory,
+    person_in_role,
+)
+from tests.postgres import backends_waiting_on_a_lock, needs_postgresql, row_locked
 from tests.run_mix import build_run_mix
 
 pytestmark = pytest.mark.django_db
@@ -122,6 +133,47 @@ def test_a_run_locked_elsewhere_is_waited_for_briefly_and_nothing_is_changed(cli
     ]
     assert status_of(prepared) == Run.Status.PREP
     assert not LogEntry.objects.exists()
+
+
+@pytest.mark.postgres_only
+@needs_postgresql("two people's requests on connections of their own, queued on the run's lock")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_people_pressing_authorize_at_once_both_see_success_and_it_happens_once(
+    prepared, settings
+):
+    settings.INGEST_LOCK_TIMEOUT_MS = 10_000  # the test holds the lock until both wait
+    people = []
+    for name in ("qe-press-1", "qe-press-2"):
+        person = Client()
+        person.force_login(UserFactory(username=name, is_staff=True, groups=["Quality staff"]))
+        people.append(person)
+    answers, errors = [], []
+
+    def press(person):
+        try:
+            answers.append(reported(person.post(authorize_url(prepared))))
+        except Exception as error:  # noqa: BLE001 - the test reports any failure
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=press, args=(person,)) for person in people]
+    # The run's row held elsewhere until both requests wait for it: they then race for it
+    # the moment it is let go, every time.
+    with row_locked("execution_run", prepared.pk):
+        for thread in threads:
+            thread.start()
+        backends_waiting_on_a_lock(at_least=2)
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == [] and not any(thread.is_alive() for thread in threads)
+    assert sorted(answers) == [
+        [("info", "Run RUN-TRACK-001 was already authorized.")],
+        [("success", "Run RUN-TRACK-001 authorized: its units may be tracked in.")],
+    ]
+    assert status_of(prepared) == Run.Status.AUTHORIZED
+    assert LogEntry.objects.filter(object_id=str(prepared.pk)).count() == 1
 
 
 # --- the list action -----------------------------------------------------------------------
