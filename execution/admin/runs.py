@@ -76,6 +76,16 @@ class RunAdmin(CollectedValuesMixin, MasterDataTables, admin.ModelAdmin):
             readonly.append("route_version")
         return readonly
 
+    def get_object(self, request, object_id, from_field=None):
+        run = super().get_object(request, object_id, from_field)
+        if run is not None and request.method == "POST":
+            # Saved as it is now, under its row lock (the admin's save is one
+            # transaction): a track-in starting the run waits for the save, or has set
+            # IN_PROGRESS already; the form then neither writes AUTHORIZED back over it
+            # nor changes its route. The form writes every field of the row.
+            run = Run.objects.select_for_update().get(pk=run.pk)
+        return run
+
     def has_authorize_permission(self, request):
         return request.user.has_perm(AUTHORIZE_PERMISSION)
 

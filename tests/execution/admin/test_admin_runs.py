@@ -24,7 +24,12 @@ from tests.factories import (
     UserFactory,
     person_in_role,
 )
-from tests.postgres import backends_waiting_on_a_lock, needs_postgresql, row_locked
+from tests.postgres import (
+    backends_waiting_on_a_lock,
+    needs_postgresql,
+    row_locked,
+    second_session,
+)
 from tests.run_mix import build_run_mix
 
 pytestmark = pytest.mark.django_db
@@ -343,6 +348,52 @@ def test_a_form_opened_before_the_run_started_cannot_write_its_route_back(client
     assert response.status_code == 302
     run = Run.objects.get(pk=prepared.pk)
     assert (run.route_version_id, run.status) == (route, Run.Status.IN_PROGRESS)
+
+
+@pytest.mark.postgres_only
+@needs_postgresql("a track-in's transaction in a second session while the form is saved")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_run_starting_while_its_form_is_saved_keeps_its_route_and_its_status(
+    route_line,
+):
+    Run.objects.filter(pk=route_line.run.pk).update(status=Run.Status.AUTHORIZED)
+    route = route_line.run.route_version_id
+    admin = Client()
+    admin.force_login(person_in_role("integration admin"))
+    answers, errors = [], []
+
+    def save():
+        try:
+            answers.append(
+                admin.post(page_url(route_line.run), run_form(route_line.run, route_version=""))
+            )
+        except Exception as error:  # noqa: BLE001 - the test reports any failure
+            errors.append(error)
+        finally:
+            connection.close()
+
+    saving = threading.Thread(target=save)
+    # A track-in starting the run, as execution.tracking does: the run's row held, then
+    # AUTHORIZED → IN_PROGRESS, committed while the form's save waits for it.
+    with second_session() as track_in:
+        track_in.execute("BEGIN")
+        track_in.execute(
+            "SELECT status FROM execution_run WHERE id = %s FOR KEY SHARE", [route_line.run.pk]
+        )
+        track_in.execute(
+            "UPDATE execution_run SET status = 'IN_PROGRESS', started_at = now() WHERE id = %s",
+            [route_line.run.pk],
+        )
+        saving.start()
+        backends_waiting_on_a_lock()
+        track_in.execute("COMMIT")
+    saving.join(30)
+
+    assert errors == [] and not saving.is_alive()
+    assert [answer.status_code for answer in answers] == [302]
+    run = Run.objects.get(pk=route_line.run.pk)
+    assert (run.status, run.route_version_id) == (Run.Status.IN_PROGRESS, route)
+    assert run.started_at is not None
 
 
 # --- the run's page: where its units are, its yields, its open holds -----------------------
