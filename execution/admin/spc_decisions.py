@@ -131,6 +131,11 @@ class SpcDecisionsMixin:
             "rows": [(row, chart_url(row.spec), decisions_url(row.spec)) for row in rows],
             "signals": [(signal, chart_url(signal.spec)) for signal in needs_attention(rows)],
             "may_acknowledge": request.user.has_perm(PERMISSIONS["acknowledge"]),
+            "pass_fail_specs": DataSpec.objects.filter(is_active=True)
+            .exclude(data_type=DataSpec.DataType.NUMBER)
+            .exclude(data_type=DataSpec.DataType.JSON)
+            .select_related("operation")
+            .order_by("operation__code", "name"),
         }
         return TemplateResponse(request, "admin/execution/dataspec/spc_overview.html", context)
 
