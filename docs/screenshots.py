@@ -83,6 +83,14 @@ def photograph(base_url: str) -> list[Path]:
         page.locator("svg").first.scroll_into_view_if_needed()
         shoot("spc", full_page=True)
 
+        page.goto("/admin/execution/dataspec/spc/")
+        page.wait_for_selector("#needs-attention")
+        shoot("spc-overview", full_page=True)
+
+        page.locator("#spc-pass-fail a", has_text="AOI Result").first.click()
+        page.wait_for_selector("#p-chart, #p-chart-missing")
+        shoot("p-chart", full_page=True)
+
         # The station page, at a 1280 × 800 terminal's size, as the demo's superuser (the
         # demo operator signs in with a key, not a password); a unit in station at AOI-01.
         page.set_viewport_size({"width": 1280, "height": 800})

@@ -5,7 +5,6 @@ that import back unchanged."""
 
 import csv
 import io
-import os
 import tempfile
 import time
 
@@ -464,12 +463,16 @@ def test_adding_one_serial_to_a_run_counts_one_new_and_the_rest_unchanged(integr
     )
 
 
-def test_a_refused_uploads_temporary_file_is_not_kept(integration):
-    before = set(os.listdir(tempfile.gettempdir()))
+def test_a_refused_uploads_temporary_file_is_not_kept(integration, tmp_path, monkeypatch):
+    # The uploads' folder of this test alone (other processes share the system's).
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
     preview(integration, "station", b"code,name,stationType\nP1,One,BOGUS\n", "s.csv")
+    refused_left = list(tmp_path.iterdir())
+    preview(integration, "station", b"code,name,stationType\nP1,One,AUTO\n", "s.csv")
 
-    assert set(os.listdir(tempfile.gettempdir())) <= before
+    assert refused_left == []
+    assert len(list(tmp_path.iterdir())) == 1  # a clean preview waits for its confirmation
 
 
 def test_a_workbook_is_read_from_its_first_sheet_not_the_one_left_selected(integration):
