@@ -15,8 +15,8 @@ from execution.spc import histogram, normal_curve
 from execution.spc_svg import LINE_STYLES
 from execution.spc_window import WindowAnalysis
 
-WIDTH, HEIGHT = 300, 190
-LEFT, RIGHT, TOP, BOTTOM = 30, 10, 34, 28
+WIDTH, HEIGHT = 300, 200
+LEFT, RIGHT, TOP, BOTTOM = 30, 10, 44, 28
 PLOT_WIDTH = WIDTH - LEFT - RIGHT
 PLOT_HEIGHT = HEIGHT - TOP - BOTTOM
 BAR_COLOUR = "#b0bec5"
@@ -42,7 +42,7 @@ def histogram_svg(result: WindowAnalysis) -> SafeString:
         for label, value, kind in (
             ("LSL", spec.lsl, "spec"),
             ("USL", spec.usl, "spec"),
-            ("T", spec.target, "target"),
+            ("target", spec.target, "target"),
         )
         if value is not None
     ]

@@ -67,9 +67,7 @@ def parsed(svg: str) -> ET.Element:
 def elements(root: ET.Element, tag: str, css_class: str) -> list[ET.Element]:
     """Elements `tag` (circle, g, …) whose class list holds `css_class`, in document order."""
     return [
-        element
-        for element in root.iter(SVG + tag)
-        if css_class in element.get("class", "").split()
+        element for element in root.iter(SVG + tag) if css_class in element.get("class", "").split()
     ]
 
 
@@ -201,9 +199,7 @@ def test_each_point_tells_its_time_and_value_on_hover(integration, line):
     assert title_of(points[3]) == "#4 2026-01-24 10:03:00 — 245.3 (PASS)"
 
 
-def test_time_labels_sit_under_a_few_points_with_the_date_when_the_day_changes(
-    integration, line
-):
+def test_time_labels_sit_under_a_few_points_with_the_date_when_the_day_changes(integration, line):
     # 100 values every half hour: from 10:00 on 24 January to 11:30 on the 26th.
     add_values(line.peak, line.track, STEADY * 10, every=timedelta(minutes=30))
 
@@ -408,6 +404,11 @@ def test_invalid_window_controls_are_reported_and_the_default_window_shown(integ
 
     assert "The latest 100 values are shown instead." in page
     assert chart_of(page).count('class="mes-point ') == 10
+    # The controls are named as the page labels them, not by internal field names.
+    errors = re.search(r'<ul class="errorlist" id="spc-window-errors">(.*?)</ul>', page, re.S)[1]
+    assert "<li>Last values: Select a valid choice." in errors
+    assert "<li>Station: Select a valid choice." in errors
+    assert "size:" not in errors and "station:" not in errors
 
 
 # --- who sees it, and where it is not drawn ----------------------------------------------------
