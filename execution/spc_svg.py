@@ -35,6 +35,7 @@ LINE_STYLES = {
 }
 VIOLATION_COLOUR = "#d81b60"
 BREAK_COLOUR = "#8d6e63"
+BREAK_LABEL_SPACING = 11  # px: a rotated 9 px label's height, with a little air
 
 
 @dataclass(frozen=True)
@@ -153,16 +154,24 @@ class ObservationSvg:
         """A dashed vertical line before each observation that follows a pause, labelled."""
         top = min(panel.top for panel in panels)
         bottom = max(panel.top + panel.height for panel in panels)
+        labelled_at = None
         for index, pause in breaks:
             x = (self.x_at(index - 1) + self.x_at(index)) / 2
             text = f"pause {pause_text(pause)}"
+            label = ""
+            # Breaks a few px apart would print their labels over each other: the first
+            # is labelled, the others keep their length on hover.
+            if labelled_at is None or x - labelled_at >= BREAK_LABEL_SPACING:
+                labelled_at = x
+                label = (
+                    f'<text class="mes-break-label" x="{x - 3:.1f}" y="{top + 4}" '
+                    f'transform="rotate(-90 {x - 3:.1f} {top + 4})" text-anchor="end" '
+                    f'fill="{BREAK_COLOUR}" font-size="9">{escape(text)}</text>'
+                )
             self.add(
                 f'<g class="mes-break" data-before="{index}"><line x1="{x:.1f}" y1="{top}" '
                 f'x2="{x:.1f}" y2="{bottom}" stroke="{BREAK_COLOUR}" stroke-width="1" '
-                f'stroke-dasharray="4 3"><title>{escape(text)}</title></line>'
-                f'<text class="mes-break-label" x="{x - 3:.1f}" y="{top + 4}" '
-                f'transform="rotate(-90 {x - 3:.1f} {top + 4})" text-anchor="end" '
-                f'fill="{BREAK_COLOUR}" font-size="9">{escape(text)}</text></g>'
+                f'stroke-dasharray="4 3"><title>{escape(text)}</title></line>{label}</g>'
             )
 
     def path(self, points: list[tuple[float, float]], breaks: set[int]) -> None:

@@ -174,6 +174,22 @@ def test_a_regular_series_has_no_break(integration, line):
     assert len(elements(chart, "polyline", "mes-trace")) == 2  # one per panel
 
 
+def test_breaks_too_close_to_label_each_keep_their_length_on_hover(integration, line):
+    # 100 values: a pause before the 91st and another before the 92nd, 6.7 px apart.
+    add_values(line.peak, line.track, STEADY * 9)
+    add_values(line.peak, line.track, [245.0], start=BASE_TIME + timedelta(hours=3))
+    add_values(line.peak, line.track, STEADY[:9], start=BASE_TIME + timedelta(hours=6))
+
+    chart = parsed(chart_of(spec_page(integration, line.peak)))
+
+    first, second = elements(chart, "g", "mes-break")
+    assert [label.text for label in elements(first, "text", "mes-break-label")] == [
+        "pause 1 h 31 min"
+    ]
+    assert elements(second, "text", "mes-break-label") == []
+    assert title_of(second.find(SVG + "line")) == "pause 3 h"
+
+
 @pytest.mark.parametrize(
     ("pause", "text"),
     [
