@@ -122,8 +122,8 @@ def subgroup_chart_svg(subgrouped: SubgroupAnalysis) -> SafeString:
     means = Panel(MEANS_TOP, MEANS_HEIGHT, low, high)
     svg.frame(means, "means", f"Subgroup means (n = {subgrouped.size})")
     svg.limit_lines(means, mean_lines)
-    _draw(svg, means, chart.means, "mean", {v.index for v in subgrouped.violations.means},
-          groups, inside, between, "X̄")  # fmt: skip
+    mean_beyond = {violation.index for violation in subgrouped.violations.means}
+    _draw(svg, means, chart.means, _Marks("mean", "X̄", mean_beyond), groups, inside, between)
     svg.add("</g>")
 
     spread_lines = [
@@ -135,15 +135,23 @@ def subgroup_chart_svg(subgrouped: SubgroupAnalysis) -> SafeString:
     spreads = Panel(SPREADS_TOP, SPREADS_HEIGHT, 0.0, top)
     svg.frame(spreads, "spreads", f"{spread_name} ({symbol})")
     svg.limit_lines(spreads, spread_lines)
-    _draw(svg, spreads, chart.spreads, "spread", set(subgrouped.violations.spreads_beyond),
-          groups, inside, between, symbol)  # fmt: skip
+    spread_beyond = set(subgrouped.violations.spreads_beyond)
+    _draw(
+        svg,
+        spreads,
+        chart.spreads,
+        _Marks("spread", symbol, spread_beyond),
+        groups,
+        inside,
+        between,
+    )
     svg.add("</g>")
 
     svg.break_lines([means, spreads], between)
     ends = [group[-1].collected_at for group in groups]
     svg.time_axis(ends, AXIS_Y)
-    caption = axis_caption(count, f"subgroups of {subgrouped.size}", groups[0][0].collected_at,
-                           ends[-1])  # fmt: skip
+    start = groups[0][0].collected_at
+    caption = axis_caption(count, f"subgroups of {subgrouped.size}", start, ends[-1])
     svg.add(
         f'<text class="mes-axis-caption" x="{LEFT + PLOT_WIDTH / 2:.1f}" y="{AXIS_Y + 44}" '
         f'text-anchor="middle" fill="#666">{escape(caption)}; time of each last value</text>'
@@ -156,7 +164,25 @@ def subgroup_chart_svg(subgrouped: SubgroupAnalysis) -> SafeString:
     )
 
 
-def _draw(svg, panel, numbers, name, beyond, groups, inside, between, symbol) -> None:
+@dataclass(frozen=True)
+class _Marks:
+    """Which panel's points these are, their symbol on hover, and those beyond their limits."""
+
+    name: str  # "mean" or "spread"
+    symbol: str
+    beyond: set[int]
+
+
+def _draw(
+    svg: ObservationSvg,
+    panel: Panel,
+    numbers: list[float],
+    marks: _Marks,
+    groups: list[list[DataValue]],
+    inside: dict[int, timedelta],
+    between: list[tuple[int, timedelta]],
+) -> None:
+    """The panel's trace and points (hover: the subgroup's values and times), rule 1 ringed."""
     points = [(svg.x_at(index), panel.y_at(number)) for index, number in enumerate(numbers)]
     svg.path(points, {index for index, _ in between})
     for index, ((x, y), number) in enumerate(zip(points, numbers, strict=True)):
@@ -166,12 +192,12 @@ def _draw(svg, panel, numbers, name, beyond, groups, inside, between, symbol) ->
         tip = (
             f"subgroup {index + 1}: values #{start}–#{start + len(group) - 1}, "
             f"{first:%Y-%m-%d %H:%M:%S} to {last:%Y-%m-%d %H:%M:%S} — "
-            f"{symbol} {format_number(number)}"
+            f"{marks.symbol} {format_number(number)}"
         )
         if index in inside:
             tip += f"; spans a pause of {pause_text(inside[index])}"
-        classes = f"mes-subgroup-point mes-subgroup-{name}"
-        if index in beyond:
+        classes = f"mes-subgroup-point mes-subgroup-{marks.name}"
+        if index in marks.beyond:
             classes += " mes-violation"
             tip += "; beyond its control limit (rule 1)"
             svg.ring(x, y, "1")
