@@ -632,3 +632,11 @@ class HoldValue(models.Model):
 
     def __str__(self):
         return f"{self.hold} ← value {self.value_id}"
+
+
+# SPC decisions on a spec (docs/quality.md): models of their own module, registered here.
+from execution.spc_records import (  # noqa: E402, F401
+    SpcExclusion,
+    SpcSettings,
+    SpcSignalAcknowledgement,
+)

@@ -3,11 +3,13 @@ status and by route step, its first-pass and final yields, and its units' open h
 Read-only, for the run's page in the back office; a fixed number of queries whatever the
 run's size (one grouped count of its units, its route's steps, its open holds).
 
-Yields count finished units only (DONE or SCRAPPED): a unit still on its way has no
-verdict yet, and counts neither for nor against.
-- final yield = units DONE ÷ units finished;
-- first-pass yield = units DONE that never failed a pass and were never sent to rework
-  ÷ units finished.
+Yields count finished units only: started (at least one track) and DONE or SCRAPPED. A
+unit still on its way has no verdict yet, and counts neither for nor against; a unit set
+DONE or SCRAPPED by hand without ever being tracked in was not judged by the line, and is
+counted apart (`finished_without_pass`), in neither yield.
+- final yield = units finished DONE ÷ units finished;
+- first-pass yield = units finished DONE that never failed a pass and were never sent to
+  rework ÷ units finished.
 """
 
 from dataclasses import dataclass, field
@@ -65,8 +67,9 @@ class RunProgress:
     by_status: list[tuple[str, str, int]]  # (status, label, units), every status
     steps: list[StepRow]
     not_started: int  # units planned in the run, never tracked in
-    started: int
-    finished: int
+    started: int  # units with at least one track
+    finished: int  # started units DONE or SCRAPPED: the yields' denominator
+    finished_without_pass: int  # DONE or SCRAPPED without a track (set by hand)
     first_pass: Yield
     final: Yield
     open_holds: list[Hold] = field(default_factory=list)
@@ -80,6 +83,7 @@ class RunProgress:
 def run_progress(run: Run) -> RunProgress:
     """The run's units by status and step, its yields and its units' open holds."""
     tracks = Track.objects.filter(unit=OuterRef("pk"))
+    started_q = Q(Exists(tracks))
     reworked_hold = Hold.objects.filter(unit=OuterRef("pk"), disposition=Hold.Disposition.REWORK)
     # One row per (step, status): the counts of both tables and the yields' numerators.
     # A FAIL pass covers a failure's rework (it answers one) and a hold closed with
@@ -90,10 +94,14 @@ def run_progress(run: Run) -> RunProgress:
         .values("current_step_no", "status")
         .annotate(
             units=Count("pk"),
-            started=Count("pk", filter=Q(Exists(tracks))),
+            started=Count("pk", filter=started_q),
+            # A unit set DONE by hand without a pass is no verdict of the line's.
+            done=Count("pk", filter=Q(status=Unit.Status.DONE) & started_q),
+            finished=Count("pk", filter=Q(status__in=FINISHED) & started_q),
             first_pass=Count(
                 "pk",
                 filter=Q(status=Unit.Status.DONE)
+                & started_q
                 & ~Q(Exists(tracks.filter(result=PassResult.FAIL)))
                 & ~Q(Exists(reworked_hold)),
             ),
@@ -102,11 +110,13 @@ def run_progress(run: Run) -> RunProgress:
     )
     by_status = dict.fromkeys(Unit.Status.values, 0)
     at_step: dict[int, dict[str, int]] = {}
-    not_started = started = first_pass = 0
+    not_started = started = done = finished = first_pass = 0
     for row in rows:
         status, units = row["status"], row["units"]
         by_status[status] += units
         started += row["started"]
+        done += row["done"]
+        finished += row["finished"]
         first_pass += row["first_pass"]
         if status in AT_STEP:
             if row["current_step_no"] is None:
@@ -129,8 +139,6 @@ def run_progress(run: Run) -> RunProgress:
     # fixed, or a unit's step typed by hand): shown, so no unit goes uncounted.
     steps += [StepRow(step_no, None, counts) for step_no, counts in sorted(at_step.items())]
 
-    done = by_status[Unit.Status.DONE]
-    finished = done + by_status[Unit.Status.SCRAPPED]
     holds = Hold.objects.filter(unit__run=run, closed_at=None)
     shown = list(
         holds.select_related("unit", "spec").order_by("opened_at", "pk")[:OPEN_HOLDS_SHOWN]
@@ -142,6 +150,7 @@ def run_progress(run: Run) -> RunProgress:
         not_started=not_started,
         started=started,
         finished=finished,
+        finished_without_pass=sum(by_status[status] for status in FINISHED) - finished,
         first_pass=Yield(first_pass, finished),
         final=Yield(done, finished),
         open_holds=shown,

@@ -9,11 +9,11 @@ station or machine that measured none of them costs a bounded read, not a scan
 of the spec's whole history (docs/quality.md, docs/growth.md).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from execution.models import DataSpec, DataValue, Station
-from execution.spc import Analysis, analyse
+from execution.models import DataSpec, DataValue, SpcExclusion, SpcSettings, Station
+from execution.spc import DEFAULT_RULES, Analysis, analyse
 
 WINDOW_SIZES = (50, 100, 500)
 DEFAULT_WINDOW_SIZE = 100
@@ -54,6 +54,13 @@ class WindowAnalysis:
     limits: SpecLimits
     analysis: Analysis
     more_in_range: bool  # the range or filter held more values than the window takes
+    # Values of the window left out of the figures (docs/quality.md), oldest first.
+    excluded: list[DataValue] = field(default_factory=list)
+    settings: SpcSettings | None = None
+
+    @property
+    def rules(self) -> list[int]:
+        return rules_of(self.settings)
 
 
 def _number(value) -> float | None:
@@ -89,7 +96,7 @@ def window_values(spec: DataSpec, window: Window) -> tuple[list[DataValue], bool
             values = values.filter(meta__equipmentId=window.equipment_id)
     rows = list(
         values.order_by("-collected_at", "-id").only(
-            "id", "collected_at", "value_number", "judge", "alarmed"
+            "id", "collected_at", "value_number", "judge", "alarmed", "station_id", "spec_id"
         )[: window.size + 1]
     )
     more = len(rows) > window.size
@@ -98,10 +105,38 @@ def window_values(spec: DataSpec, window: Window) -> tuple[list[DataValue], bool
     return rows, more
 
 
+def rules_of(settings: SpcSettings | None) -> list[int]:
+    """The Nelson rules a spec tests: its choice, or rules 1-4."""
+    if settings is None or not settings.rules:
+        return sorted(DEFAULT_RULES)
+    return sorted(settings.rules)
+
+
 def analyse_window(spec: DataSpec, window: Window | None = None) -> WindowAnalysis:
-    """Read the spec's window and compute its I-MR limits, capability and rule violations."""
+    """Read the spec's window and compute its I-MR limits, capability and rule violations,
+    with the spec's SPC decisions: its rules, its frozen limits, its values left out."""
     window = window or Window()
     values, more = window_values(spec, window)
     limits = spec_limits(spec)
-    analysis = analyse([value.value_number for value in values], limits.lsl, limits.usl)
-    return WindowAnalysis(window, values, limits, analysis, more)
+    settings = SpcSettings.objects.filter(spec=spec).first()
+    excluded_ids = set(
+        SpcExclusion.objects.filter(value_id__in=[value.pk for value in values]).values_list(
+            "value_id", flat=True
+        )
+    )
+    kept = [value for value in values if value.pk not in excluded_ids]
+    frozen = (
+        (settings.frozen_mean, settings.frozen_mr_mean)
+        if settings is not None and settings.is_frozen
+        else None
+    )
+    analysis = analyse(
+        [value.value_number for value in kept],
+        limits.lsl,
+        limits.usl,
+        target=limits.target,
+        rules=rules_of(settings),
+        frozen=frozen,
+    )
+    excluded = [value for value in values if value.pk in excluded_ids]
+    return WindowAnalysis(window, kept, limits, analysis, more, excluded, settings)

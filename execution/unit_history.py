@@ -1,8 +1,15 @@
-"""A unit's history in time order, a page at a time: its passes, values, holds and
-failed units' dispositions.
+"""A unit's history in the order the MES received it, a page at a time: its passes,
+values, holds and failed units' dispositions.
+
+Every row is placed by when the MES received or decided it (a value's receipt, a pass's
+track-in, a hold's opening), never by a device's clock: a gateway clock 40 s fast must
+not list a hold above the value that opened it. A value or record keeps its device time
+beside (`device_at`). Rows are ordered by that time to the second, then by kind, then by
+id: the statements of one call (its record, values and hold) take a few microseconds
+each, in an order the kinds' order keeps.
 
 The history merges several streams (each a kind of row, read in its own time order)
-into one list. A page is read with a cursor, the (time, kind, id) of its first row:
+into one list. A page is read with a cursor, the (second, kind, id) of its first row:
 each stream reads at most a page of rows from the cursor on, from an index, so a page
 costs the same few queries however long the history is (a unit with 10,000 values
 included). The unit's passes, holds and dispositions are few and read whole; its values are found
@@ -13,10 +20,11 @@ messages of the unit, which this app does not know.
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import TruncSecond
 from django.urls import NoReverseMatch, reverse
 
 from execution.judging import describe_limits
@@ -49,7 +57,8 @@ class Kind(models.TextChoices):
 
 @dataclass(frozen=True, order=True)
 class Cursor:
-    """Where a page starts: rows at or after (at, rank, pk) in history order."""
+    """Where a page starts: rows at or after (at, rank, pk) in history order; `at` is a
+    whole second."""
 
     at: datetime
     rank: int
@@ -63,15 +72,20 @@ class Cursor:
         """The cursor in a page's address; None for the first page or an unreadable one."""
         try:
             at, rank, pk = (text or "").split("~")
-            parsed = cls(datetime.fromisoformat(at), int(rank), int(pk))
+            parsed = cls(whole_second(datetime.fromisoformat(at)), int(rank), int(pk))
         except ValueError:
             return None
         return parsed if parsed.at.tzinfo is not None else None
 
 
+def whole_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
 @dataclass
 class HistoryRow:
-    """One line of a unit's history: what happened, when, and the admin page of it."""
+    """One line of a unit's history: what happened, when the MES received it (`at`), the
+    device's own time where it sent one (`device_at`), and the admin page of it."""
 
     at: datetime
     kind: str
@@ -89,10 +103,18 @@ class HistoryRow:
     event_id: str = ""
     by: str = ""
     note: str = ""
+    device_at: datetime | None = None
 
     @property
     def key(self) -> Cursor:
-        return Cursor(self.at, Kind.rank(self.kind), self.pk)
+        return Cursor(whole_second(self.at), Kind.rank(self.kind), self.pk)
+
+    @property
+    def has_details(self) -> bool:
+        """Whether the row has more to show than its line (folded under it on the page)."""
+        return bool(self.limits or self.event_id or self.error_code or self.by or self.note) or (
+            self.device_at is not None
+        )
 
     @property
     def kind_label(self) -> str:
@@ -100,21 +122,30 @@ class HistoryRow:
 
 
 def by_time(row: HistoryRow) -> Cursor:
-    """History order: time, then kind, then id."""
+    """History order: received time to the second, then kind, then id."""
     return row.key
 
 
 def from_cursor(cursor: Cursor | None, kind: str, time_field: str) -> Q:
-    """The rows of one stream at or after `cursor`, as a filter on its time and id."""
+    """The rows of one stream at or after `cursor`, as a filter on its time and id (ranges
+    of the time itself, so its index still serves)."""
     if cursor is None:
         return Q()
     rank = Kind.rank(kind)
+    second, next_second = cursor.at, cursor.at + timedelta(seconds=1)
     if rank < cursor.rank:
-        return Q(**{f"{time_field}__gt": cursor.at})
+        return Q(**{f"{time_field}__gte": next_second})
     if rank > cursor.rank:
-        return Q(**{f"{time_field}__gte": cursor.at})
-    later = Q(**{f"{time_field}__gt": cursor.at})
-    return later | Q(**{time_field: cursor.at, "pk__gte": cursor.pk})
+        return Q(**{f"{time_field}__gte": second})
+    later = Q(**{f"{time_field}__gte": next_second})
+    same_second = Q(**{f"{time_field}__gte": second, f"{time_field}__lt": next_second})
+    return later | (same_second & Q(pk__gte=cursor.pk))
+
+
+def history_order(time_field: str) -> list:
+    """A stream's ORDER BY in history order: its time to the second, then id. Truncated in
+    UTC: in a local zone, the hour repeated when summer time ends would sort out of order."""
+    return [TruncSecond(time_field, tzinfo=UTC), "pk"]
 
 
 def admin_url(name: str, pk: int) -> str | None:
@@ -235,19 +266,20 @@ def value_rows(scope: UnitScope, cursor: Cursor | None, limit: int) -> list[Hist
     """The unit's values by its passes' keys, with the limits each was judged against."""
     if not scope.track_ids:
         return []
-    # spec__operation: the spec column.
+    # spec__operation: the spec column. By receipt (created_at); the device's time beside.
     values = (
         DataValue.objects.filter(track_id__in=scope.track_ids)
-        .filter(from_cursor(cursor, Kind.VALUE, "collected_at"))
+        .filter(from_cursor(cursor, Kind.VALUE, "created_at"))
         .select_related("spec__operation")
-        .order_by("collected_at", "pk")[:limit]
+        .order_by(*history_order("created_at"))[:limit]
     )
     rows = []
     for value in values:
         track = scope.tracks[value.track_id]
         rows.append(
             HistoryRow(
-                at=value.collected_at,
+                at=value.created_at,
+                device_at=value.collected_at,
                 kind=Kind.VALUE,
                 pk=value.pk,
                 url=admin_url("execution_datavalue", value.pk),

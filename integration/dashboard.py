@@ -71,6 +71,8 @@ class Dashboard:
     # Failed units waiting for a disposition, the oldest failure first.
     failed_units: list[FailedUnit] | None = None
     failed_unit_count: Figure | None = None
+    # The SPC overview: every numeric spec's capability and the signals needing attention.
+    spc_overview_url: str = ""
 
     @property
     def is_empty(self) -> bool:
@@ -179,6 +181,8 @@ def build_dashboard(user, now: datetime | None = None) -> Dashboard:
         dashboard.open_hold_count = figure(
             "open holds", count, _changelist(Hold, open="yes"), count.value > 0, "open-holds"
         )
+    if user.has_perm("execution.view_dataspec"):
+        dashboard.spc_overview_url = reverse("admin:execution_dataspec_spc")
     if user.has_perm("execution.view_track"):
         dashboard.in_station, total, url = units_in_station()
         dashboard.in_station_count = Figure("units in station", total, url, key="in-station")

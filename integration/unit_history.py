@@ -14,6 +14,7 @@ How a unit's messages are found, from indexes only (docs/unit-page.md):
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Count, Q
 
@@ -28,6 +29,7 @@ from execution.unit_history import (
     UnitScope,
     admin_url,
     from_cursor,
+    history_order,
     merge_page,
     unit_scope,
 )
@@ -99,15 +101,16 @@ def messages_of(scope: UnitScope):
 
 
 def record_rows(scope: UnitScope, cursor: Cursor | None, limit: int) -> list[HistoryRow]:
-    """The unit's accepted events, by event time."""
+    """The unit's accepted events, by receipt (their event time beside)."""
     records = (
         DeviceDataRecord.objects.filter(unit_sn=scope.unit.sn)
-        .filter(from_cursor(cursor, Kind.RECORD, "event_time"))
-        .order_by("event_time", "pk")[:limit]
+        .filter(from_cursor(cursor, Kind.RECORD, "received_at"))
+        .order_by(*history_order("received_at"))[:limit]
     )
     return [
         HistoryRow(
-            at=record.event_time,
+            at=record.received_at,
+            device_at=record.event_time,
             kind=Kind.RECORD,
             pk=record.pk,
             url=admin_url("integration_devicedatarecord", record.pk),
@@ -129,11 +132,12 @@ def message_rows(scope: UnitScope, cursor: Cursor | None, limit: int) -> list[Hi
         messages_of(scope)
         .filter(from_cursor(cursor, Kind.MESSAGE, "created_at"))
         .select_related("sent_by")
-        .order_by("created_at", "pk")[:limit]
+        .order_by(*history_order("created_at"))[:limit]
     )
     return [
         HistoryRow(
             at=message.created_at,
+            device_at=event_time_of(message),
             kind=Kind.MESSAGE,
             pk=message.pk,
             url=admin_url("integration_integrationmessage", message.pk),
@@ -145,6 +149,20 @@ def message_rows(scope: UnitScope, cursor: Cursor | None, limit: int) -> list[Hi
         )
         for message in messages
     ]
+
+
+def event_time_of(message: IntegrationMessage) -> datetime | None:
+    """The time a device-data message's event says it happened, where its payload has a
+    readable one (a FAILED attempt's payload may not)."""
+    payload = message.payload if isinstance(message.payload, dict) else {}
+    text = payload.get("eventTime")
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 INTEGRATION_STREAMS: list[tuple[str, Stream]] = [

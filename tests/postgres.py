@@ -100,8 +100,9 @@ def row_locked(table: str, pk: int):
             session.execute("ROLLBACK")
 
 
-def backends_waiting_on_a_lock(timeout: float = 10) -> list[int]:
-    """The process ids of this database's sessions waiting for a lock, once there is one.
+def backends_waiting_on_a_lock(timeout: float = 10, at_least: int = 1) -> list[int]:
+    """The process ids of this database's sessions waiting for a lock, once there are
+    `at_least` of them.
 
     Asked from a session of its own, in autocommit: within a transaction,
     pg_stat_activity answers the same snapshot every time."""
@@ -115,10 +116,10 @@ def backends_waiting_on_a_lock(timeout: float = 10) -> list[int]:
                     "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
                 )
             ]
-            if pids:
+            if len(pids) >= at_least:
                 return pids
             time.sleep(0.02)
-    raise AssertionError("no session waited for the lock")
+    raise AssertionError(f"fewer than {at_least} sessions waited for the lock")
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from execution.admin import (  # noqa: F401  (registers)
     master_data,
     reason_codes,
     runs,
+    spc_decisions,
     specs,
     values,
 )

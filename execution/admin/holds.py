@@ -13,6 +13,7 @@ from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from execution.admin.reason_codes import ReasonCodeField
@@ -22,7 +23,7 @@ from execution.judging import describe_limits
 from execution.models import DataValue, Hold
 from execution.reason_codes import ReasonCodeRefused
 from execution.unit_links import unit_link
-from mes.admin.display import badge
+from mes.admin.display import admin_link, badge, changelist_url
 from mes.admin.evidence import EvidenceMixin
 from mes.database_errors import Cause, CommitUncertain, cause_of
 
@@ -83,14 +84,16 @@ class HoldAdmin(EvidenceMixin, CollectedValuesMixin, SimpleHistoryAdmin):
     search_help_text = "Unit serial or eventId, exactly."
     list_select_related = ["unit", "spec__operation", "closed_by", "first_value"]
     date_hierarchy = None
+    # What opened the hold, each named as what it is: a hold is opened by a rule (the
+    # spec's alarm limits with the HOLD action) on a value of an event, not by a person.
     fields = [
         "unit_link",
         "state",
-        "spec",
-        "cause",
-        "event_id",
-        "opened_at",
-        "unit_status_before",
+        "opening_rule",
+        "opening_value",
+        "opening_event",
+        "opened",
+        "status_before",
         "disposition",
         "reason",
         "note",
@@ -117,10 +120,43 @@ class HoldAdmin(EvidenceMixin, CollectedValuesMixin, SimpleHistoryAdmin):
     def state(self, hold):
         return badge("HOLD", "open") if hold.is_open else badge("CLOSED", "closed")
 
-    @admin.display(description="opened by")
+    @admin.display(description="first value — limits")
     def cause(self, hold):
         value = hold.first_value
         return f"{value.value} — {describe_limits(hold.limits)}"
+
+    @admin.display(description="opened by the rule")
+    def opening_rule(self, hold):
+        spec = hold.spec
+        return format_html(
+            "{} — {}",
+            admin_link(reverse("admin:execution_dataspec_change", args=[spec.pk]), spec),
+            describe_limits(hold.limits),
+        )
+
+    @admin.display(description="on the value")
+    def opening_value(self, hold):
+        value = hold.first_value
+        return format_html(
+            "{} ({}), measured at {} (device time)",
+            admin_link(reverse("admin:execution_datavalue_change", args=[value.pk]), value.value),
+            value.judge,
+            f"{value.collected_at:%Y-%m-%d %H:%M:%S}",
+        )
+
+    @admin.display(description="of the event (eventId)")
+    def opening_event(self, hold):
+        return admin_link(
+            changelist_url("integration", "integrationmessage", q=hold.event_id), hold.event_id
+        )
+
+    @admin.display(description="opened at (value received)")
+    def opened(self, hold):
+        return f"{hold.opened_at:%Y-%m-%d %H:%M:%S}"
+
+    @admin.display(description="status before the hold")
+    def status_before(self, hold):
+        return hold.get_unit_status_before_display()
 
     @admin.display(description="values", ordering="value_total")
     def value_count(self, hold):

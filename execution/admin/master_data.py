@@ -9,6 +9,7 @@ held.
 """
 
 from django.contrib import admin
+from django.db.models import Exists, OuterRef
 
 from execution.admin.master_data_tables import (
     MasterDataTables,
@@ -135,11 +136,30 @@ class RouteStepAdmin(FixedOnceInUse, MasterDataTables, admin.ModelAdmin):
 STATUSES_NOT_SET_BY_HAND = (Unit.Status.IN_STATION, Unit.Status.OUT_FAILED, Unit.Status.ON_HOLD)
 
 
+class TrackedInFilter(admin.SimpleListFilter):
+    """Units with at least one pass, or none: a unit set done or scrapped by hand without
+    one is in no yield of its run (docs/runs.md), and its run's page links here."""
+
+    title = "tracked in"
+    parameter_name = "tracked"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Tracked in (has a pass)"), ("no", "Never tracked in")]
+
+    def queryset(self, request, queryset):
+        passes = Track.objects.filter(unit=OuterRef("pk"))
+        if self.value() == "yes":
+            return queryset.filter(Exists(passes))
+        if self.value() == "no":
+            return queryset.exclude(Exists(passes))
+        return queryset
+
+
 @admin.register(Unit)
 class UnitAdmin(CollectedValuesMixin, MasterDataTables, admin.ModelAdmin):
     resource_classes = [SerialResource]
     list_display = ["sn", "run", "status", "current_step_no"]
-    list_filter = ["status"]
+    list_filter = ["status", TrackedInFilter]
     search_fields = ["sn", "run__run_no"]
     list_select_related = ["run"]
     raw_id_fields = ["run"]

@@ -20,6 +20,7 @@ from django.urls import path, reverse
 
 from execution.admin.master_data_tables import MasterDataTables, RunResource
 from execution.admin.values import CollectedValuesMixin, value_list_url
+from execution.master_data.runs import PLANNED
 from execution.models import DataValue, Run, Unit
 from execution.run_authorization import (
     AUTHORIZE_PERMISSION,
@@ -27,7 +28,7 @@ from execution.run_authorization import (
     AuthorizationRefused,
     authorize_run,
 )
-from execution.run_progress import AT_STEP, RunProgress, run_progress
+from execution.run_progress import AT_STEP, FINISHED, RunProgress, run_progress
 from mes.database_errors import Cause, CommitUncertain, bounded_transaction, cause_of
 
 VIEW_UNITS_PERMISSION = "execution.view_unit"
@@ -64,6 +65,26 @@ class RunAdmin(CollectedValuesMixin, MasterDataTables, admin.ModelAdmin):
     # AUTHORIZED, the first track-in IN_PROGRESS and the last unit's finish COMPLETED
     # (with started at and completed at). A form that wrote it would skip their checks.
     readonly_fields = ["status", "started_at", "completed_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A started run's route is fixed, as in master data (RUN_STARTED): its units
+        # were tracked along it; only a run still PLANNED (PREP, AUTHORIZED) may change
+        # it. Asked again when the form is saved, with the run as it is then, so a form
+        # opened before the run started cannot write it.
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.status not in PLANNED:
+            readonly.append("route_version")
+        return readonly
+
+    def get_object(self, request, object_id, from_field=None):
+        run = super().get_object(request, object_id, from_field)
+        if run is not None and request.method == "POST":
+            # Saved as it is now, under its row lock (the admin's save is one
+            # transaction): a track-in starting the run waits for the save, or has set
+            # IN_PROGRESS already; the form then neither writes AUTHORIZED back over it
+            # nor changes its route. The form writes every field of the row.
+            run = Run.objects.select_for_update().get(pk=run.pk)
+        return run
 
     def has_authorize_permission(self, request):
         return request.user.has_perm(AUTHORIZE_PERMISSION)
@@ -165,7 +186,7 @@ class RunAdmin(CollectedValuesMixin, MasterDataTables, admin.ModelAdmin):
 
 def units_url(run: Run, **filters) -> str:
     """The unit list, filtered to the run's units and `filters` (lookups of Unit's own
-    fields, which the admin allows in the address)."""
+    fields, which the admin allows in the address, or its list filters')."""
     query = {"run__id__exact": run.pk, **filters}
     return reverse("admin:execution_unit_changelist") + "?" + urlencode(query)
 
@@ -200,5 +221,8 @@ def progress_tables(progress: RunProgress, linked: bool) -> dict:
         "steps": steps,
         "not_started": cell(
             progress.not_started, current_step_no__isnull="True", status__in=",".join(AT_STEP)
+        ),
+        "finished_without_pass": cell(
+            progress.finished_without_pass, status__in=",".join(FINISHED), tracked="no"
         ),
     }

@@ -8,8 +8,10 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
 
+from execution.admin.attribute_charts import AttributeChartsMixin
 from execution.admin.master_data_tables import MasterDataTables, SpecResource
 from execution.admin.spc import SpcSectionMixin
+from execution.admin.spc_decisions import SpcDecisionsMixin
 from execution.judging import describe_limits
 from execution.models import DataSpec
 
@@ -110,7 +112,9 @@ class DataSpecForm(forms.ModelForm):
 
 
 @admin.register(DataSpec)
-class DataSpecAdmin(SpcSectionMixin, MasterDataTables, admin.ModelAdmin):
+class DataSpecAdmin(
+    AttributeChartsMixin, SpcDecisionsMixin, SpcSectionMixin, MasterDataTables, admin.ModelAdmin
+):
     resource_classes = [SpecResource]
     form = DataSpecForm
     list_display = [

@@ -5,40 +5,15 @@ keys on small tables, permission rows: safe while traffic flows (docs/operations
 import django.db.models.deletion
 import simple_history.models
 from django.conf import settings
-from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
+
+from mes.migration_permissions import group_permissions
 
 # Quality staff keep the list of reason codes; integration admins see it.
 PERMISSIONS = {
     "Quality staff": ["add_reasoncode", "change_reasoncode", "view_reasoncode"],
     "Integration admins": ["view_reasoncode"],
 }
-
-
-def _permissions(apps, codenames):
-    # Permissions are normally created after all migrations; the groups need them now.
-    app_config = apps.get_app_config("execution")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-    Permission = apps.get_model("auth", "Permission")
-    return list(
-        Permission.objects.filter(content_type__app_label="execution", codename__in=codenames)
-    )
-
-
-def grant(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    for name, codenames in PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.add(*_permissions(apps, codenames))
-
-
-def revoke(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    for name, codenames in PERMISSIONS.items():
-        for group in Group.objects.filter(name=name):
-            group.permissions.remove(*_permissions(apps, codenames))
 
 
 class Migration(migrations.Migration):
@@ -336,5 +311,5 @@ class Migration(migrations.Migration):
                 to="execution.reasoncode",
             ),
         ),
-        migrations.RunPython(grant, revoke),
+        group_permissions("execution", PERMISSIONS),
     ]

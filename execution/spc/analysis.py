@@ -8,6 +8,7 @@ from execution.spc.figures import too_few
 from execution.spc.individuals import (
     LIMITS_MINIMUM,
     ImrLimits,
+    frozen_limits,
     imr_limits,
     moving_ranges_beyond_limit,
 )
@@ -38,15 +39,20 @@ def analyse(
     *,
     target: float | None = None,
     rules: Iterable[int] = DEFAULT_RULES,
+    frozen: tuple[float, float] | None = None,
 ) -> Analysis:
     """Limits, capability and the chosen rules' violations of `values` (oldest first).
 
     The rules are tested against limits computed from the same values (trial
-    limits); their violations and the moving ranges beyond D₄·MR̄ become the
-    capability's "not in control" warning.
+    limits), or against `frozen` (centre, mean moving range) of a baseline; their
+    violations and the moving ranges beyond D₄·MR̄ become the capability's "not in
+    control" warning.
     """
     values = [float(value) for value in values]
-    limits = imr_limits(values)
+    if frozen is not None and len(values) >= 1:
+        limits = frozen_limits(values, *frozen)
+    else:
+        limits = imr_limits(values)
     if limits is None:
         violations, beyond = [], []
     else:

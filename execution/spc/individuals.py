@@ -59,6 +59,21 @@ def imr_limits(values: list[float]) -> ImrLimits | None:
     )
 
 
+def frozen_limits(values: list[float], mean: float, mr_mean: float) -> ImrLimits:
+    """I-MR limits frozen to a baseline's centre and mean moving range, over `values`'
+    own moving ranges (so those beyond the frozen MR limit can be marked)."""
+    sigma_within = mr_mean / D2
+    return ImrLimits(
+        mean=mean,
+        moving_ranges=moving_ranges(values),
+        mr_mean=mr_mean,
+        sigma_within=sigma_within,
+        ucl=mean + 3 * sigma_within,
+        lcl=mean - 3 * sigma_within,
+        mr_ucl=D4 * mr_mean,
+    )
+
+
 def moving_ranges_beyond_limit(limits: ImrLimits) -> list[int]:
     """Indexes of the values whose moving range is above the MR chart's UCL (D₄·MR̄).
 

@@ -60,6 +60,15 @@ class AcknowledgeForm(forms.Form):
     )
 
 
+def page_acknowledge_form() -> AcknowledgeForm:
+    """The form of a message's Acknowledge panel: its note belongs to the page's
+    `acknowledge-form` by the `form` attribute, as the panel stands inside the admin's
+    own form (change_form.html)."""
+    form = AcknowledgeForm(auto_id="id_acknowledge_%s")
+    form.fields["note"].widget.attrs["form"] = "acknowledge-form"
+    return form
+
+
 def acknowledged_marker(message):
     """The ACKNOWLEDGED badge with its date, or None for a message nobody acknowledged."""
     if message.acknowledged_at is None:
@@ -190,7 +199,7 @@ class MessageActionsMixin:
                 and message.acknowledged_at is None,
                 "can_replay": self.has_replay_permission(request)
                 and message.status == Status.FAILED,
-                "acknowledge_form": AcknowledgeForm(),
+                "acknowledge_form": page_acknowledge_form(),
             }
         return super().change_view(
             request, object_id, form_url, extra_context={**extra, **(extra_context or {})}

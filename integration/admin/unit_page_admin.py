@@ -2,10 +2,11 @@
 
 The unit's page (admin/execution/unit/<id>/page/) shows its run and route, where it is
 on that route, its passes (who, result, defect) and its failed passes' dispositions,
-then its whole history in time order: passes in and out, records, values with the
-limits they were judged against, holds, dispositions and messages, each row linking to
-its own page, a page of
-PAGE_ROWS rows at a time, and the same history as CSV (docs/unit-page.md). People who
+then its whole history as a timeline in the order it was received: passes in and out,
+records, values with the limits they were judged against, holds, dispositions and
+messages, each row linking to its own page with its details folded under it, a page of
+PAGE_ROWS rows at a time, and the same history as CSV (docs/unit-page.md). Its verdict
+(status, FAIL values, open hold) stands first. People who
 may only view units land on it from the unit's change view; editors get a link there.
 
 It lives here, not in execution, because it shows records and messages: execution never
@@ -29,6 +30,7 @@ from execution.admin.master_data import UnitAdmin
 from execution.models import Run, Unit
 from execution.unit_history import PAGE_ROWS, Cursor, route_steps, unit_scope
 from execution.unit_links import unit_page_url
+from execution.unit_verdict import unit_verdict
 from integration.unit_history import (
     RECORD_KEYS_READ,
     UNRESOLVED_SCANNED,
@@ -145,6 +147,7 @@ class UnitPageAdmin(UnitAdmin):
             "unit": unit,
             "steps": steps,
             "journey": unit_journey(scope, steps, request.user),
+            "verdict": unit_verdict(scope, request.user),
             "dispose_url": dispose_url(unit) if may_dispose else None,
             "page": page,
             "page_rows": PAGE_ROWS,

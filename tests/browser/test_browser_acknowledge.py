@@ -21,7 +21,7 @@ def test_integration_admin_acknowledges_a_conflict_from_the_dashboard(page, traf
     page.wait_for_url("**/integrationmessage/?**acknowledged=no**")
     page.click(f'#result_list a[href*="/{traffic.conflict.pk}/change/"] >> nth=0')
 
-    page.fill("#acknowledge-form textarea[name=note]", NOTE)
+    page.fill("#acknowledge textarea[name=note]", NOTE)
     shoot(page, "acknowledge-1-conflict-with-note")
     page.click("#acknowledge-submit")
 

@@ -40,10 +40,10 @@ def test_quality_staff_search_a_serial_and_read_the_units_history(page, traffic,
     sync_api.expect(page.locator("#unit-route-steps")).to_contain_text("step 40: OP-REFLOW")
     sync_api.expect(page.locator('[data-count="conflict"]')).to_have_text("1")
     sync_api.expect(page.locator('[data-count="duplicate"]')).to_have_text("1")
-    hot = page.locator("#unit-history tr.mes-row-fail")
+    hot = page.locator("#unit-history li.mes-row-fail")
     sync_api.expect(hot).to_have_count(1)
     sync_api.expect(hot).to_contain_text("240 – 250 C; target 245; alarm 235 – 255 (HOLD)")
-    kinds = page.locator("#unit-history tbody tr").evaluate_all(
+    kinds = page.locator("#unit-history > li").evaluate_all(
         "rows => rows.map(row => row.dataset.kind)"
     )
     assert {"TRACK_IN", "RECORD", "VALUE", "MESSAGE", "HOLD_OPENED"} <= set(kinds)

@@ -1,13 +1,17 @@
 """Authorizing a run (execution/run_authorization.py): PREP → AUTHORIZED under the run's
-lock, once; any other status, a missing route or a route without steps refused with
-nothing written."""
+lock, once, also when two sessions authorize it at the same moment; any other status, a
+missing route or a route without steps refused with nothing written."""
+
+import threading
 
 import pytest
+from django.db import connection
 
 from execution.models import Run
 from execution.run_authorization import AuthorizationRefused, authorize_run
 from execution.tracking import track_in
 from tests.factories import RouteVersionFactory, RunFactory, UserFactory
+from tests.postgres import backends_waiting_on_a_lock, needs_postgresql, row_locked
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +102,38 @@ def test_an_unknown_run_is_not_found(person):
         authorize_run("RUN-NOBODY", by=person)
 
     assert refused.value.code == "RUN_NOT_FOUND"
+
+
+@pytest.mark.postgres_only
+@needs_postgresql("two sessions on connections of their own, queued on the run's row lock")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_sessions_authorizing_a_run_at_once_both_succeed_and_it_is_authorized_once(
+    prepared,
+):
+    people = [UserFactory(username="qe-auth-1"), UserFactory(username="qe-auth-2")]
+    outcomes, errors = {}, []
+
+    def authorize(person):
+        try:
+            outcomes[person.username] = authorize_run(prepared.run_no, by=person)
+        except Exception as error:  # noqa: BLE001 - the test reports any failure
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=authorize, args=(person,)) for person in people]
+    # The run's row held elsewhere until both sessions wait for it: they then race for it
+    # the moment it is let go, every time.
+    with row_locked("execution_run", prepared.pk):
+        for thread in threads:
+            thread.start()
+        backends_waiting_on_a_lock(at_least=2)
+    for thread in threads:
+        thread.join(30)
+
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+    assert sorted(outcomes) == ["qe-auth-1", "qe-auth-2"]
+    assert sorted(outcome.changed for outcome in outcomes.values()) == [False, True]
+    assert {outcome.run.status for outcome in outcomes.values()} == {Run.Status.AUTHORIZED}
+    assert _status(prepared) == Run.Status.AUTHORIZED

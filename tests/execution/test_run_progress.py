@@ -69,6 +69,38 @@ def test_final_yield_counts_every_done_unit_of_the_finished_ones(route_line, mix
     assert progress.final.percent == "80.0 %"
 
 
+def finished_by_hand(run, done: int, scrapped: int = 0) -> None:
+    """Units set DONE or SCRAPPED in the unit form, never tracked in."""
+    for n in range(done):
+        UnitFactory(sn=f"HAND-DONE-{n}", run=run, status=Unit.Status.DONE)
+    for n in range(scrapped):
+        UnitFactory(sn=f"HAND-SCRAP-{n}", run=run, status=Unit.Status.SCRAPPED)
+
+
+def test_units_finished_by_hand_without_a_pass_count_in_neither_yield(route_line, mix):
+    finished_by_hand(route_line.run, done=2, scrapped=1)
+
+    progress = run_progress(route_line.run)
+
+    # The mix's figures, unchanged: 5 finished of 9 started, 2 and 4 of them good.
+    assert (progress.started, progress.finished) == (9, 5)
+    assert (progress.first_pass, progress.final) == (Yield(2, 5), Yield(4, 5))
+    # Shown apart, and still in the units by status.
+    assert progress.finished_without_pass == 3
+    counts = {status: units for status, _label, units in progress.by_status}
+    assert (counts["DONE"], counts["SCRAPPED"], progress.units) == (6, 2, 13)
+
+
+def test_a_run_whose_only_finished_units_were_set_by_hand_has_no_yield(route_line):
+    finished_by_hand(route_line.run, done=3)
+
+    progress = run_progress(route_line.run)
+
+    assert (progress.started, progress.finished, progress.finished_without_pass) == (0, 0, 3)
+    assert (progress.first_pass, progress.final) == (Yield(0, 0), Yield(0, 0))
+    assert progress.first_pass.percent == "—"
+
+
 def test_a_run_with_no_finished_unit_has_no_yield_not_zero(route_line):
     UnitFactory(sn="PLANNED-1", run=route_line.run)
 

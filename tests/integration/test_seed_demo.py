@@ -388,6 +388,10 @@ def test_quality_staff_may_view_data_close_holds_acknowledge_and_change_nothing_
     # and the list of reason codes: no change to the data itself.
     codenames -= {"release_hold", "acknowledge_message", "dispose_failed_unit", "authorize_run"}
     codenames -= {"add_reasoncode", "change_reasoncode"}
+    # And their decisions on SPC charts (docs/quality.md), which change no value.
+    decisions = ("spcsettings", "spcexclusion", "spcsignalacknowledgement")
+    codenames -= {f"{action}_{model}" for model in decisions for action in ("add", "change")}
+    codenames -= {"delete_spcexclusion"}
     assert all(codename.startswith("view_") for codename in codenames), permissions
 
 

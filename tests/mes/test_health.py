@@ -11,7 +11,15 @@ from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
 
-from execution.models import DataValue, Hold, HoldValue, ReasonCode
+from execution.models import (
+    DataValue,
+    Hold,
+    HoldValue,
+    ReasonCode,
+    SpcExclusion,
+    SpcSettings,
+    SpcSignalAcknowledgement,
+)
 from execution.tracking import dispose_failed_unit
 from integration.models import CfxReadingName, DeviceDataRecord, IntegrationMessage
 from integration.tracking.errors import TrackingCallRefused
@@ -21,9 +29,13 @@ from tests.factories import CarrierTrackFactory, UserFactory
 from tests.route_line import build_route_line
 
 # A hold's values are listed on its hold's page: they have no list of their own.
-# The values of a hold are on its page; history rows on their object's History page.
+# The values of a hold are on its page; history rows on their object's History page;
+# SPC decisions on their spec's decisions page (tests/execution/admin/test_admin_spc_decisions.py).
 LISTED_ON_ANOTHER_PAGE = {
     HoldValue,
+    SpcSettings,
+    SpcExclusion,
+    SpcSignalAcknowledgement,
     *(model for model in apps.get_models() if model.__name__.startswith("Historical")),
 }
 ADMIN_MODELS = [

@@ -1,8 +1,8 @@
 """The execution fields in the back office (docs/back-office.md, "Where a unit is"):
 stations tracked by their machine, a step's station type and allowed stations, a run's
 work order, line and times, a unit's current step, a pass's defect and inspection
-override; the filters by run and unit status and by open pass; and the forms that never
-move a unit the rules own."""
+override; the filters by run and unit status, by a unit tracked in or never, and by open
+pass; and the forms that never move a unit the rules own."""
 
 import pytest
 from django.urls import reverse
@@ -243,6 +243,17 @@ def test_the_unit_list_shows_the_current_step_and_filters_failed_units(integrati
     assert failed[0].current_step_no == 10
     body = integration.get(list_url("unit")).content.decode()
     assert "Current step no" in body
+
+
+def test_the_unit_list_filters_units_tracked_in_or_never(integration, route_line):
+    failed_at_spi(route_line)  # one pass
+    UnitFactory(sn="SN-BY-HAND", run=route_line.run, status=Unit.Status.DONE)
+
+    tracked = listed(integration, "unit", "?tracked=yes")
+    never = listed(integration, "unit", "?tracked=no")
+
+    assert [unit.sn for unit in tracked] == ["SN-F-0001"]
+    assert [unit.sn for unit in never] == ["SN-BY-HAND"]
 
 
 # --- passes ---------------------------------------------------------------------------------

@@ -57,6 +57,27 @@ def test_a_holds_page_shows_the_values_behind_it_and_the_disposition_form(qualit
     assert "alarm 235 – 255 (HOLD)" in body
 
 
+def test_a_holds_page_names_the_rule_value_and_event_that_opened_it(quality, hold):
+    body = quality.get(page_of(hold)).content.decode()
+
+    assert "Opened by:" not in body  # a rule opens a hold, not a person
+    assert "Opened by the rule:" in body and "Peak Temperature (OP-REFLOW)" in body
+    assert "On the value:" in body and "260.0" in body and "(device time)" in body
+    assert reverse("admin:execution_datavalue_change", args=[hold.first_value_id]) in body
+    assert "Of the event (eventId):" in body and "evt-hot" in body
+
+
+def test_a_holds_buttons_say_what_they_do(quality, hold):
+    body = quality.get(page_of(hold)).content.decode()
+
+    assert 'class="closelink"' not in body  # the admin's grey "Close" (back to the list)
+    assert 'value="Close this hold with this disposition"' in body
+    back = body.index('id="back-to-holds"')
+    assert body.index('id="disposition-form"') < back
+    assert reverse("admin:execution_hold_changelist") in body[back:]
+    assert "Back to holds" in body[back:]
+
+
 def test_quality_staff_close_a_hold_and_the_unit_follows_the_disposition(quality, hold):
     response = quality.post(close_url(hold), {"disposition": "REWORK", "note": "Reflowed again"})
 

@@ -314,6 +314,25 @@ def test_a_conflict_and_an_unresolved_failure_offer_the_acknowledge_form(traffic
         assert 'id="acknowledge-form"' not in integration.get(change_url(message)).content.decode()
 
 
+def test_the_acknowledge_panel_stands_under_the_outcome_and_its_note_belongs_to_its_form(
+    traffic, integration
+):
+    for message, button in (
+        (traffic.conflict, 'value="Acknowledge this conflict"'),
+        (traffic.failed, 'value="Acknowledge without replaying"'),
+    ):
+        page = integration.get(change_url(message)).content.decode()
+
+        # In the page's flow: after the facts and outcome, before the payload.
+        outcome, panel = page.index(">Outcome<"), page.index('id="acknowledge"')
+        assert outcome < panel < page.index(">Payload as received<")
+        assert '<label for="id_acknowledge_note">Why it needs no more attention:</label>' in page
+        [note] = re.findall(r"<textarea[^>]*>", page)
+        assert 'form="acknowledge-form"' in note and 'id="id_acknowledge_note"' in note
+        assert button in page and 'id="acknowledge-submit"' in page
+        assert f'action="{acknowledge_url(message)}"' in page
+
+
 def test_the_form_acknowledges_then_the_page_shows_who_when_and_why(traffic, integration):
     response = integration.post(
         acknowledge_url(traffic.conflict), {"note": "Second payload was a test"}

@@ -238,6 +238,11 @@ MASTER_DATA = [
     "execution.carriertrack",
     "integration.cfxreadingname",
 ]
+SPC_DECISIONS = [
+    "execution.spcsettings",
+    "execution.spcexclusion",
+    "execution.spcsignalacknowledgement",
+]
 RECEIVED_DATA = [
     "execution.datavalue",
     "integration.devicedatarecord",
@@ -265,6 +270,8 @@ def test_quality_staff_may_view_data_close_holds_authorize_runs_and_acknowledge_
         "execution.add_reasoncode",
         "execution.change_reasoncode",
         "execution.view_reasoncode",
+        *_named(SPC_DECISIONS, ["add", "change", "view"]),
+        "execution.delete_spcexclusion",
         "integration.acknowledge_message",
         "integration.view_trackingrecord",
     }
@@ -283,6 +290,7 @@ def test_integration_admins_may_replay_manage_gateways_and_master_data():
         "execution.view_hold",
         "execution.view_failuredisposition",
         "execution.view_reasoncode",
+        *_named(SPC_DECISIONS, ["view"]),
         "integration.view_trackingrecord",
         *_named(RECEIVED_DATA, ["view"]),
         *_named(MASTER_DATA, ["view", "add", "change", "delete"]),
