@@ -7,8 +7,10 @@ width. The individuals panel draws the control limits (UCL, X̄, LCL) and the
 spec's current limits (LSL, USL, target), each labelled; the moving-range panel
 draws MR̄ and its UCL. Points are coloured by the judgement stored with them
 (nothing is judged again); points completing a Nelson rule are ringed and
-numbered, and so are moving ranges beyond their UCL ("MR"). The figures come from
-the execution/spc/ package through execution/spc_window.py.
+numbered, and so are moving ranges beyond their UCL ("MR"). Values left out of
+the figures (execution/spc_control.py) keep their place, hollow and off the line:
+the line and the moving ranges join the kept values. The figures come from the
+execution/spc/ package through execution/spc_window.py.
 """
 
 from collections import defaultdict
@@ -78,23 +80,34 @@ def no_values_svg() -> SafeString:
 
 def imr_chart_svg(result: WindowAnalysis, *, url_for=None) -> SafeString:
     """The window's I-MR chart as SVG; `url_for(value)` makes each point a link to it."""
-    values = result.values
-    if not values:
+    values = result.values  # kept: those the figures are of
+    shown = sorted([*values, *result.excluded], key=lambda value: (value.collected_at, value.pk))
+    if not shown:
         return no_values_svg()
     analysis = result.analysis
-    times = [value.collected_at for value in values]
+    # Kept value i is drawn at place[i] of the window in collection order.
+    position = {value.pk: place for place, value in enumerate(shown)}
+    place = [position[value.pk] for value in values]
+    times = [value.collected_at for value in shown]
     numbers = analysis.values
-    svg = ObservationSvg(len(values), left=LEFT, plot_width=PLOT_WIDTH)
+    svg = ObservationSvg(len(shown), left=LEFT, plot_width=PLOT_WIDTH)
     breaks = gaps(times)
     pauses = [(index, times[index] - times[index - 1]) for index in breaks]
+    # The line between kept values i - 1 and i is not drawn when a pause lies between them.
+    cut = {
+        index
+        for index in range(1, len(place))
+        if any(place[index - 1] < before <= place[index] for before in breaks)
+    }
 
     lines = individuals_lines(result)
-    low, high = padded(numbers + [line.value for line in lines])
+    left_out = [value.value_number for value in result.excluded]
+    low, high = padded(numbers + left_out + [line.value for line in lines])
     individuals = Panel(INDIVIDUALS_TOP, INDIVIDUALS_HEIGHT, low, high)
     svg.frame(individuals, "individuals", "Individuals")
     svg.limit_lines(individuals, lines)
-    points = [(svg.x_at(index), individuals.y_at(n)) for index, n in enumerate(numbers)]
-    svg.path(points, set(breaks))
+    points = [(svg.x_at(place[index]), individuals.y_at(n)) for index, n in enumerate(numbers)]
+    svg.path(points, cut)
     rules_at = defaultdict(set)
     for violation in analysis.violations:
         rules_at[violation.index].add(violation.rule.value)
@@ -102,7 +115,10 @@ def imr_chart_svg(result: WindowAnalysis, *, url_for=None) -> SafeString:
         rules = sorted(rules_at.get(index, ()))
         if rules:
             svg.ring(x, y, ",".join(str(rule) for rule in rules))
-        svg.add(_point(index, value, x, y, rules, url_for))
+        svg.add(_point(place[index], value, x, y, rules, url_for))
+    for value in result.excluded:
+        x, y = svg.x_at(position[value.pk]), individuals.y_at(value.value_number)
+        svg.add(_left_out_point(position[value.pk], value, x, y, url_for))
     if analysis.limits is None:
         svg.note(individuals, f"No control limits: {analysis.limits_missing}")
     svg.add("</g>")
@@ -123,28 +139,30 @@ def imr_chart_svg(result: WindowAnalysis, *, url_for=None) -> SafeString:
                 LimitLine("MR̄", limits.mr_mean, "centre"),
             ],
         )
-        # The moving range |xᵢ − xᵢ₋₁| sits under value i.
+        # The moving range |xᵢ − xᵢ₋₁| of kept values sits under value i.
         range_points = [
-            (svg.x_at(index), moving_range.y_at(r))
+            (svg.x_at(place[index]), moving_range.y_at(r))
             for index, r in enumerate(limits.moving_ranges, start=1)
         ]
-        svg.path(range_points, {index - 1 for index in breaks})
+        svg.path(range_points, {index - 1 for index in cut})
         beyond = set(analysis.moving_ranges_beyond)
         for index, ((x, y), moving) in enumerate(
             zip(range_points, limits.moving_ranges, strict=True), start=1
         ):
-            svg.add(_range_point(index, values[index], x, y, moving, index in beyond, svg))
+            svg.add(_range_point(place[index], values[index], x, y, moving, index in beyond, svg))
     svg.add("</g>")
 
     svg.break_lines([individuals, moving_range], pauses)
     svg.time_axis(times, AXIS_Y)
+    caption = axis_caption(len(shown), "values", times[0], times[-1])
+    if result.excluded:
+        caption += f"; {len(result.excluded)} left out, hollow"
     svg.add(
         f'<text class="mes-axis-caption" x="{LEFT + PLOT_WIDTH / 2:.1f}" y="{AXIS_Y + 44}" '
-        f'text-anchor="middle" fill="#666">'
-        f"{escape(axis_caption(len(values), 'values', times[0], times[-1]))}</text>"
+        f'text-anchor="middle" fill="#666">{escape(caption)}</text>'
     )
     return svg.render(
-        width=WIDTH, height=HEIGHT, aria_label=f"I-MR chart of {len(values)} values", kind="imr"
+        width=WIDTH, height=HEIGHT, aria_label=f"I-MR chart of {len(shown)} values", kind="imr"
     )
 
 
@@ -167,6 +185,22 @@ def _point(index: int, value: DataValue, x: float, y: float, rules: list[int], u
     point = (
         f'<circle class="{classes}" data-value-id="{value.pk}" data-index="{index}" '
         f'cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="{colour}"{ring}>'
+        f"<title>{escape(tip)}</title></circle>"
+    )
+    if url_for is not None:
+        point = f'<a href="{escape(url_for(value))}">{point}</a>'
+    return point
+
+
+def _left_out_point(place: int, value: DataValue, x: float, y: float, url_for) -> str:
+    colour = POINT_COLOURS.get(value.judge, POINT_COLOURS[DataValue.Judge.NA])
+    tip = (
+        f"#{place + 1} {_hover_time(value)} — {format_number(value.value_number)} "
+        f"({value.judge}); left out of the figures"
+    )
+    point = (
+        f'<circle class="mes-excluded-point" data-value-id="{value.pk}" data-index="{place}" '
+        f'cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="none" stroke="{colour}" stroke-width="1.5">'
         f"<title>{escape(tip)}</title></circle>"
     )
     if url_for is not None:

@@ -10,6 +10,7 @@ from django.urls import reverse
 from execution.models import DataSpec, DataValue
 from execution.spc import capability
 from execution.spc_chart import PLOT_WIDTH
+from execution.spc_control import exclude_value
 from execution.spc_svg import pause_text
 from tests.factories import (
     BASE_TIME,
@@ -337,6 +338,60 @@ def test_a_steady_process_lists_no_violations(integration, line):
     page = spec_page(integration, line.peak)
     assert "No point breaks rules 1–4 in this window." in page
     assert "mes-violation" not in chart_of(page)
+
+
+# --- values left out of the figures ----------------------------------------------------------
+
+
+def test_a_value_left_out_stays_in_its_place_drawn_hollow_and_off_the_line(integration, line):
+    values = add_values(line.peak, line.track, STEADY * 3)
+    probe_error = values[12]
+    exclude_value(
+        probe_error, reason="probe touched the board edge", by=person_in_role("quality staff")
+    )
+
+    chart = parsed(chart_of(spec_page(integration, line.peak)))
+
+    kept = elements(chart, "circle", "mes-point")
+    assert len(kept) == 29
+    [hollow] = elements(chart, "circle", "mes-excluded-point")
+    assert hollow.get("data-value-id") == str(probe_error.pk)
+    assert hollow.get("fill") == "none" and hollow.get("stroke")
+    # In its place in collection order: between the 12th and the 13th kept value.
+    xs = [float(point.get("cx")) for point in kept]
+    assert xs[11] < float(hollow.get("cx")) < xs[12]
+    assert [float(point.get("cx")) for point in kept][:12] == xs[:12]
+    assert title_of(hollow) == "#13 2026-01-24 10:12:00 — 245.7 (PASS); left out of the figures"
+    # The line joins the kept values only; the moving ranges are those of the kept values.
+    [individuals] = elements(chart, "g", "mes-panel-individuals")
+    [trace] = elements(individuals, "polyline", "mes-trace")
+    assert len(trace.get("points").split()) == 29
+    assert len(elements(chart, "circle", "mes-range-point")) == 28
+    caption = elements(chart, "text", "mes-axis-caption")[0].text
+    assert caption.startswith("30 values in collection order") and "1 left out, hollow" in caption
+
+
+def test_a_pause_cuts_the_line_where_it_is_drawn_when_values_are_left_out(integration, line):
+    before = add_values(line.peak, line.track, STEADY)
+    after = add_values(line.peak, line.track, STEADY, start=BASE_TIME + timedelta(hours=5))
+    staff = person_in_role("quality staff")
+    # One left out before the pause and the first one after it: kept value 9 is drawn 11th.
+    exclude_value(before[3], reason="probe error", by=staff)
+    exclude_value(after[0], reason="first board after the stop", by=staff)
+
+    chart = parsed(chart_of(spec_page(integration, line.peak)))
+
+    [pause] = elements(chart, "g", "mes-break")
+    assert pause.get("data-before") == "10"  # in drawing order
+    x_of = {
+        point.get("data-index"): point.get("cx") for point in elements(chart, "circle", "mes-point")
+    }
+    [individuals] = elements(chart, "g", "mes-panel-individuals")
+    first, second = elements(individuals, "polyline", "mes-trace")
+    assert first.get("points").split()[-1].split(",")[0] == x_of["9"]
+    assert second.get("points").split()[0].split(",")[0] == x_of["11"]
+    [moving_range] = elements(chart, "g", "mes-panel-moving-range")
+    assert len(elements(moving_range, "polyline", "mes-trace")) == 2
 
 
 # --- moving ranges beyond their limit ----------------------------------------------------------
