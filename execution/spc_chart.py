@@ -1,27 +1,38 @@
-"""Server-rendered SVG of a spec's I-MR chart: individuals and moving ranges on a time axis.
+"""Server-rendered SVG of a spec's I-MR chart: individuals and moving ranges in observation order.
 
 No JavaScript, nothing from a CDN: the spec's admin page embeds the SVG as it is.
-Points sit at their collection time, so a pause in production is a gap (shaded,
-and the line is not drawn across it). The individuals panel draws the control
-limits (UCL, X̄, LCL) and the spec's current limits (LSL, USL, target), each
-labelled; the moving-range panel draws MR̄ and its UCL. Points are coloured by the
-judgement stored with them (nothing is judged again) and points completing a
-Nelson rule are ringed and numbered. The figures come from execution/spc.py.
+Points are equally spaced in collection order (execution/spc_svg.py): time is on
+hover and under a few labelled points, and a long pause is a thin break line, not
+width. The individuals panel draws the control limits (UCL, X̄, LCL) and the
+spec's current limits (LSL, USL, target), each labelled; the moving-range panel
+draws MR̄ and its UCL. Points are coloured by the judgement stored with them
+(nothing is judged again); points completing a Nelson rule are ringed and
+numbered, and so are moving ranges beyond their UCL ("MR"). Values left out of
+the figures (execution/spc_control.py) keep their place, hollow and off the line:
+the line and the moving ranges join the kept values. The figures come from the
+execution/spc/ package through execution/spc_window.py.
 """
 
-import itertools
-import statistics
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from execution.charts import format_number, nice_ticks
+from execution.charts import format_number
 from execution.models import DataValue
+from execution.spc_svg import (
+    GAP_FACTOR,
+    LimitLine,
+    ObservationSvg,
+    Panel,
+    axis_caption,
+    gaps,
+    local,
+    padded,
+)
 from execution.spc_window import WindowAnalysis
+
+__all__ = ["GAP_FACTOR", "imr_chart_svg", "individuals_lines"]
 
 WIDTH, HEIGHT = 860, 500
 LEFT, RIGHT = 64, 130
@@ -29,44 +40,14 @@ INDIVIDUALS_TOP, INDIVIDUALS_HEIGHT = 28, 250
 MOVING_RANGE_TOP, MOVING_RANGE_HEIGHT = 316, 130
 AXIS_Y = MOVING_RANGE_TOP + MOVING_RANGE_HEIGHT
 PLOT_WIDTH = WIDTH - LEFT - RIGHT
-LABEL_SPACING = 12  # px between limit labels, so close limits stay readable
-
-# A pause longer than this many typical intervals between values is drawn as a gap.
-GAP_FACTOR = 5
 
 POINT_COLOURS = {
     DataValue.Judge.PASS: "#2e7d32",
     DataValue.Judge.FAIL: "#c62828",
     DataValue.Judge.NA: "#607d8b",
 }
-LINE_STYLES = {
-    # kind: (colour, dash pattern)
-    "control": ("#1565c0", "6 3"),
-    "centre": ("#1565c0", ""),
-    "spec": ("#c62828", ""),
-    "target": ("#2e7d32", "2 4"),
-}
-VIOLATION_COLOUR = "#d81b60"
-
-
-@dataclass(frozen=True)
-class LimitLine:
-    label: str
-    value: float
-    kind: str  # a key of LINE_STYLES
-
-
-@dataclass(frozen=True)
-class Panel:
-    """One plot area: its vertical extent and the value range it shows."""
-
-    top: float
-    height: float
-    low: float
-    high: float
-
-    def y_at(self, number: float) -> float:
-        return self.top + self.height * (self.high - number) / (self.high - self.low)
+# The mark beside a moving range beyond its UCL (rule 1 of the moving-range chart).
+RANGE_MARK = "MR"
 
 
 def individuals_lines(result: WindowAnalysis) -> list[LimitLine]:
@@ -89,157 +70,55 @@ def individuals_lines(result: WindowAnalysis) -> list[LimitLine]:
     return lines
 
 
-def _padded(numbers: list[float]) -> tuple[float, float]:
-    low, high = min(numbers), max(numbers)
-    padding = (high - low) * 0.08 or max(abs(high) * 0.05, 1.0)
-    return low - padding, high + padding
-
-
-def gaps(times: list[datetime]) -> list[int]:
-    """Indexes i where the pause before value i is a gap (GAP_FACTOR × the median pause)."""
-    pauses = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(times)]
-    positive = [pause for pause in pauses if pause > 0]
-    if len(positive) < 2:
-        return []
-    typical = statistics.median(positive)
-    return [index + 1 for index, pause in enumerate(pauses) if pause > GAP_FACTOR * typical]
-
-
-def _duration(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + [f"{minutes} min"]
-    return " ".join(parts)
-
-
-class _Svg:
-    """Collects the chart's SVG elements."""
-
-    def __init__(self, times: list[datetime]):
-        self.parts: list[str] = []
-        self.first, self.last = times[0], times[-1]
-        self.span = (self.last - self.first).total_seconds()
-
-    def x_at(self, moment: datetime) -> float:
-        if self.span <= 0:
-            return LEFT + PLOT_WIDTH / 2
-        return LEFT + PLOT_WIDTH * (moment - self.first).total_seconds() / self.span
-
-    def add(self, element: str) -> None:
-        self.parts.append(element)
-
-    def frame(self, panel: Panel, name: str, title: str) -> None:
-        self.add(
-            f'<g class="mes-panel mes-panel-{name}"><rect x="{LEFT}" y="{panel.top}" '
-            f'width="{PLOT_WIDTH}" height="{panel.height}" fill="none" stroke="#bbb"/>'
-            f'<text x="{LEFT}" y="{panel.top - 8}" fill="#333" font-weight="bold">'
-            f"{escape(title)}</text>"
-        )
-        for tick in nice_ticks(panel.low, panel.high):
-            y = panel.y_at(tick)
-            self.add(
-                f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + PLOT_WIDTH}" y2="{y:.1f}" '
-                'stroke="#eee" stroke-width="0.5"/>'
-                f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#666">'
-                f"{format_number(tick)}</text>"
-            )
-
-    def limit_lines(self, panel: Panel, lines: list[LimitLine]) -> None:
-        label_ys = _spread_labels([panel.y_at(line.value) for line in lines])
-        for line, label_y in zip(lines, label_ys, strict=True):
-            colour, dash = LINE_STYLES[line.kind]
-            y = panel.y_at(line.value)
-            dash_attribute = f' stroke-dasharray="{dash}"' if dash else ""
-            text = f"{line.label} {format_number(line.value)}"
-            self.add(
-                f'<line class="mes-limit mes-limit-{line.kind}" data-limit="{escape(line.label)}" '
-                f'x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + PLOT_WIDTH}" y2="{y:.1f}" '
-                f'stroke="{colour}" stroke-width="1.5"{dash_attribute}>'
-                f"<title>{escape(text)}</title></line>"
-                f'<text class="mes-limit-label" x="{LEFT + PLOT_WIDTH + 6}" '
-                f'y="{label_y + 4:.1f}" fill="{colour}">{escape(text)}</text>'
-            )
-
-    def shade_gaps(self, panel: Panel, times: list[datetime], gap_starts: list[int]) -> None:
-        for index in gap_starts:
-            left, right = self.x_at(times[index - 1]), self.x_at(times[index])
-            pause = _duration(times[index] - times[index - 1])
-            self.add(
-                f'<rect class="mes-gap" x="{left + 4:.1f}" y="{panel.top}" '
-                f'width="{max(right - left - 8, 1):.1f}" height="{panel.height}" '
-                f'fill="#f3f3f3"><title>No values for {pause}</title></rect>'
-            )
-
-    def path(self, points: list[tuple[float, float]], breaks: set[int]) -> None:
-        """A line through `points`, interrupted before each index in `breaks`."""
-        segment: list[tuple[float, float]] = []
-        for index, point in enumerate(points):
-            if index in breaks and segment:
-                self._segment(segment)
-                segment = []
-            segment.append(point)
-        self._segment(segment)
-
-    def _segment(self, segment: list[tuple[float, float]]) -> None:
-        if len(segment) > 1:
-            coordinates = " ".join(f"{x:.1f},{y:.1f}" for x, y in segment)
-            self.add(
-                f'<polyline points="{coordinates}" fill="none" stroke="#90a4ae" stroke-width="1"/>'
-            )
-
-    def note(self, panel: Panel, text: str) -> None:
-        self.add(
-            f'<text class="mes-chart-note" x="{LEFT + PLOT_WIDTH / 2:.1f}" '
-            f'y="{panel.top + panel.height / 2:.1f}" text-anchor="middle" fill="#555" '
-            f'font-size="13">{escape(text)}</text>'
-        )
-
-
-def _spread_labels(ys: list[float]) -> list[float]:
-    """Label positions near each line's y, at least LABEL_SPACING apart, in the same order."""
-    order = sorted(range(len(ys)), key=lambda index: ys[index])
-    placed = list(ys)
-    previous = None
-    for index in order:
-        if previous is not None and placed[index] < previous + LABEL_SPACING:
-            placed[index] = previous + LABEL_SPACING
-        previous = placed[index]
-    return placed
-
-
-def _time_label(moment: datetime) -> str:
-    return f"{timezone.localtime(moment):%m-%d %H:%M}"
+def no_values_svg() -> SafeString:
+    return mark_safe(
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="mes-spc-chart" width="{WIDTH}" '
+        'height="60" role="img" aria-label="No values"><text x="10" y="35" '
+        'font-size="14">No numeric values collected for this spec in this window.</text></svg>'
+    )
 
 
 def imr_chart_svg(result: WindowAnalysis, *, url_for=None) -> SafeString:
     """The window's I-MR chart as SVG; `url_for(value)` makes each point a link to it."""
-    values = result.values
-    if not values:
-        return mark_safe(
-            f'<svg xmlns="http://www.w3.org/2000/svg" class="mes-spc-chart" width="{WIDTH}" '
-            'height="60" role="img" aria-label="No values"><text x="10" y="35" '
-            'font-size="14">No numeric values collected for this spec in this window.</text></svg>'
-        )
+    values = result.values  # kept: those the figures are of
+    shown = sorted([*values, *result.excluded], key=lambda value: (value.collected_at, value.pk))
+    if not shown:
+        return no_values_svg()
     analysis = result.analysis
-    times = [value.collected_at for value in values]
+    # Kept value i is drawn at place[i] of the window in collection order.
+    position = {value.pk: place for place, value in enumerate(shown)}
+    place = [position[value.pk] for value in values]
+    times = [value.collected_at for value in shown]
     numbers = analysis.values
-    svg = _Svg(times)
-    breaks = set(gaps(times))
+    svg = ObservationSvg(len(shown), left=LEFT, plot_width=PLOT_WIDTH)
+    breaks = gaps(times)
+    pauses = [(index, times[index] - times[index - 1]) for index in breaks]
+    # The line between kept values i - 1 and i is not drawn when a pause lies between them.
+    cut = {
+        index
+        for index in range(1, len(place))
+        if any(place[index - 1] < before <= place[index] for before in breaks)
+    }
 
     lines = individuals_lines(result)
-    low, high = _padded(numbers + [line.value for line in lines])
+    left_out = [value.value_number for value in result.excluded]
+    low, high = padded(numbers + left_out + [line.value for line in lines])
     individuals = Panel(INDIVIDUALS_TOP, INDIVIDUALS_HEIGHT, low, high)
     svg.frame(individuals, "individuals", "Individuals")
-    svg.shade_gaps(individuals, times, sorted(breaks))
     svg.limit_lines(individuals, lines)
-    points = [(svg.x_at(t), individuals.y_at(n)) for t, n in zip(times, numbers, strict=True)]
-    svg.path(points, breaks)
-    rules_at = defaultdict(list)
+    points = [(svg.x_at(place[index]), individuals.y_at(n)) for index, n in enumerate(numbers)]
+    svg.path(points, cut)
+    rules_at = defaultdict(set)
     for violation in analysis.violations:
-        rules_at[violation.index].append(violation.rule.value)
+        rules_at[violation.index].add(violation.rule.value)
     for index, (value, (x, y)) in enumerate(zip(values, points, strict=True)):
-        svg.add(_point(value, x, y, sorted(set(rules_at.get(index, []))), url_for))
+        rules = sorted(rules_at.get(index, ()))
+        if rules:
+            svg.ring(x, y, ",".join(str(rule) for rule in rules))
+        svg.add(_point(place[index], value, x, y, rules, url_for))
+    for value in result.excluded:
+        x, y = svg.x_at(position[value.pk]), individuals.y_at(value.value_number)
+        svg.add(_left_out_point(position[value.pk], value, x, y, url_for))
     if analysis.limits is None:
         svg.note(individuals, f"No control limits: {analysis.limits_missing}")
     svg.add("</g>")
@@ -253,7 +132,6 @@ def imr_chart_svg(result: WindowAnalysis, *, url_for=None) -> SafeString:
         top = max(limits.moving_ranges + [limits.mr_ucl]) * 1.08 or 1.0
         moving_range = Panel(MOVING_RANGE_TOP, MOVING_RANGE_HEIGHT, 0.0, top)
         svg.frame(moving_range, "moving-range", "Moving range")
-        svg.shade_gaps(moving_range, times, sorted(breaks))
         svg.limit_lines(
             moving_range,
             [
@@ -261,66 +139,85 @@ def imr_chart_svg(result: WindowAnalysis, *, url_for=None) -> SafeString:
                 LimitLine("MR̄", limits.mr_mean, "centre"),
             ],
         )
+        # The moving range |xᵢ − xᵢ₋₁| of kept values sits under value i.
         range_points = [
-            (svg.x_at(t), moving_range.y_at(r))
-            for t, r in zip(times[1:], limits.moving_ranges, strict=True)
+            (svg.x_at(place[index]), moving_range.y_at(r))
+            for index, r in enumerate(limits.moving_ranges, start=1)
         ]
-        svg.path(range_points, {index - 1 for index in breaks})
-        for (x, y), moving in zip(range_points, limits.moving_ranges, strict=True):
-            svg.add(
-                f'<circle class="mes-range-point" cx="{x:.1f}" cy="{y:.1f}" r="2.5" '
-                f'fill="#546e7a"><title>MR {format_number(moving)}</title></circle>'
-            )
+        svg.path(range_points, {index - 1 for index in cut})
+        beyond = set(analysis.moving_ranges_beyond)
+        for index, ((x, y), moving) in enumerate(
+            zip(range_points, limits.moving_ranges, strict=True), start=1
+        ):
+            svg.add(_range_point(place[index], values[index], x, y, moving, index in beyond, svg))
     svg.add("</g>")
 
-    tick_count = 4 if svg.span > 0 else 0
-    for step in range(tick_count + 1):
-        moment = svg.first + (svg.last - svg.first) * step / max(tick_count, 1)
-        anchor = "start" if step == 0 else "end" if step == tick_count else "middle"
-        svg.add(
-            f'<text class="mes-time-tick" x="{svg.x_at(moment):.1f}" y="{AXIS_Y + 16}" '
-            f'text-anchor="{anchor}" fill="#666">{_time_label(moment)}</text>'
-        )
-    zone = timezone.get_current_timezone_name()
+    svg.break_lines([individuals, moving_range], pauses)
+    svg.time_axis(times, AXIS_Y)
+    caption = axis_caption(len(shown), "values", times[0], times[-1])
+    if result.excluded:
+        caption += f"; {len(result.excluded)} left out, hollow"
     svg.add(
-        f'<text x="{LEFT + PLOT_WIDTH / 2:.1f}" y="{AXIS_Y + 36}" text-anchor="middle" '
-        f'fill="#666">{len(values)} values by collection time ({escape(zone)}), '
-        f"{timezone.localtime(svg.first):%Y-%m-%d %H:%M} to "
-        f"{timezone.localtime(svg.last):%Y-%m-%d %H:%M}</text>"
+        f'<text class="mes-axis-caption" x="{LEFT + PLOT_WIDTH / 2:.1f}" y="{AXIS_Y + 44}" '
+        f'text-anchor="middle" fill="#666">{escape(caption)}</text>'
     )
-    header = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="{WIDTH}" height="{HEIGHT}" role="img" class="mes-spc-chart" '
-        f'aria-label="I-MR chart of {len(values)} values" font-family="sans-serif" '
-        'font-size="11">'
+    return svg.render(
+        width=WIDTH, height=HEIGHT, aria_label=f"I-MR chart of {len(shown)} values", kind="imr"
     )
-    return mark_safe(header + "".join(svg.parts) + "</svg>")
 
 
-def _point(value: DataValue, x: float, y: float, rules: list[int], url_for) -> str:
+def _hover_time(value: DataValue) -> str:
+    return f"{local(value.collected_at):%Y-%m-%d %H:%M:%S}"
+
+
+def _point(index: int, value: DataValue, x: float, y: float, rules: list[int], url_for) -> str:
     colour = POINT_COLOURS.get(value.judge, POINT_COLOURS[DataValue.Judge.NA])
     classes = f"mes-point mes-point-{escape(value.judge)}"
     radius = 4.5 if value.alarmed or value.judge == DataValue.Judge.FAIL else 3
     ring = ' stroke="#ef6c00" stroke-width="2"' if value.alarmed else ""
     tip = (
-        f"{timezone.localtime(value.collected_at):%Y-%m-%d %H:%M:%S} — "
-        f"{format_number(value.value_number)} "
+        f"#{index + 1} {_hover_time(value)} — {format_number(value.value_number)} "
         f"({value.judge}{', alarmed' if value.alarmed else ''})"
     )
-    marker = ""
     if rules:
         classes += " mes-violation"
-        numbers = ",".join(str(rule) for rule in rules)
-        tip += f"; Nelson rule {numbers}"
-        marker = (
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="none" stroke="{VIOLATION_COLOUR}" '
-            f'stroke-width="1.5"/><text class="mes-rule-mark" x="{x:.1f}" y="{y - 10:.1f}" '
-            f'text-anchor="middle" fill="{VIOLATION_COLOUR}" font-size="10">{numbers}</text>'
-        )
+        tip += f"; Nelson rule {','.join(str(rule) for rule in rules)}"
     point = (
-        f'{marker}<circle class="{classes}" data-value-id="{value.pk}" cx="{x:.1f}" '
-        f'cy="{y:.1f}" r="{radius}" fill="{colour}"{ring}><title>{escape(tip)}</title></circle>'
+        f'<circle class="{classes}" data-value-id="{value.pk}" data-index="{index}" '
+        f'cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="{colour}"{ring}>'
+        f"<title>{escape(tip)}</title></circle>"
     )
     if url_for is not None:
         point = f'<a href="{escape(url_for(value))}">{point}</a>'
     return point
+
+
+def _left_out_point(place: int, value: DataValue, x: float, y: float, url_for) -> str:
+    colour = POINT_COLOURS.get(value.judge, POINT_COLOURS[DataValue.Judge.NA])
+    tip = (
+        f"#{place + 1} {_hover_time(value)} — {format_number(value.value_number)} "
+        f"({value.judge}); left out of the figures"
+    )
+    point = (
+        f'<circle class="mes-excluded-point" data-value-id="{value.pk}" data-index="{place}" '
+        f'cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="none" stroke="{colour}" stroke-width="1.5">'
+        f"<title>{escape(tip)}</title></circle>"
+    )
+    if url_for is not None:
+        point = f'<a href="{escape(url_for(value))}">{point}</a>'
+    return point
+
+
+def _range_point(
+    index: int, value: DataValue, x: float, y: float, moving: float, beyond: bool, svg
+) -> str:
+    tip = f"#{index + 1} {_hover_time(value)} — MR {format_number(moving)}"
+    classes = "mes-range-point"
+    if beyond:
+        classes += " mes-violation"
+        tip += "; beyond the moving-range UCL"
+        svg.ring(x, y, RANGE_MARK)
+    return (
+        f'<circle class="{classes}" data-value-id="{value.pk}" data-index="{index}" '
+        f'cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="#546e7a"><title>{escape(tip)}</title></circle>'
+    )

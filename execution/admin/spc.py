@@ -1,9 +1,9 @@
-"""The SPC section of a NUMBER spec's admin page: window controls, I-MR chart, figures, rules.
+"""The SPC section of a NUMBER spec's admin page: window controls, chart, figures, rules.
 
 The window is chosen with GET parameters on the spec's own page (`values`,
 `from`, `to`, `station`, `equipment`: docs/quality.md); the figures come from
-execution/spc_window.py and the chart from execution/spc_chart.py. Shown to
-whoever may view collected values.
+execution/spc_window.py, the chart (I-MR, X̄-R or X̄-S), the histogram and the PPM
+table from execution/admin/spc_charts.py. Shown to whoever may view collected values.
 """
 
 from dataclasses import dataclass
@@ -11,11 +11,10 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.urls import reverse
-from django.utils.html import format_html
 
+from execution.admin.spc_charts import capability_panel, chart_section, cpm_figure, window_errors
 from execution.models import DataSpec, DataValue, Station
 from execution.spc import CAPABILITY_MINIMUM, DEFAULT_RULES, LIMITS_MINIMUM, Figure, NelsonRule
-from execution.spc_chart import imr_chart_svg
 from execution.spc_window import (
     DEFAULT_WINDOW_SIZE,
     FILTER_SCAN_LIMIT,
@@ -86,7 +85,7 @@ def _figure_row(label: str, figure: Figure, digits: int) -> FigureRow:
 
 
 def figure_rows(result: WindowAnalysis) -> list[FigureRow]:
-    """The capability table: n, mean, σ within and overall, Cp, Cpk, Pp, Ppk."""
+    """The capability table: n, mean, σ within and overall, Cp, Cpk, Pp, Ppk, Cpm."""
     capability = result.analysis.capability
     return [
         FigureRow("n", str(capability.n), True),
@@ -97,6 +96,7 @@ def figure_rows(result: WindowAnalysis) -> list[FigureRow]:
         _figure_row("Cpk", capability.cpk, 2),
         _figure_row("Pp", capability.pp, 2),
         _figure_row("Ppk", capability.ppk, 2),
+        _figure_row("Cpm", cpm_figure(result), 2),
     ]
 
 
@@ -123,6 +123,12 @@ class ViolationRow:
     value: DataValue
 
 
+@dataclass(frozen=True)
+class RangeRow:
+    value: DataValue  # the value that ends the moving range
+    moving_range: float
+
+
 def value_url(value: DataValue) -> str:
     return reverse("admin:execution_datavalue_change", args=[value.pk])
 
@@ -141,14 +147,18 @@ def spc_section(request, spec: DataSpec) -> dict:
         "window_sizes": WINDOW_SIZES,
         "stations": Station.objects.only("code"),
         "result": result,
-        "chart": format_html(
-            '<div class="mes-chart">{}</div>', imr_chart_svg(result, url_for=value_url)
-        ),
+        **chart_section(request.GET, result, url_for=value_url),
+        **capability_panel(result),
+        "window_errors": window_errors(form),
         "figures": figure_rows(result),
         "controls": control_rows(result),
         "violations": [
             ViolationRow(violation.rule, values[violation.index])
             for violation in result.analysis.violations
+        ],
+        "ranges_beyond": [
+            RangeRow(values[index], result.analysis.limits.moving_ranges[index - 1])
+            for index in result.analysis.moving_ranges_beyond
         ],
         # The rules the chart tests (rules 5-8 exist; per-spec choice is issue 26's).
         "rules": [NelsonRule(rule) for rule in sorted(DEFAULT_RULES)],

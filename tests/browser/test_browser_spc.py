@@ -63,7 +63,9 @@ def test_quality_staff_see_the_i_mr_chart_with_labelled_limits_and_figures(page,
         )
     moving_range = chart.locator("g.mes-panel-moving-range")
     sync_api.expect(moving_range.locator("line.mes-limit")).to_have_count(2)
-    sync_api.expect(individuals.locator("rect.mes-gap")).to_have_count(1)
+    # Observation order: the four-hour stop is a labelled break line, not width.
+    sync_api.expect(chart.locator("g.mes-break")).to_have_count(1)
+    sync_api.expect(chart.locator("text.mes-break-label")).to_have_text("pause 3 h 31 min")
     sync_api.expect(chart.locator("circle.mes-violation").first).to_be_visible()
 
     figures = page.locator('table[aria-label="Capability figures"]')
@@ -71,6 +73,10 @@ def test_quality_staff_see_the_i_mr_chart_with_labelled_limits_and_figures(page,
     sync_api.expect(figures).to_contain_text("36")
     # Beside the chart, not under it.
     assert figures.bounding_box()["x"] > chart.bounding_box()["x"] + 400
+    sync_api.expect(page.locator("ul.mes-capability-warnings")).to_contain_text("Not in control")
+    histogram = page.locator("svg.mes-spc-histogram")
+    sync_api.expect(histogram).to_be_visible()
+    assert histogram.bounding_box()["x"] > chart.bounding_box()["x"] + 400
     rising = page.locator("tr.mes-violation-row", has_text="steadily increasing")
     sync_api.expect(rising).to_have_count(2)  # 244.8 then the six: two points complete it
     sync_api.expect(rising.last).to_contain_text("247.7")
@@ -83,3 +89,14 @@ def test_quality_staff_see_the_i_mr_chart_with_labelled_limits_and_figures(page,
     sync_api.expect(chart.locator("circle.mes-point")).to_have_count(6)
     sync_api.expect(figures).to_contain_text("too few values (n = 6 < 25)")
     shoot(page, "quality-5-spc-window")
+
+    # The X̄-R chart of the same spec, chosen on the page; the window controls keep it.
+    page.fill("#spc-from", "")
+    page.select_option("#spc-chart", "xbar-r")
+    page.fill("#spc-subgroup", "6")
+    page.click('#spc-window input[type="submit"]')
+    page.wait_for_url("**chart=xbar-r**")
+    sync_api.expect(chart).to_have_attribute("data-chart", "xbar-r")
+    sync_api.expect(chart.locator("circle.mes-subgroup-mean")).to_have_count(6)
+    sync_api.expect(page.locator("#spc-values")).to_have_value("50")
+    shoot(page, "quality-6-spc-xbar-r")

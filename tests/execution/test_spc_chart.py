@@ -1,6 +1,7 @@
 """The SPC section of a NUMBER spec's admin page: I-MR chart, figures, violations, window."""
 
 import re
+import xml.etree.ElementTree as ET
 from datetime import timedelta
 
 import pytest
@@ -8,6 +9,9 @@ from django.urls import reverse
 
 from execution.models import DataSpec, DataValue
 from execution.spc import capability
+from execution.spc_chart import PLOT_WIDTH
+from execution.spc_control import exclude_value
+from execution.spc_svg import pause_text
 from tests.factories import (
     BASE_TIME,
     DataSpecFactory,
@@ -51,6 +55,25 @@ def chart_of(page: str) -> str:
     match = re.search(r'<svg[^>]*class="mes-spc-chart".*?</svg>', page, flags=re.S)
     assert match, "no SPC chart on the page"
     return match.group(0)
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def parsed(svg: str) -> ET.Element:
+    """The chart as XML: its coordinates are read from attributes, not from the text."""
+    return ET.fromstring(svg)
+
+
+def elements(root: ET.Element, tag: str, css_class: str) -> list[ET.Element]:
+    """Elements `tag` (circle, g, …) whose class list holds `css_class`, in document order."""
+    return [
+        element for element in root.iter(SVG + tag) if css_class in element.get("class", "").split()
+    ]
+
+
+def title_of(element: ET.Element) -> str:
+    return element.find(SVG + "title").text
 
 
 def panel(chart: str, name: str) -> str:
@@ -109,20 +132,111 @@ def test_the_chart_draws_the_newest_100_values_by_default_and_50_when_asked(inte
     assert "2026-01-24 10:10" in default and "2026-01-24 10:09:00" not in default
 
 
-def test_points_are_placed_by_collection_time_and_a_long_pause_is_a_gap(integration, line):
-    first = add_values(line.peak, line.track, STEADY)
+def test_points_are_equally_spaced_in_collection_order_whatever_the_pauses(integration, line):
+    add_values(line.peak, line.track, STEADY)
     add_values(line.peak, line.track, STEADY, start=BASE_TIME + timedelta(hours=5))
 
-    chart = chart_of(spec_page(integration, line.peak))
+    chart = parsed(chart_of(spec_page(integration, line.peak)))
 
-    xs = [float(x) for x in re.findall(r'class="mes-point [^"]*"[^>]*cx="([\d.]+)"', chart)]
-    regular, across_the_pause = xs[1] - xs[0], xs[10] - xs[9]
-    assert across_the_pause > 20 * regular
-    individuals = panel(chart, "individuals")
-    assert individuals.count('class="mes-gap"') == 1
-    assert "No values for 4 h 51 min" in individuals
-    assert individuals.count("<polyline") == 2  # the line is not drawn across the pause
-    assert f'data-value-id="{first[0].pk}"' in chart
+    points = elements(chart, "circle", "mes-point")
+    assert [point.get("data-index") for point in points] == [str(i) for i in range(20)]
+    xs = [float(point.get("cx")) for point in points]
+    steps = [later - earlier for earlier, later in zip(xs, xs[1:], strict=False)]
+    # Equal spacing: the plot's width shared by 20 points (coordinates are rounded to 0.1).
+    assert steps == [pytest.approx(PLOT_WIDTH / 20, abs=0.11)] * 19
+
+
+def test_a_long_pause_is_a_dashed_break_line_labelled_with_its_length(integration, line):
+    add_values(line.peak, line.track, STEADY)
+    add_values(line.peak, line.track, STEADY, start=BASE_TIME + timedelta(hours=5))
+
+    page = chart_of(spec_page(integration, line.peak))
+    chart = parsed(page)
+
+    [pause] = elements(chart, "g", "mes-break")
+    assert pause.get("data-before") == "10"
+    marker = pause.find(SVG + "line")
+    assert marker.get("stroke-dasharray")
+    xs = [float(point.get("cx")) for point in elements(chart, "circle", "mes-point")]
+    assert xs[9] < float(marker.get("x1")) == float(marker.get("x2")) < xs[10]
+    [label] = elements(pause, "text", "mes-break-label")
+    assert label.text == "pause 4 h 51 min"  # from 10:09 to 15:00
+    # The line between the points is not drawn across the pause, on either panel.
+    [individuals] = elements(chart, "g", "mes-panel-individuals")
+    assert len(elements(individuals, "polyline", "mes-trace")) == 2
+    [moving_range] = elements(chart, "g", "mes-panel-moving-range")
+    assert len(elements(moving_range, "polyline", "mes-trace")) == 2
+
+
+def test_a_regular_series_has_no_break(integration, line):
+    add_values(line.peak, line.track, STEADY * 3)
+    chart = parsed(chart_of(spec_page(integration, line.peak)))
+    assert elements(chart, "g", "mes-break") == []
+    assert len(elements(chart, "polyline", "mes-trace")) == 2  # one per panel
+
+
+def test_breaks_too_close_to_label_each_keep_their_length_on_hover(integration, line):
+    # 100 values: a pause before the 91st and another before the 92nd, 6.7 px apart.
+    add_values(line.peak, line.track, STEADY * 9)
+    add_values(line.peak, line.track, [245.0], start=BASE_TIME + timedelta(hours=3))
+    add_values(line.peak, line.track, STEADY[:9], start=BASE_TIME + timedelta(hours=6))
+
+    chart = parsed(chart_of(spec_page(integration, line.peak)))
+
+    first, second = elements(chart, "g", "mes-break")
+    assert [label.text for label in elements(first, "text", "mes-break-label")] == [
+        "pause 1 h 31 min"
+    ]
+    assert elements(second, "text", "mes-break-label") == []
+    assert title_of(second.find(SVG + "line")) == "pause 3 h"
+
+
+@pytest.mark.parametrize(
+    ("pause", "text"),
+    [
+        (timedelta(hours=3), "3 h"),
+        (timedelta(hours=4, minutes=51, seconds=30), "4 h 51 min"),
+        (timedelta(days=316, hours=2, minutes=5), "316 d 2 h"),
+        (timedelta(minutes=12), "12 min"),
+        (timedelta(days=1, minutes=5), "1 d"),
+    ],
+)
+def test_a_pause_is_named_in_its_two_largest_units(pause, text):
+    assert pause_text(pause) == text
+
+
+def test_each_point_tells_its_time_and_value_on_hover(integration, line):
+    values = add_values(line.peak, line.track, STEADY)
+
+    chart = parsed(chart_of(spec_page(integration, line.peak)))
+
+    points = elements(chart, "circle", "mes-point")
+    assert points[0].get("data-value-id") == str(values[0].pk)
+    assert title_of(points[0]) == "#1 2026-01-24 10:00:00 — 245 (PASS)"
+    assert title_of(points[3]) == "#4 2026-01-24 10:03:00 — 245.3 (PASS)"
+
+
+def test_time_labels_sit_under_a_few_points_with_the_date_when_the_day_changes(integration, line):
+    # 100 values every half hour: from 10:00 on 24 January to 11:30 on the 26th.
+    add_values(line.peak, line.track, STEADY * 10, every=timedelta(minutes=30))
+
+    chart = parsed(chart_of(spec_page(integration, line.peak)))
+
+    xs = [float(point.get("cx")) for point in elements(chart, "circle", "mes-point")]
+    ticks = elements(chart, "g", "mes-time-tick")
+    assert 5 <= len(ticks) <= 8
+    dates = []
+    for tick in ticks:
+        index = int(tick.get("data-index"))
+        [time_label] = elements(tick, "text", "mes-time-label")
+        moment = BASE_TIME + timedelta(minutes=30 * index)
+        assert float(time_label.get("x")) == xs[index]
+        assert time_label.text == f"{moment:%H:%M}"
+        dates.append([label.text for label in elements(tick, "text", "mes-date-label")])
+    # The first label has its date, later ones only when the day has changed.
+    assert dates[0] == ["2026-01-24"]
+    shown = [date[0] for date in dates if date]
+    assert shown == ["2026-01-24", "2026-01-25", "2026-01-26"]
 
 
 def test_points_keep_the_colour_of_their_stored_judgement(integration, line):
@@ -226,6 +340,98 @@ def test_a_steady_process_lists_no_violations(integration, line):
     assert "mes-violation" not in chart_of(page)
 
 
+# --- values left out of the figures ----------------------------------------------------------
+
+
+def test_a_value_left_out_stays_in_its_place_drawn_hollow_and_off_the_line(integration, line):
+    values = add_values(line.peak, line.track, STEADY * 3)
+    probe_error = values[12]
+    exclude_value(
+        probe_error, reason="probe touched the board edge", by=person_in_role("quality staff")
+    )
+
+    chart = parsed(chart_of(spec_page(integration, line.peak)))
+
+    kept = elements(chart, "circle", "mes-point")
+    assert len(kept) == 29
+    [hollow] = elements(chart, "circle", "mes-excluded-point")
+    assert hollow.get("data-value-id") == str(probe_error.pk)
+    assert hollow.get("fill") == "none" and hollow.get("stroke")
+    # In its place in collection order: between the 12th and the 13th kept value.
+    xs = [float(point.get("cx")) for point in kept]
+    assert xs[11] < float(hollow.get("cx")) < xs[12]
+    assert [float(point.get("cx")) for point in kept][:12] == xs[:12]
+    assert title_of(hollow) == "#13 2026-01-24 10:12:00 — 245.7 (PASS); left out of the figures"
+    # The line joins the kept values only; the moving ranges are those of the kept values.
+    [individuals] = elements(chart, "g", "mes-panel-individuals")
+    [trace] = elements(individuals, "polyline", "mes-trace")
+    assert len(trace.get("points").split()) == 29
+    assert len(elements(chart, "circle", "mes-range-point")) == 28
+    caption = elements(chart, "text", "mes-axis-caption")[0].text
+    assert caption.startswith("30 values in collection order") and "1 left out, hollow" in caption
+
+
+def test_a_pause_cuts_the_line_where_it_is_drawn_when_values_are_left_out(integration, line):
+    before = add_values(line.peak, line.track, STEADY)
+    after = add_values(line.peak, line.track, STEADY, start=BASE_TIME + timedelta(hours=5))
+    staff = person_in_role("quality staff")
+    # One left out before the pause and the first one after it: kept value 9 is drawn 11th.
+    exclude_value(before[3], reason="probe error", by=staff)
+    exclude_value(after[0], reason="first board after the stop", by=staff)
+
+    chart = parsed(chart_of(spec_page(integration, line.peak)))
+
+    [pause] = elements(chart, "g", "mes-break")
+    assert pause.get("data-before") == "10"  # in drawing order
+    x_of = {
+        point.get("data-index"): point.get("cx") for point in elements(chart, "circle", "mes-point")
+    }
+    [individuals] = elements(chart, "g", "mes-panel-individuals")
+    first, second = elements(individuals, "polyline", "mes-trace")
+    assert first.get("points").split()[-1].split(",")[0] == x_of["9"]
+    assert second.get("points").split()[0].split(",")[0] == x_of["11"]
+    [moving_range] = elements(chart, "g", "mes-panel-moving-range")
+    assert len(elements(moving_range, "polyline", "mes-trace")) == 2
+
+
+# --- moving ranges beyond their limit ----------------------------------------------------------
+
+
+def test_moving_ranges_beyond_their_ucl_are_ringed_and_listed_with_links(integration, line):
+    # Steady, then one jump to 249 and back: the ranges into and out of it are beyond D₄·MR̄.
+    values = add_values(line.peak, line.track, STEADY * 3 + [249.0, 245.0, 245.2])
+    jump, back = values[30], values[31]
+
+    page = spec_page(integration, line.peak)
+    chart = parsed(chart_of(page))
+
+    [moving_range] = elements(chart, "g", "mes-panel-moving-range")
+    marked = [
+        point
+        for point in elements(moving_range, "circle", "mes-range-point")
+        if "mes-violation" in point.get("class").split()
+    ]
+    assert [point.get("data-value-id") for point in marked] == [str(jump.pk), str(back.pk)]
+    rings = elements(moving_range, "circle", "mes-ring")
+    assert [(ring.get("cx"), ring.get("cy")) for ring in rings] == [
+        (point.get("cx"), point.get("cy")) for point in marked
+    ]
+    assert [mark.text for mark in elements(moving_range, "text", "mes-rule-mark")] == ["MR"] * 2
+    assert title_of(marked[0]).endswith("MR 4.2; beyond the moving-range UCL")
+    listed = re.findall(r'<tr class="mes-range-row">.*?</tr>', page, flags=re.S)
+    assert len(listed) == 2
+    jump_url = reverse("admin:execution_datavalue_change", args=[jump.pk])
+    assert f'href="{jump_url}"' in listed[0] and "4.2000" in listed[0]
+    assert "Moving ranges beyond their UCL (2)" in page
+
+
+def test_a_steady_process_has_no_moving_range_beyond_its_ucl(integration, line):
+    add_values(line.peak, line.track, STEADY * 3)
+    page = spec_page(integration, line.peak)
+    assert "No moving range is beyond its UCL in this window." in page
+    assert 'class="mes-range-row"' not in page
+
+
 # --- the window --------------------------------------------------------------------------------
 
 
@@ -269,6 +475,11 @@ def test_invalid_window_controls_are_reported_and_the_default_window_shown(integ
 
     assert "The latest 100 values are shown instead." in page
     assert chart_of(page).count('class="mes-point ') == 10
+    # The controls are named as the page labels them, not by internal field names.
+    errors = re.search(r'<ul class="errorlist" id="spc-window-errors">(.*?)</ul>', page, re.S)[1]
+    assert "<li>Last values: Select a valid choice." in errors
+    assert "<li>Station: Select a valid choice." in errors
+    assert "size:" not in errors and "station:" not in errors
 
 
 # --- who sees it, and where it is not drawn ----------------------------------------------------
