@@ -83,11 +83,19 @@ def photograph(base_url: str) -> list[Path]:
         page.locator("svg").first.scroll_into_view_if_needed()
         shoot("spc", full_page=True)
 
+        # The same spec as an X̄-R chart of subgroups of 5 consecutive values.
+        spec_url = page.url.split("#")[0].split("?")[0]
+        page.goto(spec_url + "?chart=xbar-r&subgroup=5")
+        page.wait_for_selector(".mes-chart svg")
+        page.locator(".mes-chart svg").first.scroll_into_view_if_needed()
+        shoot("xbar-r")
+
         page.goto("/admin/execution/dataspec/spc/")
         page.wait_for_selector("#needs-attention")
         shoot("spc-overview", full_page=True)
 
-        page.locator("#spc-pass-fail a", has_text="AOI Result").first.click()
+        # The fraction of the peak temperature's values judged FAIL, hour by hour.
+        page.goto(spec_url.replace("/change/", "/p-chart/"))
         page.wait_for_selector("#p-chart, #p-chart-missing")
         shoot("p-chart", full_page=True)
 

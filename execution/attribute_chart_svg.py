@@ -11,6 +11,7 @@ from execution.charts import format_number, nice_ticks
 WIDTH, HEIGHT = 860, 320
 LEFT, RIGHT, TOP, BOTTOM = 64, 110, 20, 56
 PLOT_WIDTH, PLOT_HEIGHT = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+LABEL_SPACING = 12  # px between the right-hand labels
 POINT, BEYOND, LIMIT, CENTRE = "#1565c0", "#c62828", "#1565c0", "#2e7d32"
 
 
@@ -60,8 +61,11 @@ def p_chart_svg(data: PChart) -> SafeString:
             f'<polyline class="mes-limit" data-limit="{name}" points="{" ".join(steps)}" '
             f'fill="none" stroke="{LIMIT}" stroke-dasharray="6 3"/>'
         )
+        label_y = y_of(limits[-1])
+        if abs(label_y - y_of(chart.centre)) < LABEL_SPACING:  # apart from p̄'s label
+            label_y = y_of(chart.centre) + (LABEL_SPACING if name == "LCL" else -LABEL_SPACING)
         body.append(
-            f'<text x="{LEFT + PLOT_WIDTH + 6}" y="{y_of(limits[-1]) + 4:.1f}" font-size="11">'
+            f'<text x="{LEFT + PLOT_WIDTH + 6}" y="{label_y + 4:.1f}" font-size="11">'
             f"{name} {limits[-1] * 100:.3g}%</text>"
         )
     centre_y = y_of(chart.centre)

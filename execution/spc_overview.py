@@ -37,6 +37,10 @@ class SpecRow:
     acknowledged: int = 0
 
     @property
+    def rules_firing(self) -> list[int]:
+        return sorted({signal.rule.value for signal in self.open_signals})
+
+    @property
     def stations(self) -> list[str]:
         return sorted({signal.station_code for signal in self.open_signals if signal.station_code})
 

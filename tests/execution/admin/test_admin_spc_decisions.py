@@ -169,3 +169,14 @@ def test_integration_admins_see_the_overview_but_decide_nothing(integration, lin
     assert page.context["may_acknowledge"] is False
     assert acknowledged.status_code == 403
     assert not SpcSignalAcknowledgement.objects.exists()
+
+
+def test_a_specs_row_names_each_rule_firing_once(quality, line, gateway):
+    send(gateway, steady(30))
+    send(gateway, [88.0, 88.5], start=30)
+
+    rows = overview(quality).context["rows"]
+
+    [conveyor_row] = [row for row, _chart, _decisions in rows if row.spec.name == "Conveyor Speed"]
+    assert len(conveyor_row.open_signals) >= 2
+    assert conveyor_row.rules_firing == sorted(set(conveyor_row.rules_firing))
