@@ -508,7 +508,9 @@ def forget_traffic(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as session:
         session.execute(
             "TRUNCATE integration_integrationmessage, execution_datavalue, "
-            "integration_devicedatarecord"
+            "integration_devicedatarecord, "
+            # SPC decisions point at values (none are made by the measurement).
+            "execution_spcexclusion, execution_spcsignalacknowledgement"
         )
 
 
