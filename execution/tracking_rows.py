@@ -28,9 +28,12 @@ from execution.models import Hold, Operation, Run, Station, Track, Unit
 from execution.resolution import ResolvedOperation
 from mes.db import execute, fetch_all, load_model, model_width, select_list
 
-UNIT, STATION, RUN, TRACK, HOLD = (
-    model_width(model) for model in (Unit, Station, Run, Track, Hold)
-)
+# The open hold's fields a track-out reads: a hold's later columns (its reason, execution
+# 0014) are left out, so track-out keeps working while such a migration is undone under
+# this code (tests/deploy/test_tracking_across_migrations.py).
+HOLD_FIELDS = ("id", "unit", "opened_at")
+UNIT, STATION, RUN, TRACK = (model_width(model) for model in (Unit, Station, Run, Track))
+HOLD = model_width(Hold, HOLD_FIELDS)
 
 
 @dataclass
@@ -76,7 +79,7 @@ class OpenPass:
     station_code: str | None
     spec_ids_with_values: frozenset  # specs with a value on the pass already
     key_value_failed: bool  # a KEY spec's value on it was judged FAIL
-    open_hold: Hold | None  # the unit's open hold
+    open_hold: Hold | None  # the unit's open hold (HOLD_FIELDS only)
 
 
 def _ids(subquery: str) -> str:
@@ -99,9 +102,9 @@ def _lock(alias: str) -> str:
     return f" FOR NO KEY UPDATE OF {alias}" if connection.vendor == "postgresql" else ""
 
 
-def _load(model, row, start: int):
+def _load(model, row, start: int, fields: tuple[str, ...] | None = None):
     """The model at row[start:], or None where an outer join found nothing (no id)."""
-    return None if row[start] is None else load_model(model, row, start)
+    return None if row[start] is None else load_model(model, row, start, fields)
 
 
 def lock_unit(sn: str, station_code: str, run_no: str) -> CallRows:
@@ -199,7 +202,7 @@ def open_pass(unit_id: int, route_version_id: int) -> OpenPass | None:
         + ", EXISTS (SELECT 1 FROM execution_datavalue v "
         "  JOIN execution_dataspec sp ON sp.id = v.spec_id "
         "  WHERE v.track_id = t.id AND v.judge = 'FAIL' AND sp.item_type = 'KEY'), "
-        f"{select_list(Hold, 'h')}, {_step_columns()} "
+        f"{select_list(Hold, 'h', HOLD_FIELDS)}, {_step_columns()} "
         "FROM execution_track t LEFT JOIN execution_station s ON s.id = t.station_id "
         "LEFT JOIN execution_hold h ON h.unit_id = t.unit_id AND h.closed_at IS NULL "
         "LEFT JOIN execution_routestep rs "
@@ -219,7 +222,7 @@ def open_pass(unit_id: int, route_version_id: int) -> OpenPass | None:
         station_code,
         _id_set(with_values),
         bool(key_failed),
-        _load(Hold, row, hold_at),
+        _load(Hold, row, hold_at, HOLD_FIELDS),
     )
 
 

@@ -22,6 +22,7 @@ class Cause(enum.StrEnum):
     STALE_STATEMENT = "prepared statement made before a schema change"
     CONNECTION_LOST = "connection lost"
     OUT_OF_TIME = "time limit of the request"
+    SCHEMA_BEHIND = "a table or column the code needs is missing (migrations not applied)"
     OTHER = "database error"
 
 
@@ -35,6 +36,9 @@ PASSING = WORTH_RETRYING | {
     Cause.STATEMENT_TIMEOUT,
     Cause.CANCELED,
     Cause.OUT_OF_TIME,
+    # A migration being applied or undone under this code: nothing was written, and the
+    # call succeeds once the schema matches again (readiness says which are missing).
+    Cause.SCHEMA_BEHIND,
 }
 # The server ends or refuses the session: admin_shutdown, crash_shutdown, cannot_connect_now,
 # idle_session_timeout, idle_in_transaction_session_timeout, and read_only_sql_transaction
@@ -72,6 +76,8 @@ def cause_of(error: DatabaseError) -> Cause:
     if sqlite_name:
         if sqlite_name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return Cause.LOCK_TIMEOUT  # the busy timeout ran out
+        if str(error).startswith(("no such table", "no such column")):
+            return Cause.SCHEMA_BEHIND
         return Cause.OTHER
     state = _sqlstate(error) or ""
     text = str(error).lower()
@@ -81,6 +87,8 @@ def cause_of(error: DatabaseError) -> Cause:
         return Cause.STATEMENT_TIMEOUT if "statement timeout" in text else Cause.CANCELED
     if state in ("40P01", "40001"):
         return Cause.TRANSACTION_CONFLICT
+    if state in ("42703", "42P01"):  # undefined_column, undefined_table
+        return Cause.SCHEMA_BEHIND
     # 0A000 "cached plan must not change result type" after an ALTER … TYPE elsewhere
     # (told by the server function that raises it, whatever the server's language);
     # 26000 a prepared statement the server no longer has (DISCARD ALL by a pooler).

@@ -71,9 +71,9 @@ def execute(sql: str, params) -> int:
 
 
 @cache
-def _load_plan(model: type[Model]):
+def _load_plan(model: type[Model], fields: tuple[str, ...] | None = None):
     db = connections[DEFAULT_DB_ALIAS]
-    fields = model._meta.concrete_fields
+    fields = _concrete_fields(model, fields)
     converters = []
     for index, field in enumerate(fields):
         column = field.get_col(model._meta.db_table)
@@ -84,21 +84,32 @@ def _load_plan(model: type[Model]):
 
 
 @cache
-def select_list(model: type[Model], alias: str) -> str:
-    """The model's columns, in field order, for `SELECT … FROM table alias`: the
-    row part that `load_model` turns back into an instance."""
+def _concrete_fields(model: type[Model], fields: tuple[str, ...] | None):
+    if fields is None:
+        return model._meta.concrete_fields
+    return [model._meta.get_field(name) for name in fields]
+
+
+def select_list(model: type[Model], alias: str, fields: tuple[str, ...] | None = None) -> str:
+    """The model's columns (or those of `fields` only), in field order, for
+    `SELECT … FROM table alias`: the row part that `load_model` turns back into an
+    instance. Naming the fields keeps a query off columns a later migration added, so it
+    works while that migration is not applied (or is being undone) under this code."""
     return ", ".join(
         f"{alias}.{connection.ops.quote_name(field.column)}"
-        for field in model._meta.concrete_fields
+        for field in _concrete_fields(model, fields)
     )
 
 
-def load_model(model: type[Model], row, start: int = 0) -> Model:
-    """An instance from `row[start:]` as `select_list` selected it, each value
-    converted as the ORM converts it (JSON, and times and booleans on SQLite).
-    A RawQuerySet does the same, but costs more to set up than the query takes."""
+def load_model(
+    model: type[Model], row, start: int = 0, fields: tuple[str, ...] | None = None
+) -> Model:
+    """An instance from `row[start:]` as `select_list` selected it (with the same
+    `fields`: the others are deferred), each value converted as the ORM converts it
+    (JSON, and times and booleans on SQLite). A RawQuerySet does the same, but costs
+    more to set up than the query takes."""
     db = connections[DEFAULT_DB_ALIAS]
-    names, converters = _load_plan(model)
+    names, converters = _load_plan(model, fields)
     values = list(row[start : start + len(names)])
     for index, column, functions in converters:
         for convert in functions:
@@ -127,9 +138,9 @@ def fetch_model(model: type[Model], *, for_update: bool = False, **equals) -> Mo
     return load_model(model, rows[0]) if rows else None
 
 
-def model_width(model: type[Model]) -> int:
+def model_width(model: type[Model], fields: tuple[str, ...] | None = None) -> int:
     """How many columns of a row `select_list` gives the model."""
-    return len(model._meta.concrete_fields)
+    return len(_concrete_fields(model, fields))
 
 
 def _plainly_built(model: type[Model]) -> bool:

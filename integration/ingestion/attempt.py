@@ -17,6 +17,7 @@ from integration.ingestion.event_hash import CURRENT_VERSION, KNOWN_VERSIONS, ca
 from integration.models import DeviceDataRecord, IntegrationMessage
 from mes.database_errors import (
     PASSING,
+    Cause,
     CommitUncertain,
     cause_of,
 )
@@ -93,6 +94,8 @@ class Attempt:
         maybe_written = isinstance(error, CommitUncertain)
         cause = cause_of(error.error if maybe_written else error)
         self.status, self.record, self.values, self.message = Result.FAILED, None, [], None
+        if cause is Cause.SCHEMA_BEHIND:
+            logger.warning("Event %r not written: %s", self.event_id, error)
         if maybe_written or cause in PASSING:
             # Said in the request's log line (its error code) and counted by cause.
             self.error = EventNotWritten(cause, maybe_written=maybe_written)

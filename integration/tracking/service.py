@@ -31,6 +31,7 @@ from integration.tracking.shape import event_id_of, validate_call_shape
 from mes.database_errors import (
     PASSING,
     WORTH_RETRYING,
+    Cause,
     CommitUncertain,
     bounded_transaction,
     cause_of,
@@ -252,6 +253,8 @@ def _receive(kind, payload, station_code, sent_by, idempotency_key, source, repl
             if retry and attempt < TRIES and not connection.in_atomic_block:
                 continue
             if cause in PASSING:
+                if cause is Cause.SCHEMA_BEHIND:
+                    logger.warning("%s %r not written: %s", kind, event_id, error)
                 raise EventNotWritten(cause) from None
             logger.error("%s %r not written", kind, event_id, exc_info=error)
             raise EventWriteError() from None
