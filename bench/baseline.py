@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from bench import ids
+from bench.cpu import mean_cpu
 from bench.harness import (
     SPEC_NAMES,
     STATION,
@@ -233,6 +234,7 @@ def mean_of(before: dict, after: dict) -> dict:
     return {
         **before,
         **mean,
+        "cpu": mean_cpu(before, after),
         "events_per_second_before": before["events_per_second"],
         "events_per_second_after": after["events_per_second"],
     }

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import ids  # noqa: E402  (after the path is set)
+from bench.cpu import CpuMeter, postmaster_of  # noqa: E402
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672"
 HANDLE = "Bench.Reflow.BENCH-REFLOW"
@@ -83,7 +84,13 @@ def _progress(connection, prefix: str) -> tuple[int, float]:
 
 
 def cfx_section(
-    environment: dict, units: list, *, panels: int, consumers: int = 2, url: str = AMQP_URL
+    environment: dict,
+    units: list,
+    *,
+    panels: int,
+    postmaster: int,
+    consumers: int = 2,
+    url: str = AMQP_URL,
 ) -> dict:
     """Publish `panels` panels of 4 units, then time `consumers` consumers draining them."""
     import psycopg
@@ -136,9 +143,13 @@ def cfx_section(
             # One connection, polled four times a second: a connection a poll (a new
             # server process each) took CPU from the consumers being measured.
             with psycopg.connect(environment["DATABASE_URL"], autocommit=True) as connection:
+                # The consumers' CPU from here (reading: their start-up left out) on.
+                meter = CpuMeter(postmaster, [process.pid for process in processes]).start()
+                written_at_start = _progress(connection, prefix)[0]
                 while written < expected and time.perf_counter() < deadline:
                     time.sleep(0.25)
                     written, steady = _progress(connection, prefix)
+                meter.stop()
             elapsed = time.perf_counter() - started
         finally:
             for process in processes:
@@ -159,6 +170,7 @@ def cfx_section(
         # From the consumers' start (connected, reading) to the last poll's count.
         "from_start_units_per_second": round(written / elapsed, 1),
         "consumer": stopped,
+        "cpu": meter.per_event(written - written_at_start),
     }
 
 
@@ -203,7 +215,7 @@ def main():
         units = [tuple(unit) for unit in seeded["units"]]
         figures = cfx_section(
             server_environment(database_url), units, panels=options.panels,
-            consumers=options.consumers,
+            consumers=options.consumers, postmaster=postmaster_of(database_url),
         )  # fmt: skip
         print("\n".join(report_lines(figures, {})))
         print("\n".join(figures["consumer"]))

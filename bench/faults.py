@@ -56,7 +56,7 @@ from bench.harness import (  # noqa: E402  (after the path is set)
     start_server,
     stop_server,
 )
-from bench.ingest import Client  # noqa: E402
+from bench.load import Client  # noqa: E402
 
 URL = "/api/integration/device-data"
 HEALTH_PROBE_LIMIT = 1.0  # seconds: a load balancer's patience

@@ -42,7 +42,7 @@ from bench.harness import (  # noqa: E402  (after the path is set)
     start_server,
     stop_server,
 )
-from bench.ingest import run_load  # noqa: E402
+from bench.load import run_load  # noqa: E402
 
 DAYS = 30
 

@@ -34,14 +34,9 @@ Only 127.0.0.1 is contacted; every loop is bounded in time.
 """
 
 import argparse
-import http.client
-import json
-import multiprocessing
 import os
 import subprocess
 import sys
-import threading
-import time
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,13 +47,12 @@ from bench import cfx as bench_cfx  # noqa: E402  (after the path is set)
 from bench import ids  # noqa: E402
 from bench import mqtt as bench_mqtt  # noqa: E402
 from bench.baseline import baseline_batch, baseline_single, mean_of  # noqa: E402
+from bench.cpu import measured, postmaster_of  # noqa: E402
 from bench.harness import (  # noqa: E402
     ROOT,
     create_database,
     drop_database,
     free_port,
-    make_event,
-    percentile,
     seed,
     server_arguments,
     server_environment,
@@ -66,153 +60,8 @@ from bench.harness import (  # noqa: E402
     stop_server,
 )
 from bench.ingest_report import report  # noqa: E402
+from bench.load import duplicate_storm, run_load  # noqa: E402
 from bench.sections import Sections, show  # noqa: E402
-
-
-class Client:
-    """One keep-alive connection to the server, reconnecting if the server closes it."""
-
-    def __init__(self, port: int, key: str):
-        self.port, self.key = port, key
-        self.connection = None
-
-    def exchange(self, path: str, body: bytes):
-        """One POST on the keep-alive connection: (response, body read). A broken
-        connection is dropped (the next request opens another) and its error raised."""
-        try:
-            if self.connection is None:
-                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-            self.connection.request(
-                "POST",
-                path,
-                body=body,
-                headers={"Content-Type": "application/json", "Authorization": f"Token {self.key}"},
-            )
-            response = self.connection.getresponse()
-            return response, response.read()
-        except (ConnectionError, http.client.HTTPException, OSError):
-            self.connection = None
-            raise
-
-    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        """POST, once more on a new connection if the kept-alive one was closed."""
-        try:
-            response, raw = self.exchange(path, body)
-        except (ConnectionError, http.client.HTTPException, OSError):
-            response, raw = self.exchange(path, body)
-        return response.status, raw
-
-
-def _closed_loop_worker(args):
-    """Send events back to back until the deadline; returns latencies and status counts."""
-    port, key, path, worker, part, units, batch_size, duration, rate = args
-    client = Client(port, key)
-    latencies, statuses, events_sent = [], {}, 0
-    started = time.perf_counter()
-    deadline = started + duration
-    n = 0
-    while time.perf_counter() < deadline:
-        if rate:  # open loop: a fixed schedule per worker
-            target = started + n / rate
-            pause = target - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-        events = []
-        for _ in range(batch_size):
-            unit_sn, run_no = units[(worker * 7919 + n) % len(units)]
-            events.append(make_event(ids.event_id(part, worker, n), unit_sn, run_no, n))
-            n += 1
-        body = json.dumps(events[0] if batch_size == 1 else {"events": events}).encode()
-        begin = time.perf_counter()
-        status, _ = client.post(path, body)
-        latencies.append(time.perf_counter() - begin)
-        statuses[status] = statuses.get(status, 0) + 1
-        if status == 200:
-            events_sent += batch_size
-    return latencies, statuses, events_sent, time.perf_counter() - started
-
-
-def run_load(port, keys, units, *, phase, concurrency, duration, batch_size=1, rate=None):
-    path = "/api/integration/device-data" + ("/batch" if batch_size > 1 else "")
-    part = ids.new_part(phase)  # eventIds of this load alone (bench/ids.py)
-    jobs = [
-        (port, keys[i % len(keys)], path, i, part, units, batch_size, duration, rate)
-        for i in range(concurrency)
-    ]
-    with multiprocessing.get_context("fork").Pool(concurrency) as pool:
-        results = pool.map(_closed_loop_worker, jobs)
-    latencies = sorted(latency for result in results for latency in result[0])
-    statuses = {}
-    for result in results:
-        for status, count in result[1].items():
-            statuses[status] = statuses.get(status, 0) + count
-    events = sum(result[2] for result in results)
-    elapsed = max(result[3] for result in results)
-    return {
-        "concurrency": concurrency,
-        "batch_size": batch_size,
-        "events": events,
-        "requests": len(latencies),
-        "seconds": round(elapsed, 2),
-        "events_per_second": round(events / elapsed, 1),
-        "p50_ms": percentile(latencies, 50),
-        "p95_ms": percentile(latencies, 95),
-        "p99_ms": percentile(latencies, 99),
-        "statuses": {str(status): count for status, count in sorted(statuses.items())},
-    }
-
-
-def _storm_worker(args):
-    port, key, body, start_at, count = args
-    results = []
-
-    def post():
-        client = Client(port, key)
-        time.sleep(max(0.0, start_at - time.time()))
-        try:
-            status, raw = client.post("/api/integration/device-data", body)
-            results.append((status, json.loads(raw).get("data", {}).get("isDuplicate")))
-        except OSError as error:
-            results.append((0, str(error)))
-
-    threads = [threading.Thread(target=post) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
-
-
-def duplicate_storm(port, keys, units, database_url, posts: int, processes: int = 6):
-    unit_sn, run_no = units[0]
-    body = json.dumps(make_event(ids.new_part("storm"), unit_sn, run_no, 1)).encode()
-    start_at = time.time() + 1.0
-    share = [posts // processes + (1 if i < posts % processes else 0) for i in range(processes)]
-    jobs = [(port, keys[i % len(keys)], body, start_at, n) for i, n in enumerate(share)]
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
-        results = [r for chunk in pool.map(_storm_worker, jobs) for r in chunk]
-    elapsed = time.time() - start_at
-    event_id = json.loads(body)["eventId"]
-    import psycopg
-
-    with psycopg.connect(database_url) as connection:
-        records = connection.execute(
-            "SELECT count(*) FROM integration_devicedatarecord WHERE event_id = %s", (event_id,)
-        ).fetchone()[0]
-    statuses = {}
-    for status, _ in results:
-        statuses[str(status)] = statuses.get(str(status), 0) + 1
-    duplicates = sum(1 for status, duplicate in results if status == 200 and duplicate is True)
-    return {
-        "posts": posts,
-        "seconds": round(elapsed, 2),
-        "duplicates": duplicates,
-        "duplicates_per_second": round(duplicates / elapsed, 1),
-        "records_afterwards": records,
-        "server_errors": sum(n for s, n in statuses.items() if s.startswith("5") or s == "0"),
-        "statuses": statuses,
-    }
-
 
 # Production's observability (multiprocess metrics, a JSON line per request at INFO)
 # against none of it: counting off, only warnings logged.
@@ -304,7 +153,7 @@ class Line:
     def __init__(self, options):
         self.options = options
         self.name = options.database_url.rsplit("/", 1)[1]
-        self.database_url, self.units, self.keys = None, [], []
+        self.database_url, self.units, self.keys, self.postmaster = None, [], [], None
         self.server, self.port, self.server_error = None, None, None
 
     def set_up(self, results: dict) -> None:
@@ -319,6 +168,15 @@ class Line:
         with psycopg.connect(self.database_url) as connection:
             version = connection.execute("SHOW server_version").fetchone()[0]
         results["setup"].update(postgresql=version, units=len(self.units), gateways=len(self.keys))
+        self.postmaster = postmaster_of(self.database_url)
+
+    def ours(self, measure, *args, **kwargs) -> dict:
+        """A figure of the server's, with the CPU its workers and PostgreSQL spent on it."""
+        return measured(self.postmaster, [self.server.pid], measure, *args, **kwargs)
+
+    def baseline(self, measure, *args) -> dict:
+        """A baseline figure, with the CPU its clients and PostgreSQL spent on it."""
+        return measured(self.postmaster, [], measure, *args)
 
     def serve(self) -> int:
         """The server's port, starting it on first use; a start that failed fails every
@@ -351,16 +209,20 @@ def single_section(line: Line, results: dict) -> None:
     # meanwhile), and counts as their mean: this machine's speed drifts within minutes, and
     # both sides of a ratio should see the same.
     print("baseline: one transaction per event, before …", flush=True)
-    before = show(baseline_single(line.database_url, options.workers, options.duration))
+    before = show(
+        line.baseline(baseline_single, line.database_url, options.workers, options.duration)
+    )
     single = results["single"] = []
     for concurrency in [int(c) for c in options.concurrency.split(",")]:
         print(f"single POSTs, concurrency {concurrency} …", flush=True)
         single.append(
-            show(run_load(port, line.keys, line.units, phase=f"s{concurrency}",
-                          concurrency=concurrency, duration=options.duration))
+            show(line.ours(run_load, port, line.keys, line.units, phase=f"s{concurrency}",
+                           concurrency=concurrency, duration=options.duration))
         )  # fmt: skip
     print("baseline: one transaction per event, after …", flush=True)
-    after = show(baseline_single(line.database_url, options.workers, options.duration))
+    after = show(
+        line.baseline(baseline_single, line.database_url, options.workers, options.duration)
+    )
     results.setdefault("baseline", {})["single"] = mean_of(before, after)
     best = max(single, key=lambda run: run["events_per_second"])
     half_rate = best["events_per_second"] / 2
@@ -379,19 +241,20 @@ def batch_section(line: Line, results: dict) -> None:
     batches = results["batch"] = []
     for size in (100, 500):
         print(f"baseline: COPY batches of {size}, before …", flush=True)
-        before = show(
-            baseline_batch(line.database_url, options.batch_concurrency, options.duration, size)
-        )
+        before = show(line.baseline(
+            baseline_batch, line.database_url, options.batch_concurrency, options.duration, size
+        ))  # fmt: skip
         print(f"batch POSTs of {size} …", flush=True)
         batches.append(
-            show(run_load(port, line.keys, line.units, phase=f"b{size}",
-                          concurrency=options.batch_concurrency, duration=options.duration,
-                          batch_size=size))
+            show(line.ours(
+                run_load, port, line.keys, line.units, phase=f"b{size}",
+                concurrency=options.batch_concurrency, duration=options.duration, batch_size=size
+            ))
         )  # fmt: skip
         print(f"baseline: COPY batches of {size}, after …", flush=True)
-        after = show(
-            baseline_batch(line.database_url, options.batch_concurrency, options.duration, size)
-        )
+        after = show(line.baseline(
+            baseline_batch, line.database_url, options.batch_concurrency, options.duration, size
+        ))  # fmt: skip
         copies[str(size)] = mean_of(before, after)
 
 
@@ -447,7 +310,7 @@ def main():
             lambda: bench_mqtt.mqtt_section(
                 server_environment(line.database_url), line.units, options.gateways,
                 publishers=options.mqtt_publishers, duration=options.duration,
-                figures=results.setdefault("mqtt", {}),
+                figures=results.setdefault("mqtt", {}), postmaster=line.postmaster,
             ),
             needs=setup, check=lambda: mqtt_unavailable(options),
         )  # fmt: skip
@@ -474,6 +337,7 @@ def cfx(line: Line, results: dict) -> None:
             server_environment(line.database_url),
             line.units,
             panels=panels,
+            postmaster=line.postmaster,
             url=line.options.cfx_url,
         )  # fmt: skip
     )

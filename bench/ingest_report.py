@@ -113,6 +113,7 @@ def report(results: dict) -> str:
         lines += bench_mqtt.report_lines(results["mqtt"], copies)
     if _done(results, "CFX"):
         lines += bench_cfx.report_lines(results["cfx"], copies)
+    lines += cpu_lines(results)
     observed = results.get("observability")
     if observed:
         out(
@@ -126,3 +127,47 @@ def report(results: dict) -> str:
         f"{setup['gateways']} gateway keys, one per client process in turn."
     )
     return "\n".join(lines)
+
+
+def _ms(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def cpu_lines(results: dict) -> list[str]:
+    """CPU milliseconds per event of each path (the MES's processes and PostgreSQL's),
+    beside the raw baseline's (its clients and PostgreSQL) measured in the same run."""
+    baseline = results.get("baseline", {})
+    copies = baseline.get("copy", {})
+    copy_100 = copies.get("100", {}).get("cpu")
+    paths = [
+        (f"single POST, concurrency {run['concurrency']}", run.get("cpu"),
+         baseline.get("single", {}).get("cpu"), "one transaction per event")
+        for run in results.get("single", [])
+    ] + [
+        (f"batch POST of {run['batch_size']}", run.get("cpu"),
+         copies.get(str(run["batch_size"]), {}).get("cpu"), f"COPY of {run['batch_size']}")
+        for run in results.get("batch", [])
+    ]  # fmt: skip
+    if _done(results, "MQTT"):
+        drain = results["mqtt"].get("drain", {})
+        paths.append(("MQTT drain (two consumers)", drain.get("cpu"), copy_100, "COPY of 100"))
+    if _done(results, "CFX"):
+        cpu = results["cfx"].get("cpu")
+        paths.append(("CFX unit results (two consumers)", cpu, copy_100, "COPY of 100"))
+    paths = [path for path in paths if path[1]]
+    if not paths:
+        return []
+    lines = [
+        "",
+        "CPU per event, ms (/proc: the MES's processes, PostgreSQL's; the baseline's clients "
+        "and PostgreSQL's)",
+        f"{'path':<36} {'MES':>7} {'PG':>7} {'total':>7}   {'baseline':<26} {'total':>7} {'÷':>6}",
+    ]
+    for label, ours, base, base_label in paths:
+        base_total = (base or {}).get("total_ms")
+        lines.append(
+            f"{label:<36} {_ms(ours['mes_ms']):>7} {_ms(ours['postgres_ms']):>7} "
+            f"{_ms(ours['total_ms']):>7}   {base_label:<26} {_ms(base_total):>7} "
+            f"{ratio(ours['total_ms'], base_total) if ours['total_ms'] else 'n/a':>6}"
+        )
+    return lines

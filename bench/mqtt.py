@@ -31,6 +31,7 @@ from pathlib import Path
 import orjson
 
 from bench import ids
+from bench.cpu import CpuMeter
 from bench.sections import Skipped, show
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,7 +119,7 @@ def _publish_only(args):
     return count
 
 
-def _drain(environment, broker, directory, names, units, *, publishers, events) -> dict:
+def _drain(environment, broker, directory, names, units, *, publishers, events, postmaster) -> dict:
     """Events queued at the broker while the consumers are stopped, then written: the
     rate between the first and the last record (the MES alone, no publisher running)."""
     import psycopg
@@ -132,6 +133,8 @@ def _drain(environment, broker, directory, names, units, *, publishers, events) 
     with multiprocessing.get_context("fork").Pool(publishers) as pool:
         published = sum(pool.map(_publish_only, jobs))
     consumers = _start_consumers(environment, broker, 2, directory)
+    # The consumers' CPU from here (connected: their start-up left out) to their last write.
+    meter = CpuMeter(postmaster, [process.pid for process, _ in consumers]).start()
     # Until every event is written, or none more for 15 s (refused or lost: the count says).
     stalled_since, last = time.monotonic(), -1
     with psycopg.connect(environment["DATABASE_URL"], autocommit=True) as connection:
@@ -139,6 +142,7 @@ def _drain(environment, broker, directory, names, units, *, publishers, events) 
             "SELECT count(*), extract(epoch FROM max(received_at) - min(received_at)) "
             "FROM integration_devicedatarecord WHERE event_id LIKE %s"
         )
+        written_at_start = connection.execute(query, [part + "-%"]).fetchone()[0]
         while True:
             written, seconds = connection.execute(query, [part + "-%"]).fetchone()
             if written != last:
@@ -146,6 +150,7 @@ def _drain(environment, broker, directory, names, units, *, publishers, events) 
             if written >= published or time.monotonic() - stalled_since > 15:
                 break
             time.sleep(0.5)
+    meter.stop()
     counts = _stop_consumers(consumers)
     seconds = float(seconds or 0)
     return {
@@ -154,6 +159,7 @@ def _drain(environment, broker, directory, names, units, *, publishers, events) 
         "seconds": round(seconds, 2),
         "events_per_second": round(written / seconds, 1) if seconds else 0.0,
         "consumer_counts": counts,
+        "cpu": meter.per_event(written - written_at_start),
     }
 
 
@@ -226,7 +232,14 @@ def _stop_consumers(consumers) -> list[str]:
 
 
 def mqtt_section(
-    environment, units, gateways: int, *, publishers: int, duration: float, figures=None
+    environment,
+    units,
+    gateways: int,
+    *,
+    publishers: int,
+    duration: float,
+    figures=None,
+    postmaster: int,
 ) -> dict:
     """Full speed, then half that rate, with two consumers, then the drain: each figure
     printed and put in `figures` (returned) as it is measured."""
@@ -262,7 +275,7 @@ def mqtt_section(
             print(f"MQTT drain of {events} events queued …", flush=True)
             figures["drain"] = show(
                 _drain(environment, broker, directory, names, units, publishers=publishers,
-                       events=events)
+                       events=events, postmaster=postmaster)
             )  # fmt: skip
         finally:
             broker.stop()

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.cpu_per_event import cpu_seconds  # noqa: E402
+from bench.cpu import CpuMeter, mean_cpu, postmaster_of  # noqa: E402
 from bench.harness import (  # noqa: E402  (after the path is set)
     ROOT,
     create_database,
@@ -48,7 +48,7 @@ from bench.harness import (  # noqa: E402  (after the path is set)
     start_server,
     stop_server,
 )
-from bench.ingest import Client  # noqa: E402
+from bench.load import Client  # noqa: E402
 from bench.sections import Sections, show  # noqa: E402
 
 TARGET_PAIRS_PER_SECOND = 300
@@ -96,40 +96,13 @@ def _client_worker(args):
     return latencies, statuses, pairs, done, time.perf_counter() - started
 
 
-def workers_of(server) -> list[int]:
-    return [
-        int(pid)
-        for pid in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-    ]
-
-
-def backends_of(database_url: str) -> list[int]:
-    """The PostgreSQL sessions of the database (the server's), but the asking one."""
-    import psycopg
-
-    with psycopg.connect(database_url, autocommit=True) as session:
-        return [
-            pid
-            for (pid,) in session.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()"
-            )
-        ]
-
-
 def run_ours(server, port, keys, run_no, units, clients, duration, database_url) -> dict:
     shares = [units[n::clients] for n in range(clients)]
     jobs = [(port, keys[n % len(keys)], run_no, shares[n], duration) for n in range(clients)]
-    workers = workers_of(server)
-    backends = {pid: cpu_seconds([pid]) for pid in backends_of(database_url)}
-    cpu_before = cpu_seconds(workers)
+    meter = CpuMeter(postmaster_of(database_url), [server.pid]).start()
     with multiprocessing.get_context("fork").Pool(clients) as pool:
         results = pool.map(_client_worker, jobs)
-    cpu = cpu_seconds(workers) - cpu_before
-    # Sessions opened during the run count from their start.
-    database_cpu = sum(
-        cpu_seconds([pid]) - backends.get(pid, 0) for pid in backends_of(database_url)
-    )
+    meter.stop()
     statuses = {}
     for result in results:
         for status, count in result[1].items():
@@ -141,10 +114,8 @@ def run_ours(server, port, keys, run_no, units, clients, duration, database_url)
         "pairs": pairs,
         "seconds": round(elapsed, 2),
         "pairs_per_second": round(pairs / elapsed, 1),
-        # The gunicorn workers' own CPU: what the code costs, whatever else the machine runs.
-        "gunicorn_cpu_ms_per_pair": round(cpu / pairs * 1000, 2) if pairs else None,
-        # The server's PostgreSQL sessions: what its statements cost the database.
-        "postgresql_cpu_ms_per_pair": round(database_cpu / pairs * 1000, 2) if pairs else None,
+        # CPU per pair: gunicorn's and PostgreSQL's (bench/cpu.py).
+        "cpu": meter.per_event(pairs),
         "statuses": dict(sorted(statuses.items())),
         "done": [sn for result in results for sn in result[3]],
     }
@@ -271,8 +242,11 @@ def _baseline_worker(args):
 def run_baseline(database_url, run_no, units, processes, duration) -> dict:
     ids = _baseline_rows(database_url)
     jobs = [(database_url, run_no, units[n::processes], duration, ids) for n in range(processes)]
+    # The clients' CPU (waited for when the pool ends) and PostgreSQL's.
+    meter = CpuMeter(postmaster_of(database_url)).start()
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         results = pool.map(_baseline_worker, jobs)
+    meter.stop()
     pairs = sum(result[0] for result in results)
     elapsed = max(result[2] for result in results)
     latencies = sorted(latency for result in results for latency in result[1])
@@ -283,6 +257,7 @@ def run_baseline(database_url, run_no, units, processes, duration) -> dict:
         "pairs_per_second": round(pairs / elapsed, 1),
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
+        "cpu": meter.per_event(pairs),
     }
 
 
@@ -329,9 +304,11 @@ def report(results: dict) -> str:
             f"{figures['p99_ms']:>9}"
         )
     lines.append(f"{'baseline, mean':<46}{mean:>9.1f}")
+    cpu, base_cpu = ours["cpu"], mean_cpu(base["before"], base["after"]) or {}
     lines.append(
-        f"CPU per pair: gunicorn workers {ours['gunicorn_cpu_ms_per_pair']} ms, their "
-        f"PostgreSQL sessions {ours['postgresql_cpu_ms_per_pair']} ms"
+        f"CPU per pair (ms): ours {cpu['mes_ms']} gunicorn + {cpu['postgres_ms']} PostgreSQL "
+        f"= {cpu['total_ms']}; baseline {base_cpu.get('mes_ms')} clients + "
+        f"{base_cpu.get('postgres_ms')} PostgreSQL = {base_cpu.get('total_ms')}"
     )
     lines.append(f"ours ÷ baseline: {ratio:.0%}; statuses {ours['statuses']}")
     written = results["written"]

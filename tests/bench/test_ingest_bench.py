@@ -55,3 +55,8 @@ def test_a_short_run_with_a_failing_section_and_no_broker_keeps_every_other_figu
     batch_part = result.stdout.split("== REST batch\n")[1].split("== REST batch: done")[0]
     assert batch_part.count("  → ") == 6  # two COPY baselines and ours, for each size
     assert "best batch:" in result.stdout  # the table, from what was measured
+    # CPU per event, ours and the baseline's, each side from /proc (bench/cpu.py).
+    for figure in figures["batch"] + list(figures["baseline"]["copy"].values()):
+        assert figure["cpu"]["mes_ms"] > 0 and figure["cpu"]["postgres_ms"] > 0, figure
+    assert "CPU per event, ms" in result.stdout
+    assert result.stdout.count("batch POST of ") >= 4  # its rows in both tables
