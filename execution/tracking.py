@@ -1,7 +1,7 @@
 """Track in and track out: a unit through its route, one step at a time (docs/execution.md).
 
 `track_in` opens a unit's pass at a station, `track_out` closes it with a result and the
-data collected there, `dispose_failed_unit` sends a failed unit to rework or scrap. Each
+data collected there (a failed unit's rework or scrap: failure_dispositions.py). Each
 checks the rules of docs/execution.md in order and raises `TrackingRefused` with the
 first one's code before it writes anything, then writes in the caller's transaction (or
 its own). The unit's row is locked first, as ingestion's holds and `close_hold` lock it,
@@ -9,8 +9,8 @@ so a unit's track-in, track-out, device events and dispositions take turns.
 
 REST, the CFX consumer and the admin call these through integration's boundary, which
 adds exactly-once by eventId and keeps every refusal; nothing here knows about them.
-One module (about 500 lines): the three calls and the rules' checks they share, in the
-order docs/execution.md gives; the SQL they run is in tracking_rows.py.
+The two calls and the rules' checks they share, in the order docs/execution.md gives; the
+SQL they run is in tracking_rows.py.
 """
 
 from contextlib import nullcontext
@@ -24,7 +24,6 @@ from execution.holds import HoldNote, hold_units
 from execution.models import (
     DataSpec,
     DataValue,
-    FailureDisposition,
     Hold,
     PassResult,
     RouteStep,
@@ -34,7 +33,6 @@ from execution.models import (
     Track,
     Unit,
 )
-from execution.reason_codes import reason_named
 from execution.resolution import ResolutionError, ResolvedOperation, ResolvedTrack, resolve_items
 from execution.run_completion import complete_run_if_finished
 from execution.value_writing import build_values, hold_causes, judge_items
@@ -259,7 +257,7 @@ def track_out(
         if hold is not None:
             unit.status = Unit.Status.ON_HOLD
         elif after == Unit.Status.DONE:
-            _complete_run(run, now)
+            complete_run(run, now)
     note = None
     if hold is not None:
         note = HoldNote(hold.pk, hold.opened_at, unit.pk in holds)
@@ -272,73 +270,6 @@ def track_out(
         values=values,
         hold=note,
     )
-
-
-def dispose_failed_unit(
-    sn: str,
-    *,
-    disposition: str,
-    note: str,
-    decided_by,
-    rework_step_no: int | None = None,
-    reason: str | None = None,
-) -> FailureDisposition:
-    """Decide what becomes of a unit that failed a step (OUT_FAILED): REWORK queues it at
-    `rework_step_no`, a step of its run's route, where its next track-in starts; SCRAP
-    scraps it (and completes its run if no other unit is left). Who, when and why are
-    kept with the failed pass; `reason` is a reason code of the plant's list
-    (execution/reason_codes.py), needed once the list has an active code.
-
-    Callers check the `execution.dispose_failed_unit` permission. Raises
-    TrackingRefused (UNIT_NOT_FOUND, UNIT_NOT_FAILED, STEP_NOT_IN_ROUTE) or ValueError
-    for an unknown disposition, an empty note or a missing or unknown reason code.
-    """
-    if disposition not in FailureDisposition.Disposition.values:
-        raise ValueError(f"Unknown disposition {disposition!r}.")
-    if not note or not note.strip():
-        raise ValueError("Say why in the note.")
-    reason_code = reason_named(reason)
-    now = timezone.now()
-    with transaction.atomic():
-        unit = _locked_unit(sn)
-        if unit is None:
-            raise TrackingRefused("UNIT_NOT_FOUND", f"Unit not found: {sn}")
-        if unit.status != Unit.Status.OUT_FAILED:
-            raise TrackingRefused(
-                "UNIT_NOT_FAILED",
-                f"Unit {sn} is {unit.get_status_display().lower()}, not failed: "
-                "only a failed unit takes a disposition",
-            )
-        failed = unit.tracks.filter(result=PassResult.FAIL).order_by("-in_at", "-pk").first()
-        run = unit.run
-        if disposition == FailureDisposition.Disposition.REWORK:
-            steps = _route_step_numbers(run)
-            if rework_step_no not in steps:
-                raise TrackingRefused(
-                    "STEP_NOT_IN_ROUTE",
-                    f"Step {rework_step_no} is not a step of run {run}'s route "
-                    f"(its steps: {', '.join(map(str, steps)) or 'none'})",
-                )
-            unit.status, unit.current_step_no = Unit.Status.REWORK, rework_step_no
-        else:
-            rework_step_no = None
-            unit.status = Unit.Status.SCRAPPED
-        unit.save(update_fields=["status", "current_step_no"])
-        decision = FailureDisposition(
-            unit=unit,
-            track=failed,
-            disposition=disposition,
-            rework_step_no=rework_step_no,
-            note=note.strip(),
-            decided_by=decided_by,
-            decided_at=now,
-            reason=reason_code,
-        )
-        decision._history_user = decided_by  # the History page's "changed by"
-        decision.save()
-        if unit.status == Unit.Status.SCRAPPED and run is not None:
-            _complete_run(run, now)
-    return decision
 
 
 # The rules' checks, in order.
@@ -390,7 +321,7 @@ def _run_closed_message(run: Run) -> str:
     )
 
 
-def _locked_unit(sn: str) -> Unit | None:
+def locked_unit(sn: str) -> Unit | None:
     # FOR NO KEY UPDATE, as holds take it: a new pass's foreign key check goes through.
     return Unit.objects.select_for_update(no_key=True).filter(sn=sn).first()
 
@@ -419,7 +350,7 @@ def _unit_state_message(unit: Unit) -> str:
     return f"Unit {unit.sn} is {unit.get_status_display().lower()}"
 
 
-def _route_step_numbers(run: Run) -> list[int]:
+def route_step_numbers(run: Run) -> list[int]:
     return list(
         RouteStep.objects.filter(route_version_id=run.route_version_id)
         .order_by("step_no")
@@ -511,6 +442,6 @@ def _key_value_failed(new_values: list[DataValue]) -> bool:
     )
 
 
-def _complete_run(run: Run, now) -> None:
+def complete_run(run: Run, now) -> None:
     if complete_run_if_finished(run.pk, now):
         run.status, run.completed_at = Run.Status.COMPLETED, now

@@ -19,9 +19,10 @@ Finished: 5 (A, B, C, K done; D scrapped). Started: 9 (all but E).
 First-pass yield 2/5 (A, B); final yield 4/5.
 """
 
+from execution.failure_dispositions import dispose_failed_unit
 from execution.holds import close_hold
 from execution.models import Hold, Unit
-from execution.tracking import dispose_failed_unit, track_in, track_out
+from execution.tracking import track_in, track_out
 from tests.factories import UnitFactory, UserFactory
 from tests.route_line import RouteLine, fail_at_first_step
 

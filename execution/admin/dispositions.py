@@ -19,9 +19,10 @@ from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
 from execution.admin.reason_codes import ReasonCodeField
+from execution.failure_dispositions import dispose_failed_unit
 from execution.models import FailureDisposition, PassResult, Track, Unit
 from execution.reason_codes import ReasonCodeRefused
-from execution.tracking import TrackingRefused, dispose_failed_unit
+from execution.tracking import TrackingRefused
 from execution.unit_history import route_steps
 from execution.unit_links import unit_link, unit_page_url
 from mes.admin.evidence import ReadOnlyAdmin

@@ -3,10 +3,10 @@ list has an active code, by closing a hold and by disposing of a failed unit ali
 
 import pytest
 
+from execution.failure_dispositions import dispose_failed_unit
 from execution.holds import close_hold
 from execution.models import Hold, ReasonCode, Unit
 from execution.reason_codes import ReasonCodeRefused
-from execution.tracking import dispose_failed_unit
 from integration.ingestion.service import receive_device_event
 from tests.conftest import make_event
 from tests.factories import person_in_role

@@ -3,9 +3,10 @@
 import pytest
 from django.utils import timezone
 
+from execution.failure_dispositions import dispose_failed_unit
 from execution.holds import HoldCause, close_hold, hold_units
 from execution.models import FailureDisposition, Hold, PassResult, Run, Track, Unit
-from execution.tracking import TrackingRefused, dispose_failed_unit, track_in, track_out
+from execution.tracking import TrackingRefused, track_in, track_out
 from tests.factories import DataValueFactory, UnitFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

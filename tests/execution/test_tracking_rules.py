@@ -4,9 +4,10 @@ by a track-out and their release, and when a run is completed."""
 
 import pytest
 
+from execution.failure_dispositions import dispose_failed_unit
 from execution.holds import close_hold
 from execution.models import DataSpec, FailureDisposition, Hold, Run, Track, Unit
-from execution.tracking import TrackingRefused, dispose_failed_unit, track_in, track_out
+from execution.tracking import TrackingRefused, track_in, track_out
 from tests.factories import DataSpecFactory, DataValueFactory, UnitFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

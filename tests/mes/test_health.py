@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
 
+from execution.failure_dispositions import dispose_failed_unit
 from execution.models import (
     DataValue,
     Hold,
@@ -20,7 +21,6 @@ from execution.models import (
     SpcSettings,
     SpcSignalAcknowledgement,
 )
-from execution.tracking import dispose_failed_unit
 from integration.models import CfxReadingName, DeviceDataRecord, IntegrationMessage
 from integration.tracking.errors import TrackingCallRefused
 from integration.tracking.service import receive_track_in, receive_track_out

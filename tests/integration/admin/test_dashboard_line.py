@@ -8,8 +8,9 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from execution.failure_dispositions import dispose_failed_unit
 from execution.models import Track
-from execution.tracking import dispose_failed_unit, track_in, track_out
+from execution.tracking import track_in, track_out
 from execution.unit_links import unit_page_url
 from integration.dashboard import build_dashboard
 from tests.factories import UserFactory, person_in_role

@@ -6,8 +6,9 @@ decide one, and the track-in/out calls among its history and messages."""
 import pytest
 from django.urls import reverse
 
+from execution.failure_dispositions import dispose_failed_unit
 from execution.models import Unit
-from execution.tracking import dispose_failed_unit, track_in, track_out
+from execution.tracking import track_in, track_out
 from execution.unit_history import Kind
 from execution.unit_links import unit_page_url
 from integration.tracking.errors import TrackingCallRefused

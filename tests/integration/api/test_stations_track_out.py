@@ -4,8 +4,8 @@ run's completion, device events on the open pass, and every refusal."""
 
 import pytest
 
+from execution.failure_dispositions import dispose_failed_unit
 from execution.models import DataSpec, DataValue, Hold, Run, Track, Unit
-from execution.tracking import dispose_failed_unit
 from integration.models import DeviceDataRecord
 from tests.factories import DataSpecFactory, RunFactory, UnitFactory, UserFactory
 from tests.integration.api.stations_api import (

@@ -3,8 +3,8 @@ its re-send from a new call (docs/execution.md, "Exactly once")."""
 
 import pytest
 
+from execution.failure_dispositions import dispose_failed_unit
 from execution.models import Run, Track
-from execution.tracking import dispose_failed_unit
 from integration.ingestion.errors import MessageNotReplayable
 from integration.tracking.errors import TrackingCallRefused
 from integration.tracking.service import (
