@@ -229,3 +229,13 @@ def test_the_means_are_tested_with_the_specs_rules(integration, line, rules, mar
         ]
     else:
         assert elements(means, "circle", "mes-violation") == []
+
+
+def test_the_page_names_the_rules_the_spec_tests(integration, line):
+    SpcSettings.objects.create(spec=line.peak, rules=[1, 5])
+    add_values(line.peak, line.track, STEADY * 3)
+
+    page = text_of(spec_page(integration, line.peak))
+
+    assert "No point breaks rules 1, 5 in this window." in page
+    assert "Rules (Nelson): 1 a point beyond 3σ from the centre line; 5 2 of 3 points" in page
