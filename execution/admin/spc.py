@@ -165,6 +165,7 @@ def spc_section(request, spec: DataSpec) -> dict:
         "capability_minimum": CAPABILITY_MINIMUM,
         "limits_minimum": LIMITS_MINIMUM,
         "filter_scan_limit": FILTER_SCAN_LIMIT,
+        "attribute_chart_url": reverse("admin:execution_dataspec_attribute_chart", args=[spec.pk]),
         "values_url": reverse("admin:execution_datavalue_changelist")
         + "?"
         + urlencode({"spec__id__exact": spec.pk}),
