@@ -96,7 +96,7 @@ def photograph(base_url: str) -> list[Path]:
 
         # The fraction of the peak temperature's values judged FAIL, hour by hour.
         page.goto(spec_url.replace("/change/", "/p-chart/"))
-        page.wait_for_selector("#p-chart, #p-chart-missing")
+        page.wait_for_selector("#attribute-chart, #attribute-chart-missing")
         shoot("p-chart", full_page=True)
 
         # The station page, at a 1280 × 800 terminal's size, as the demo's superuser (the

@@ -1,11 +1,11 @@
-"""Server-rendered SVG of attribute charts (docs/quality.md "Attribute charts"): the p
-chart of a spec's fraction judged FAIL per time slot, and the Pareto of defect codes.
-No JavaScript: the pages embed the SVG as it is; every text is escaped."""
+"""Server-rendered SVG of attribute charts (docs/quality.md "Attribute charts"): a spec's p,
+np, c or u chart (execution/attribute_charts.py), and the Pareto of defect codes. No
+JavaScript: the pages embed the SVG as it is; every text is escaped."""
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from execution.attribute_charts import DefectPareto, PChart
+from execution.attribute_charts import AttributeSeries, DefectPareto
 from execution.charts import format_number, nice_ticks
 
 WIDTH, HEIGHT = 860, 320
@@ -13,6 +13,7 @@ LEFT, RIGHT, TOP, BOTTOM = 64, 110, 20, 56
 PLOT_WIDTH, PLOT_HEIGHT = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 LABEL_SPACING = 12  # px between the right-hand labels
 POINT, BEYOND, LIMIT, CENTRE = "#1565c0", "#c62828", "#1565c0", "#2e7d32"
+CENTRE_SYMBOLS = {"p": "p̄", "np": "np̄", "c": "c̄", "u": "ū"}
 
 
 def _svg(body: list[str], label: str) -> SafeString:
@@ -35,10 +36,26 @@ def _axis(low: float, high: float, y_of, as_percent: bool) -> list[str]:
     return parts
 
 
-def p_chart_svg(data: PChart) -> SafeString:
-    """Points in slot order, the centre line, and each point's own limits as steps (its
-    slot's sample size sets them); points beyond a limit in red and listed by title."""
-    chart = data.chart
+def figure_text(kind: str, number: float) -> str:
+    """A point, limit or centre as the chart prints it: a percent on a p chart."""
+    return f"{number * 100:.3g}%" if kind == "p" else format_number(number)
+
+
+def point_title(kind: str, point: float, size: float) -> str:
+    """What one point counts, in words."""
+    if kind == "p":
+        return f"{point * 100:.3g}% of {int(size)} judged FAIL"
+    if kind == "np":
+        return f"{int(point)} of {int(size)} judged FAIL"
+    if kind == "c":
+        return f"{int(point)} defects on one board"
+    return f"{format_number(point)} defects per board ({round(point * size)} on {int(size)})"
+
+
+def attribute_chart_svg(data: AttributeSeries) -> SafeString:
+    """Points in order, the centre line, and each point's own limits as steps (its sample
+    size sets them); points beyond a limit in red and listed by title."""
+    chart, kind = data.chart, data.kind
     count = len(chart.points)
     high = max([*chart.points, *chart.ucl, chart.centre]) * 1.08 or 0.01
     low = 0.0
@@ -49,7 +66,7 @@ def p_chart_svg(data: PChart) -> SafeString:
     def y_of(value: float) -> float:
         return TOP + PLOT_HEIGHT * (1 - (value - low) / (high - low))
 
-    body = _axis(low, high, y_of, as_percent=True)
+    body = _axis(low, high, y_of, as_percent=kind == "p")
     for name, limits in (("UCL", chart.ucl), ("LCL", chart.lcl)):
         steps = []
         for index, limit in enumerate(limits):
@@ -66,13 +83,14 @@ def p_chart_svg(data: PChart) -> SafeString:
             label_y = y_of(chart.centre) + (LABEL_SPACING if name == "LCL" else -LABEL_SPACING)
         body.append(
             f'<text x="{LEFT + PLOT_WIDTH + 6}" y="{label_y + 4:.1f}" font-size="11">'
-            f"{name} {limits[-1] * 100:.3g}%</text>"
+            f"{name} {escape(figure_text(kind, limits[-1]))}</text>"
         )
     centre_y = y_of(chart.centre)
     body.append(
         f'<line class="mes-centre" x1="{LEFT}" x2="{LEFT + PLOT_WIDTH}" y1="{centre_y:.1f}" '
         f'y2="{centre_y:.1f}" stroke="{CENTRE}"/><text x="{LEFT + PLOT_WIDTH + 6}" '
-        f'y="{centre_y + 4:.1f}" font-size="11">p̄ {chart.centre * 100:.3g}%</text>'
+        f'y="{centre_y + 4:.1f}" font-size="11">{CENTRE_SYMBOLS[kind]} '
+        f"{escape(figure_text(kind, chart.centre))}</text>"
     )
     path = " ".join(f"{x_of(i):.1f},{y_of(point):.1f}" for i, point in enumerate(chart.points))
     body.append(f'<polyline points="{path}" fill="none" stroke="{POINT}"/>')
@@ -82,7 +100,7 @@ def p_chart_svg(data: PChart) -> SafeString:
         zip(chart.points, chart.sizes, data.starts, strict=True)
     ):
         colour = BEYOND if index in beyond else POINT
-        title = f"{start:%Y-%m-%d %H:%M}: {point * 100:.3g}% of {int(size)} judged FAIL"
+        title = f"{start:%Y-%m-%d %H:%M}: {point_title(kind, point, size)}"
         if index in beyond:
             title += " (beyond its limit)"
         body.append(
@@ -95,7 +113,7 @@ def p_chart_svg(data: PChart) -> SafeString:
                 f'<text x="{x_of(index):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" '
                 f'font-size="10">{escape(f"{start:%m-%d %H:%M}")}</text>'
             )
-    return _svg(body, f"p chart of {data.spec.name}")
+    return _svg(body, f"{kind} chart of {data.spec.name}")
 
 
 def pareto_svg(data: DefectPareto) -> SafeString:

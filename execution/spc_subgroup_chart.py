@@ -1,13 +1,13 @@
-"""A window's X̄-R or X̄-S chart: subgroups of n consecutive values, drawn as server-rendered SVG.
+"""A window's X̄-R or X̄-S chart as server-rendered SVG: the X̄ panel over the R or S panel.
 
-The window's values (oldest first) are cut into subgroups of `size` consecutive
-values (a last, unfinished subgroup waits) and charted with the limits of the
-execution/spc/ package: the X̄ panel (x̿ and its limits) over the R or S panel.
-Subgroups are equally spaced in order, as the I-MR chart's points are
-(execution/spc_svg.py); a subgroup's time is that of its last value. Rule 1 is
-marked on both panels (a mean or a spread beyond its limits).
+The subgroups and their limits come from execution/spc_subgroup_analysis.py. Subgroups
+are equally spaced in order, as the I-MR chart's points are (execution/spc_svg.py); a
+subgroup's time is that of its last value. Limits that differ between subgroups (sizes
+unequal) are drawn as steps. A mean completing one of the spec's Nelson rules is ringed
+with the rule's number; a range or standard deviation beyond its limits is ringed "1".
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,15 +16,7 @@ from django.utils.safestring import SafeString
 
 from execution.charts import format_number
 from execution.models import DataValue
-from execution.spc import (
-    NoChart,
-    SubgroupChart,
-    SubgroupViolations,
-    subgroup_violations,
-    subgroups_of,
-    xbar_r_chart,
-    xbar_s_chart,
-)
+from execution.spc_subgroup_analysis import SubgroupAnalysis
 from execution.spc_svg import (
     LimitLine,
     ObservationSvg,
@@ -35,7 +27,6 @@ from execution.spc_svg import (
     padded,
     pause_text,
 )
-from execution.spc_window import WindowAnalysis
 
 WIDTH, HEIGHT = 860, 500
 LEFT, RIGHT = 64, 130
@@ -43,65 +34,44 @@ MEANS_TOP, MEANS_HEIGHT = 28, 250
 SPREADS_TOP, SPREADS_HEIGHT = 316, 130
 AXIS_Y = SPREADS_TOP + SPREADS_HEIGHT
 PLOT_WIDTH = WIDTH - LEFT - RIGHT
-
-# chart parameter → (title, spread chart's name, limits function)
-SUBGROUP_CHARTS = {
-    "xbar-r": ("X̄-R", "Range", xbar_r_chart),
-    "xbar-s": ("X̄-S", "Standard deviation", xbar_s_chart),
-}
-MARKED_RULES = (1,)
 POINT_COLOUR = "#37474f"
-
-
-@dataclass(frozen=True)
-class SubgroupAnalysis:
-    """A window cut into subgroups, their chart's limits and the points beyond them."""
-
-    kind: str  # a key of SUBGROUP_CHARTS
-    size: int
-    groups: list[list[DataValue]]
-    chart: SubgroupChart
-    violations: SubgroupViolations
-
-    @property
-    def title(self) -> str:
-        return SUBGROUP_CHARTS[self.kind][0]
-
-    @property
-    def spread_symbol(self) -> str:
-        return self.chart.kind  # "R" or "S"
-
-
-def subgroup_analysis(result: WindowAnalysis, kind: str, size: int) -> SubgroupAnalysis | NoChart:
-    """The window's X̄-R or X̄-S chart with subgroups of `size`, or a NoChart saying why not."""
-    title, _, limits_of = SUBGROUP_CHARTS[kind]
-    numbers = result.analysis.values
-    chart = limits_of(subgroups_of(numbers, size))
-    if not chart.known:
-        return NoChart(
-            f"The {title} chart needs at least 2 subgroups of {size} consecutive values, "
-            f"{2 * size} values; this window holds {len(numbers)} ({chart.missing})."
-        )
-    whole = len(chart.sizes) * size
-    values = result.values[:whole]
-    groups = [values[start : start + size] for start in range(0, whole, size)]
-    return SubgroupAnalysis(
-        kind, size, groups, chart, subgroup_violations(chart, rules=MARKED_RULES)
-    )
 
 
 def _pauses(groups: list[list[DataValue]]) -> tuple[list[tuple[int, timedelta]], dict]:
     """Breaks between subgroups (before subgroup k), and pauses inside a subgroup by subgroup."""
-    size = len(groups[0])
-    times = [value.collected_at for group in groups for value in group]
+    times, group_of, starts = [], [], set()
+    for number, group in enumerate(groups):
+        starts.add(len(times))
+        times += [value.collected_at for value in group]
+        group_of += [number] * len(group)
     between, inside = [], {}
     for index in gaps(times):
         pause = times[index] - times[index - 1]
-        if index % size == 0:
-            between.append((index // size, pause))
+        if index in starts:
+            between.append((group_of[index], pause))
         else:
-            inside[index // size] = pause
+            inside[group_of[index]] = pause
     return between, inside
+
+
+def _by_size(label: str, values: list[float], sizes: list[int]) -> str:
+    seen = {}
+    for size, value in zip(sizes, values, strict=True):
+        seen.setdefault(size, value)
+    return f"{label} by subgroup size: " + ", ".join(
+        f"n = {size}: {format_number(value)}" for size, value in sorted(seen.items())
+    )
+
+
+def _limits(svg, panel, lines: list[tuple[str, list[float], str]], sizes: list[int]) -> None:
+    """Each limit as a line when it is the same for every subgroup, else as steps."""
+    flat = [
+        LimitLine(label, values[0], kind) for label, values, kind in lines if len(set(values)) == 1
+    ]
+    svg.limit_lines(panel, flat)
+    for label, values, kind in lines:
+        if len(set(values)) > 1:
+            svg.limit_steps(panel, label, values, kind, _by_size(label, values, sizes))
 
 
 def subgroup_chart_svg(subgrouped: SubgroupAnalysis) -> SafeString:
@@ -111,47 +81,46 @@ def subgroup_chart_svg(subgrouped: SubgroupAnalysis) -> SafeString:
     svg = ObservationSvg(count, left=LEFT, plot_width=PLOT_WIDTH)
     between, inside = _pauses(groups)
     symbol = subgrouped.spread_symbol
-    spread_name = SUBGROUP_CHARTS[subgrouped.kind][1]
 
+    centre = [chart.grand_mean] * count
     mean_lines = [
-        LimitLine("UCL", chart.mean_ucl[0], "control"),
-        LimitLine("X̿", chart.grand_mean, "centre"),
-        LimitLine("LCL", chart.mean_lcl[0], "control"),
+        ("UCL", chart.mean_ucl, "control"),
+        ("μ" if subgrouped.frozen else "X̿", centre, "centre"),
+        ("LCL", chart.mean_lcl, "control"),
     ]
-    low, high = padded(chart.means + [line.value for line in mean_lines])
+    low, high = padded(chart.means + chart.mean_ucl + chart.mean_lcl)
     means = Panel(MEANS_TOP, MEANS_HEIGHT, low, high)
-    svg.frame(means, "means", f"Subgroup means (n = {subgrouped.size})")
-    svg.limit_lines(means, mean_lines)
-    mean_beyond = {violation.index for violation in subgrouped.violations.means}
-    _draw(svg, means, chart.means, _Marks("mean", "X̄", mean_beyond), groups, inside, between)
+    sizes = chart.sizes
+    size_text = f"n = {sizes[0]}" if subgrouped.subgrouping.equal_sizes else "n varies"
+    frozen_text = ", frozen limits" if subgrouped.frozen else ""
+    svg.frame(means, "means", f"Subgroup means ({size_text}{frozen_text})")
+    _limits(svg, means, mean_lines, sizes)
+    mean_rules = defaultdict(list)
+    for violation in subgrouped.violations.means:
+        mean_rules[violation.index].append(violation.rule.value)
+    _draw(svg, means, chart.means, _Marks("mean", "X̄", mean_rules), subgrouped, inside, between)
     svg.add("</g>")
 
+    spread_centres = [chart.spread_centre(index) for index in range(count)]
     spread_lines = [
-        LimitLine("UCL", chart.spread_ucl[0], "control"),
-        LimitLine(f"{symbol}̄", chart.spread_mean, "centre"),
-        LimitLine("LCL", chart.spread_lcl[0], "control"),
+        ("UCL", chart.spread_ucl, "control"),
+        (f"{symbol}̄" if not subgrouped.frozen else f"{symbol} centre", spread_centres, "centre"),
+        ("LCL", chart.spread_lcl, "control"),
     ]
-    top = max(chart.spreads + [chart.spread_ucl[0]]) * 1.08 or 1.0
+    top = max(chart.spreads + chart.spread_ucl) * 1.08 or 1.0
     spreads = Panel(SPREADS_TOP, SPREADS_HEIGHT, 0.0, top)
-    svg.frame(spreads, "spreads", f"{spread_name} ({symbol})")
-    svg.limit_lines(spreads, spread_lines)
-    spread_beyond = set(subgrouped.violations.spreads_beyond)
-    _draw(
-        svg,
-        spreads,
-        chart.spreads,
-        _Marks("spread", symbol, spread_beyond),
-        groups,
-        inside,
-        between,
-    )
+    svg.frame(spreads, "spreads", f"{subgrouped.spread_name} ({symbol})")
+    _limits(svg, spreads, spread_lines, sizes)
+    spread_rules = {index: [1] for index in subgrouped.violations.spreads_beyond}
+    marks = _Marks("spread", symbol, spread_rules)
+    _draw(svg, spreads, chart.spreads, marks, subgrouped, inside, between)
     svg.add("</g>")
 
     svg.break_lines([means, spreads], between)
     ends = [group[-1].collected_at for group in groups]
     svg.time_axis(ends, AXIS_Y)
-    start = groups[0][0].collected_at
-    caption = axis_caption(count, f"subgroups of {subgrouped.size}", start, ends[-1])
+    description = subgrouped.subgrouping.description
+    caption = axis_caption(count, "subgroups", groups[0][0].collected_at, ends[-1])
     svg.add(
         f'<text class="mes-axis-caption" x="{LEFT + PLOT_WIDTH / 2:.1f}" y="{AXIS_Y + 44}" '
         f'text-anchor="middle" fill="#666">{escape(caption)}; time of each last value</text>'
@@ -159,18 +128,18 @@ def subgroup_chart_svg(subgrouped: SubgroupAnalysis) -> SafeString:
     return svg.render(
         width=WIDTH,
         height=HEIGHT,
-        aria_label=f"{subgrouped.title} chart of {count} subgroups of {subgrouped.size}",
+        aria_label=f"{subgrouped.title} chart of {count} subgroups, {description}",
         kind=subgrouped.kind,
     )
 
 
 @dataclass(frozen=True)
 class _Marks:
-    """Which panel's points these are, their symbol on hover, and those beyond their limits."""
+    """Which panel's points these are, their symbol on hover, and the rules each breaks."""
 
     name: str  # "mean" or "spread"
     symbol: str
-    beyond: set[int]
+    rules: dict[int, list[int]]
 
 
 def _draw(
@@ -178,29 +147,40 @@ def _draw(
     panel: Panel,
     numbers: list[float],
     marks: _Marks,
-    groups: list[list[DataValue]],
+    subgrouped: SubgroupAnalysis,
     inside: dict[int, timedelta],
     between: list[tuple[int, timedelta]],
 ) -> None:
-    """The panel's trace and points (hover: the subgroup's values and times), rule 1 ringed."""
+    """The panel's trace and points (hover: the subgroup's values and times), rules ringed."""
+    groups = subgrouped.groups
     points = [(svg.x_at(index), panel.y_at(number)) for index, number in enumerate(numbers)]
     svg.path(points, {index for index, _ in between})
+    start = 1
     for index, ((x, y), number) in enumerate(zip(points, numbers, strict=True)):
         group = groups[index]
         first, last = local(group[0].collected_at), local(group[-1].collected_at)
-        start = sum(len(earlier) for earlier in groups[:index]) + 1
+        which = (
+            f"values #{start}–#{start + len(group) - 1}"
+            if subgrouped.subgrouping.consecutive
+            else f"{len(group)} values"
+        )
+        start += len(group)
         tip = (
-            f"subgroup {index + 1}: values #{start}–#{start + len(group) - 1}, "
+            f"subgroup {index + 1}: {which}, "
             f"{first:%Y-%m-%d %H:%M:%S} to {last:%Y-%m-%d %H:%M:%S} — "
             f"{marks.symbol} {format_number(number)}"
         )
         if index in inside:
             tip += f"; spans a pause of {pause_text(inside[index])}"
         classes = f"mes-subgroup-point mes-subgroup-{marks.name}"
-        if index in marks.beyond:
+        rules = sorted(marks.rules.get(index, ()))
+        if rules:
             classes += " mes-violation"
-            tip += "; beyond its control limit (rule 1)"
-            svg.ring(x, y, "1")
+            if rules == [1]:
+                tip += "; beyond its control limit (rule 1)"
+            else:
+                tip += f"; Nelson rule {','.join(str(rule) for rule in rules)}"
+            svg.ring(x, y, ",".join(str(rule) for rule in rules))
         svg.add(
             f'<circle class="{classes}" data-index="{index}" cx="{x:.1f}" cy="{y:.1f}" r="3" '
             f'fill="{POINT_COLOUR}"><title>{escape(tip)}</title></circle>'

@@ -150,6 +150,27 @@ class ObservationSvg:
                 f'y="{label_y + 4:.1f}" fill="{colour}">{escape(text)}</text>'
             )
 
+    def limit_steps(self, panel: Panel, label: str, values: list[float], kind: str, tip: str):
+        """A limit that differs from point to point (subgroups of unequal size): a step
+        per point, from halfway to the one before to halfway to the next, labelled with
+        the last point's value; `tip` says it on hover."""
+        colour, dash = LINE_STYLES[kind]
+        points = []
+        for index, value in enumerate(values):
+            y = panel.y_at(value)
+            points += [(self.x_at(index - 0.5), y), (self.x_at(index + 0.5), y)]
+        coordinates = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        dash_attribute = f' stroke-dasharray="{dash}"' if dash else ""
+        text = f"{label} {format_number(values[-1])}"
+        self.add(
+            f'<polyline class="mes-limit mes-limit-{kind} mes-limit-steps" '
+            f'data-limit="{escape(label)}" points="{coordinates}" fill="none" '
+            f'stroke="{colour}" stroke-width="1.5"{dash_attribute}>'
+            f"<title>{escape(tip)}</title></polyline>"
+            f'<text class="mes-limit-label" x="{self.right + 6}" '
+            f'y="{panel.y_at(values[-1]) + 4:.1f}" fill="{colour}">{escape(text)}</text>'
+        )
+
     def break_lines(self, panels: list[Panel], breaks: list[tuple[int, timedelta]]) -> None:
         """A dashed vertical line before each observation that follows a pause, labelled."""
         top = min(panel.top for panel in panels)

@@ -96,7 +96,16 @@ def window_values(spec: DataSpec, window: Window) -> tuple[list[DataValue], bool
             values = values.filter(meta__equipmentId=window.equipment_id)
     rows = list(
         values.order_by("-collected_at", "-id").only(
-            "id", "collected_at", "value_number", "judge", "alarmed", "station_id", "spec_id"
+            "id",
+            "collected_at",
+            "value_number",
+            "judge",
+            "alarmed",
+            "station_id",
+            "spec_id",
+            # What the X̄ charts may subgroup by (execution/spc_subgrouping.py).
+            "carrier_track_id",
+            "source_ref",
         )[: window.size + 1]
     )
     more = len(rows) > window.size

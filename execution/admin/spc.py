@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from execution.admin.spc_charts import capability_panel, chart_section, cpm_figure, window_errors
 from execution.models import DataSpec, DataValue, Station
-from execution.spc import CAPABILITY_MINIMUM, DEFAULT_RULES, LIMITS_MINIMUM, Figure, NelsonRule
+from execution.spc import CAPABILITY_MINIMUM, LIMITS_MINIMUM, Figure, NelsonRule
 from execution.spc_window import (
     DEFAULT_WINDOW_SIZE,
     FILTER_SCAN_LIMIT,
@@ -160,11 +160,12 @@ def spc_section(request, spec: DataSpec) -> dict:
             RangeRow(values[index], result.analysis.limits.moving_ranges[index - 1])
             for index in result.analysis.moving_ranges_beyond
         ],
-        # The rules the chart tests (rules 5-8 exist; per-spec choice is issue 26's).
-        "rules": [NelsonRule(rule) for rule in sorted(DEFAULT_RULES)],
+        # The rules the chart tests: the spec's choice (its decisions page), else 1-4.
+        "rules": [NelsonRule(rule) for rule in result.rules],
         "capability_minimum": CAPABILITY_MINIMUM,
         "limits_minimum": LIMITS_MINIMUM,
         "filter_scan_limit": FILTER_SCAN_LIMIT,
+        "attribute_chart_url": reverse("admin:execution_dataspec_attribute_chart", args=[spec.pk]),
         "values_url": reverse("admin:execution_datavalue_changelist")
         + "?"
         + urlencode({"spec__id__exact": spec.pk}),

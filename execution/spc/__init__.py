@@ -59,6 +59,7 @@ from execution.spc.rules import (
 from execution.spc.subgroups import (
     SubgroupChart,
     SubgroupViolations,
+    standard_chart,
     subgroup_violations,
     subgroups_by_key,
     subgroups_of,
@@ -114,6 +115,7 @@ __all__ = [
     "subgroup_violations",
     "subgroups_by_key",
     "subgroups_of",
+    "standard_chart",
     "time_slot",
     "too_few",
     "u_chart",

@@ -2,10 +2,12 @@
 
 Montgomery, Introduction to Statistical Quality Control (6th ed., 2009), Appendix
 Table VI "Factors for Constructing Variables Control Charts" (the same table in the
-AIAG SPC manual and ASTM E2587). The printed, rounded values are kept rather than
-recomputed so that limits agree with hand calculations from the books; the tests
-check them against their definitions (c₄ from the gamma function, d₂ as the mean
-range of n standard normal values) to within the last printed digit.
+AIAG SPC manual and ASTM E2587), with its factors for limits from a standard (μ and
+σ given: A, B₅, B₆, D₁, D₂), used when a spec's limits are frozen. The printed,
+rounded values are kept rather than recomputed so that limits agree with hand
+calculations from the books; the tests check them against their definitions (c₄
+from the gamma function, d₂ as the mean range of n standard normal values) to
+within the last printed digit.
 """
 
 from dataclasses import dataclass
@@ -27,6 +29,13 @@ class ChartConstants:
     d3: float  # σ(R) = d₃σ
     D3: float  # R chart LCL = D₃R̄
     D4: float  # R chart UCL = D₄R̄
+    # Limits from a standard μ, σ (frozen limits): X̄ μ ± Aσ, s chart B₅σ … B₆σ
+    # (centre c₄σ), R chart D₁σ … D₂σ (centre d₂σ).
+    A: float  # 3/√n
+    B5: float
+    B6: float
+    D1: float
+    D2: float
 
 
 # n: A2, A3, c4, B3, B4, d2, d3, D3, D4 (Montgomery, appendix table VI).
@@ -57,7 +66,35 @@ _TABLE = {
     25: (0.153, 0.606, 0.9896, 0.565, 1.435, 3.931, 0.708, 0.459, 1.541),
 }
 
-CONSTANTS = {n: ChartConstants(n, *factors) for n, factors in _TABLE.items()}
+# n: A, B5, B6, D1, D2 (the same table's columns for a standard given).
+_STANDARD_TABLE = {
+    2: (2.121, 0.0, 2.606, 0.0, 3.686),
+    3: (1.732, 0.0, 2.276, 0.0, 4.358),
+    4: (1.500, 0.0, 2.088, 0.0, 4.698),
+    5: (1.342, 0.0, 1.964, 0.0, 4.918),
+    6: (1.225, 0.029, 1.874, 0.0, 5.078),
+    7: (1.134, 0.113, 1.806, 0.204, 5.204),
+    8: (1.061, 0.179, 1.751, 0.388, 5.306),
+    9: (1.000, 0.232, 1.707, 0.547, 5.393),
+    10: (0.949, 0.276, 1.669, 0.687, 5.469),
+    11: (0.905, 0.313, 1.637, 0.811, 5.535),
+    12: (0.866, 0.346, 1.610, 0.922, 5.594),
+    13: (0.832, 0.374, 1.585, 1.025, 5.647),
+    14: (0.802, 0.399, 1.563, 1.118, 5.696),
+    15: (0.775, 0.421, 1.544, 1.203, 5.741),
+    16: (0.750, 0.440, 1.526, 1.282, 5.782),
+    17: (0.728, 0.458, 1.511, 1.356, 5.820),
+    18: (0.707, 0.475, 1.496, 1.424, 5.856),
+    19: (0.688, 0.490, 1.483, 1.487, 5.891),
+    20: (0.671, 0.504, 1.470, 1.549, 5.921),
+    21: (0.655, 0.516, 1.459, 1.605, 5.951),
+    22: (0.640, 0.528, 1.448, 1.659, 5.979),
+    23: (0.626, 0.539, 1.438, 1.710, 6.006),
+    24: (0.612, 0.549, 1.429, 1.759, 6.031),
+    25: (0.600, 0.559, 1.420, 1.806, 6.056),
+}
+
+CONSTANTS = {n: ChartConstants(n, *factors, *_STANDARD_TABLE[n]) for n, factors in _TABLE.items()}
 
 
 def chart_constants(n: int) -> ChartConstants:

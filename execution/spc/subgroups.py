@@ -9,6 +9,11 @@ over mixed sizes has no standard form); X̄-S takes them with Montgomery's
 variable-size formulas (§6.3.2): x̿ weighted by size, s̄ pooled,
 s̄ = √(Σ(nᵢ − 1)sᵢ² / (Σnᵢ − m)), and limits per subgroup from the factors of its
 own size. With equal sizes s̄ is the plain mean of the sᵢ, as in §6.3.1.
+
+Limits from a standard (frozen limits: μ and σ known from a baseline), Montgomery
+§6.2.1 and §6.3.1, "standard values given": X̄ chart μ ± Aσ (A = 3/√n), R chart
+centre d₂σ, limits D₁σ … D₂σ; s chart centre c₄σ, limits B₅σ … B₆σ, each subgroup
+with the factors of its own size.
 """
 
 import statistics
@@ -73,10 +78,17 @@ class SubgroupChart:
     mean_lcl: list[float]
     spread_ucl: list[float]
     spread_lcl: list[float]
+    # Each subgroup's spread centre when it depends on the size (limits from a standard:
+    # d₂σ or c₄σ); empty when it is spread_mean for all.
+    spread_centres: list[float] = field(default_factory=list)
+    from_standard: bool = False  # limits from a given μ and σ (frozen), not from the data
 
     @property
     def known(self) -> bool:
         return True
+
+    def spread_centre(self, index: int) -> float:
+        return self.spread_centres[index] if self.spread_centres else self.spread_mean
 
     @property
     def equal_sizes(self) -> bool:
@@ -163,6 +175,49 @@ def xbar_s_chart(subgroups: list[list[float]]) -> SubgroupChart | NoChart:
         mean_lcl=[grand_mean - factor.A3 * s_bar for factor in factors],
         spread_ucl=[factor.B4 * s_bar for factor in factors],
         spread_lcl=[factor.B3 * s_bar for factor in factors],
+    )
+
+
+def standard_chart(
+    subgroups: list[list[float]], spread: str, mean: float, sigma: float
+) -> SubgroupChart | NoChart:
+    """X̄ and R (`spread` "R") or s ("S") chart limits from a standard μ = `mean`, σ = `sigma`:
+    X̄ μ ± Aσ; R chart d₂σ, D₁σ … D₂σ; s chart c₄σ, B₅σ … B₆σ (module docstring).
+
+    Sizes may differ (each subgroup takes its own factors), but an R chart keeps the
+    rule of xbar_r_chart: one size for all.
+    """
+    refused = _refusal(subgroups)
+    if refused is not None:
+        return refused
+    sizes = [len(group) for group in subgroups]
+    if spread == "R" and len(set(sizes)) > 1:
+        return NoChart("subgroups of unequal size: use the X̄-S chart")
+    factors = [chart_constants(n) for n in sizes]
+    if spread == "R":
+        spreads = [max(group) - min(group) for group in subgroups]
+        centres = [factor.d2 * sigma for factor in factors]
+        ucl = [factor.D2 * sigma for factor in factors]
+        lcl = [factor.D1 * sigma for factor in factors]
+    else:
+        spreads = [statistics.stdev(group) for group in subgroups]
+        centres = [factor.c4 * sigma for factor in factors]
+        ucl = [factor.B6 * sigma for factor in factors]
+        lcl = [factor.B5 * sigma for factor in factors]
+    return SubgroupChart(
+        kind=spread,
+        sizes=sizes,
+        means=[statistics.fmean(group) for group in subgroups],
+        spreads=spreads,
+        grand_mean=mean,
+        spread_mean=centres[0],
+        sigma_within=sigma,
+        mean_ucl=[mean + factor.A * sigma for factor in factors],
+        mean_lcl=[mean - factor.A * sigma for factor in factors],
+        spread_ucl=ucl,
+        spread_lcl=lcl,
+        spread_centres=centres,
+        from_standard=True,
     )
 
 

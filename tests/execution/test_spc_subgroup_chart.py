@@ -61,7 +61,7 @@ def test_an_xbar_r_chart_draws_the_means_over_the_ranges_with_their_limits(integ
         "subgroup 1: values #1–#5, 2026-01-24 10:00:00 to 2026-01-24 10:04:00 — X̄ 245.22"
     )
     table = re.search(r'<table aria-label="Control limits">.*?</table>', page, flags=re.S)[0]
-    assert "Control limits (X̄-R, subgroups of 5)" in table
+    assert "Control limits (X̄-R, subgroups of 5 consecutive values)" in table
     assert f"{expected.mean_ucl[0]:.4f}" in table and f"{expected.sigma_within:.4f}" in table
 
 
@@ -104,7 +104,7 @@ def test_a_mean_beyond_its_limits_is_ringed_and_listed(integration, line):
     [spreads] = elements(chart, "g", "mes-panel-spreads")
     assert elements(spreads, "circle", "mes-ring") == []
     assert re.findall(r'<li class="mes-subgroup-beyond">([^<]+)</li>', page) == [
-        "subgroup 9 (2026-01-24 10:44): X̄ beyond its control limit"
+        "subgroup 9 (2026-01-24 10:44): X̄ rule 1: a point beyond 3σ from the centre line"
     ]
 
 

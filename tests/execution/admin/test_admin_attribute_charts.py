@@ -56,11 +56,11 @@ def test_the_p_chart_counts_each_hours_fraction_and_marks_a_slot_beyond_its_limi
     assert chart.centre == pytest.approx(p_bar)
     assert chart.ucl[0] == pytest.approx(p_bar + 3 * math.sqrt(p_bar * (1 - p_bar) / 50))
     assert chart.beyond == [20]
-    svg = svg_of(page, "p-chart")
+    svg = svg_of(page, "attribute-chart")
     points = svg.findall(f".//{SVG}circle")
     assert len(points) == 21
     assert [point.get("class") for point in points].count("mes-point mes-beyond") == 1
-    assert "0.4000" in page  # the last slot's fraction in the table
+    assert "<td>40%</td>" in page  # the last slot's fraction in the table
 
 
 def test_an_unknown_subgroup_is_said_and_the_hour_is_used(quality, aoi):
@@ -79,7 +79,7 @@ def test_a_spec_without_judged_values_has_no_p_chart_and_says_why(quality, aoi):
     response = quality.get(reverse("admin:execution_dataspec_p_chart", args=[aoi.pk]))
 
     assert response.status_code == 200
-    assert 'id="p-chart-missing"' in response.content.decode()
+    assert 'id="attribute-chart-missing"' in response.content.decode()
 
 
 def test_the_pareto_counts_failed_passes_by_defect_code_largest_first(quality):

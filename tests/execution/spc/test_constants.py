@@ -85,3 +85,32 @@ def test_each_row_agrees_with_the_definitions_to_the_last_printed_digit(n):
         assert pytest.approx(2, abs=1.01e-3) == factors.D3 + factors.D4
         # From the printed, rounded d₃ and d₂: one unit plus their rounding.
         assert pytest.approx(1 + 3 * factors.d3 / factors.d2, abs=1.5e-3) == factors.D4
+
+
+STANDARD_PRINTED = {
+    # n: A, B5, B6, D1, D2 (the same table's factors for a standard μ, σ given)
+    2: (2.121, 0, 2.606, 0, 3.686),
+    5: (1.342, 0, 1.964, 0, 4.918),
+    10: (0.949, 0.276, 1.669, 0.687, 5.469),
+    25: (0.600, 0.559, 1.420, 1.806, 6.056),
+}
+
+
+@pytest.mark.parametrize("n", sorted(STANDARD_PRINTED))
+def test_the_factors_for_a_standard_given_are_the_printed_ones(n):
+    factors = chart_constants(n)
+    assert STANDARD_PRINTED[n] == (factors.A, factors.B5, factors.B6, factors.D1, factors.D2)
+
+
+@pytest.mark.parametrize("n", list(SUBGROUP_SIZES))
+def test_the_factors_for_a_standard_agree_with_their_definitions(n):
+    # A = 3/√n, B₅,₆ = c₄ ∓ 3√(1 − c₄²), D₁,₂ = d₂ ∓ 3d₃ (Montgomery §6.2.1, §6.3.1).
+    factors = chart_constants(n)
+    c4 = c4_exact(n)
+
+    assert pytest.approx(3 / math.sqrt(n), abs=0.5e-3) == factors.A
+    assert pytest.approx(max(0.0, c4 - 3 * math.sqrt(1 - c4**2)), abs=0.5e-3) == factors.B5
+    assert pytest.approx(c4 + 3 * math.sqrt(1 - c4**2), abs=0.5e-3) == factors.B6
+    # d₃ is printed to three digits only: three of its units, times 3, plus rounding.
+    assert pytest.approx(max(0.0, factors.d2 - 3 * factors.d3), abs=2.5e-3) == factors.D1
+    assert pytest.approx(factors.d2 + 3 * factors.d3, abs=2.5e-3) == factors.D2

@@ -11,6 +11,14 @@ Sources:
   the book multiplies rounded intermediates (e.g. D₄·R̄ = 2.114 × 0.023), so the R
   and s chart limits computed from the raw data differ from its hand figures in the
   third digit and are checked here against the formula instead.
+- The same book's Table 6.4 (Example 6.4, X̄ and s charts with variable sample size):
+  the piston rings with samples 2, 13, 15 and 20 cut to 3 values and 6, 7, 9 and 17
+  to 4 (113 values). Its sample 21 reads 73.982, 74.001, 74.015, 74.005, 73.996
+  (s = 0.0122 as printed there), not qcc's Table 6.3 row. The book's figures:
+  x̿ = 74.001, Σ(nᵢ−1)sᵢ² = 0.009324, s̄ = √(0.009324/88) = 0.0103, and for n = 5
+  X̄ limits 74.016 and 73.986, s chart UCL 0.022 (from the rounded x̿ and s̄).
+- Limits from a standard: the same book's §5.2 (the piston rings with μ = 74 mm and
+  σ = 0.01 mm known, n = 5): σ_x̄ = 0.0045, UCL = 74.0135, LCL = 73.9865.
 - Small sets for unequal sizes and grouping are constructed and worked by hand from
   Montgomery's formulas (§6.3.2: pooled s̄ = √(Σ(nᵢ−1)sᵢ²/(Σnᵢ − m)), limits
   x̿ ± A₃(nᵢ)s̄, B₃(nᵢ)s̄, B₄(nᵢ)s̄), as each test says.
@@ -23,6 +31,7 @@ import pytest
 
 from execution.spc import (
     NelsonRule,
+    standard_chart,
     subgroup_violations,
     subgroups_by_key,
     subgroups_of,
@@ -58,6 +67,17 @@ PISTON_RINGS = [
     [74.015, 74.008, 73.993, 74.000, 74.010],
     [73.982, 73.984, 73.995, 74.017, 74.013],
 ]
+
+
+# Table 6.4: sample number → its size where it is not 5, and sample 21 as printed there.
+VARIABLE_SIZES = {2: 3, 13: 3, 15: 3, 20: 3, 6: 4, 7: 4, 9: 4, 17: 4}
+TABLE_6_4_SAMPLE_21 = [73.982, 74.001, 74.015, 74.005, 73.996]
+
+
+def table_6_4() -> list[list[float]]:
+    samples = [list(row) for row in PISTON_RINGS]
+    samples[20] = TABLE_6_4_SAMPLE_21
+    return [row[: VARIABLE_SIZES.get(number, 5)] for number, row in enumerate(samples, 1)]
 
 
 # --- grouping -----------------------------------------------------------------------------------
@@ -252,3 +272,76 @@ def test_subgroups_without_spread_have_no_sigma_rules_but_keep_the_run_rules():
 
     assert chart.spread_mean == 0
     assert found.means == [] and found.spreads_beyond == []
+
+
+# --- X̄-S with variable sample size: Montgomery's Example 6.4 -----------------------------------
+
+
+def test_xbar_s_of_variable_sizes_matches_montgomery_example_6_4():
+    samples = table_6_4()
+    chart = xbar_s_chart(samples)
+    pooled = sum((len(row) - 1) * statistics.stdev(row) ** 2 for row in samples)
+
+    assert sum(chart.sizes) == 113 and sorted(set(chart.sizes)) == [3, 4, 5]
+    assert pooled == pytest.approx(0.009324, abs=0.000005)
+    assert round(chart.grand_mean, 3) == 74.001
+    assert round(chart.spread_mean, 4) == 0.0103
+    five = chart.sizes.index(5)
+    # The book multiplies its rounded x̿ and s̄: agree to its last digit, within one unit.
+    assert chart.mean_ucl[five] == pytest.approx(74.016, abs=0.0011)
+    assert chart.mean_lcl[five] == pytest.approx(73.986, abs=0.0011)
+    assert chart.spread_ucl[five] == pytest.approx(0.022, abs=0.0006)  # 2.089 × 0.0103
+    three = chart.sizes.index(3)
+    assert chart.mean_ucl[three] == pytest.approx(chart.grand_mean + 1.954 * chart.spread_mean)
+    assert chart.spread_ucl[three] == pytest.approx(2.568 * chart.spread_mean)
+
+
+# --- limits from a standard (frozen limits) ------------------------------------------------------
+
+
+def test_xbar_limits_from_a_standard_match_montgomerys_piston_rings():
+    chart = standard_chart(PISTON_RINGS, "R", mean=74.0, sigma=0.01)
+
+    assert chart.from_standard
+    assert chart.mean_ucl[0] == pytest.approx(74.0135, abs=0.0001)
+    assert chart.mean_lcl[0] == pytest.approx(73.9865, abs=0.0001)
+    assert chart.grand_mean == 74.0 and chart.sigma_within == 0.01
+
+
+def test_spread_limits_from_a_standard_use_d2_d1_d2_and_c4_b5_b6():
+    # Montgomery §6.2.1 / §6.3.1 with table VI's n = 5 and n = 10 rows.
+    r_chart = standard_chart(PISTON_RINGS, "R", mean=74.0, sigma=0.01)
+    assert r_chart.spread_centre(0) == pytest.approx(2.326 * 0.01)
+    assert r_chart.spread_ucl[0] == pytest.approx(4.918 * 0.01)
+    assert r_chart.spread_lcl[0] == 0
+
+    s_chart = standard_chart([[float(i) for i in range(10)]] * 2 + [[1.0, 2.0]], "S", 4.5, 2.0)
+    assert s_chart.sizes == [10, 10, 2]
+    assert s_chart.spread_centre(0) == pytest.approx(0.9727 * 2.0)
+    assert s_chart.spread_centre(2) == pytest.approx(0.7979 * 2.0)
+    assert s_chart.spread_ucl[0] == pytest.approx(1.669 * 2.0)
+    assert s_chart.spread_lcl[0] == pytest.approx(0.276 * 2.0)
+    assert s_chart.mean_ucl[2] == pytest.approx(4.5 + 2.121 * 2.0)
+
+
+def test_an_r_chart_from_a_standard_refuses_unequal_sizes():
+    chart = standard_chart([[1.0, 2.0, 3.0], [4.0, 6.0]], "R", mean=3.0, sigma=1.0)
+
+    assert not chart.known
+    assert "use the X̄-S chart" in chart.missing
+
+
+def test_rules_on_means_from_a_standard_measure_in_sigma_over_root_n():
+    # σ = 1, n = 4: σ of a mean is 0.5. Means 0, 1.1, 1.1, 1.6 are 0, 2.2, 2.2, 3.2 σ_x̄
+    # from μ: rule 5 (two of three beyond 2σ) completes at the third and the fourth
+    # mean, rule 1 (beyond 3σ) at the fourth.
+    groups = [[mean - 0.1, mean + 0.1, mean - 0.1, mean + 0.1] for mean in (0, 1.1, 1.1, 1.6)]
+    chart = standard_chart(groups, "S", mean=0.0, sigma=1.0)
+
+    found = subgroup_violations(chart, rules=[1, 5])
+
+    assert sorted((violation.index, violation.rule.value) for violation in found.means) == [
+        (2, 5),
+        (3, 1),
+        (3, 5),
+    ]
