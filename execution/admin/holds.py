@@ -25,6 +25,7 @@ from execution.reason_codes import ReasonCodeRefused
 from execution.unit_links import unit_link
 from mes.admin.display import admin_link, badge, changelist_url
 from mes.admin.evidence import EvidenceMixin
+from mes.admin.unreadable_filters import ReadableFiltersMixin
 from mes.database_errors import Cause, CommitUncertain, cause_of
 
 RELEASE_PERMISSION = "execution.release_hold"
@@ -64,7 +65,7 @@ class OpenFilter(admin.SimpleListFilter):
 
 
 @admin.register(Hold)
-class HoldAdmin(EvidenceMixin, CollectedValuesMixin, SimpleHistoryAdmin):
+class HoldAdmin(ReadableFiltersMixin, EvidenceMixin, CollectedValuesMixin, SimpleHistoryAdmin):
     change_form_template = "admin/execution/hold/change_form.html"
     list_display = [
         "hold_id",

@@ -370,10 +370,14 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
         """Every value the list's current filters, search and order select, as CSV."""
         if not self.has_view_permission(request):
             raise PermissionDenied
+        list_url = reverse("admin:execution_datavalue_changelist")
         try:
             changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return HttpResponseRedirect(reverse("admin:execution_datavalue_changelist") + "?e=1")
+        except IncorrectLookupParameters:  # a page past the end (filters are said in words)
+            return HttpResponseRedirect(list_url + "?e=1")
+        if changelist.unreadable_filters:
+            # The list, with the same filters, says which it cannot read.
+            return HttpResponseRedirect(f"{list_url}?{request.GET.urlencode()}")
         response = StreamingHttpResponse(
             stream_data_values_csv(changelist.queryset), content_type="text/csv; charset=utf-8"
         )

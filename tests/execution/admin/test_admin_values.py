@@ -294,7 +294,7 @@ def test_csv_export_reads_rows_in_chunks_with_a_fixed_number_of_queries(quality,
 def test_a_bad_filter_value_in_the_export_leads_back_to_the_list_with_an_error(quality, traffic):
     response = quality.get(EXPORT_URL + "?collectedFrom=soon")
     assert response.status_code == 302
-    assert response["Location"] == VALUES_URL + "?e=1"
+    assert response["Location"] == VALUES_URL + "?collectedFrom=soon"
 
 
 def test_the_value_list_offers_the_export_of_its_current_filters(quality, traffic):
@@ -336,7 +336,9 @@ def test_record_list_filters_like_the_replaced_system(quality, traffic, query, e
 @pytest.mark.parametrize("query", ["?stepNo=forty", "?stepNo=-1", "?eventFrom=yesterday"])
 def test_record_list_refuses_unparsable_filter_values(quality, traffic, query):
     response = quality.get(RECORDS_URL + query)
-    assert response.status_code == 302 and response["Location"].endswith("?e=1")
+    assert response.status_code == 200
+    assert response.context["cl"].unreadable_filters
+    assert len(response.context["cl"].result_list) == 0
 
 
 @pytest.mark.parametrize(
@@ -350,11 +352,8 @@ def test_record_list_refuses_unparsable_filter_values(quality, traffic, query):
 )
 def test_record_list_answers_extreme_filter_values_without_a_server_error(quality, traffic, query):
     response = quality.get(RECORDS_URL + query)
-    if response.status_code == 302:
-        assert response["Location"].endswith("?e=1")
-    else:
-        assert response.status_code == 200
-        assert len(response.context["cl"].result_list) in (0, 2)
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) in (0, 2)
 
 
 def test_record_list_shows_the_duplicate_count(quality, traffic):
