@@ -4,7 +4,6 @@ and tracks (issue 4: DeviceDataRecord, DataValue, Track/Run/Unit).
 
 import csv
 import io
-import json
 import re
 
 import pytest
@@ -224,15 +223,15 @@ def test_csv_export_neutralises_cells_that_a_spreadsheet_would_run_as_formulas(
 
     rows = {row["event_id"]: row for row in exported(quality)}
 
-    assert rows["evt-note-0"]["value"] == "'=1+2"
-    assert rows["evt-note-1"]["value"] == "'+SUM(A1)"
-    assert rows["evt-note-2"]["value"] == "'-2+3"
-    assert rows["evt-note-3"]["value"] == "'@cmd"
-    assert rows["evt-note-4"]["value"] == "'\tx"
-    assert rows["evt-note-5"]["value"] == "'\rx"
-    assert rows["evt-note-6"]["value"] == "plain"
+    assert rows["evt-note-0"]["value_text"] == "'=1+2"
+    assert rows["evt-note-1"]["value_text"] == "'+SUM(A1)"
+    assert rows["evt-note-2"]["value_text"] == "'-2+3"
+    assert rows["evt-note-3"]["value_text"] == "'@cmd"
+    assert rows["evt-note-4"]["value_text"] == "'\tx"
+    assert rows["evt-note-5"]["value_text"] == "'\rx"
+    assert rows["evt-note-6"]["value_text"] == "plain"
     # A negative reading is a number, not a formula: it stays as it is.
-    assert rows["evt-cold"]["value"] == "-5.5"
+    assert rows["evt-cold"]["value_number"] == "-5.5"
     assert rows["evt-cold"]["judge"] == "FAIL"
 
 
@@ -245,9 +244,9 @@ def test_neutralise_leaves_numbers_and_harmless_text_alone():
 def test_csv_export_columns_carry_the_context_and_stored_limits(quality, traffic):
     [row] = exported(quality, "?judge__exact=FAIL")
     assert row["spec"] == "Peak Temperature" and row["operation"] == "OP-REFLOW"
-    assert row["value"] == "260.0" and row["unit"] == "C"
-    assert (row["spec_min"], row["spec_max"]) == ("240", "250")
-    assert (row["alarm_min"], row["alarm_max"]) == ("235", "255")
+    assert row["value_number"] == "260.0" and row["unit"] == "C"
+    assert (row["spec_min"], row["spec_max"], row["spec_target"]) == ("240", "250", "245")
+    assert (row["alarm_min"], row["alarm_max"], row["alarm_action"]) == ("235", "255", "HOLD")
     assert row["alarmed"] == "true"
     assert (row["run_no"], row["unit_sn"], row["station"], row["step_no"]) == (
         "RUN-2026-001",
@@ -270,12 +269,11 @@ def test_csv_export_writes_booleans_limits_and_formula_like_context_safely(quali
         sent_by=gateway,
     )
     [row] = exported(quality)
-    assert row["value"] == "false" and row["judge"] == "FAIL"
+    assert (row["value_number"], row["value_text"], row["judge"]) == ("", "false", "FAIL")
     assert row["event_id"] == "'=evt-bool" and row["equipment_id"] == "'@oven"
     assert row["source_ref"] == "device-data:=evt-bool"
-    stored = DataValue.objects.get().limits
-    assert row["limits"] == json.dumps(stored, ensure_ascii=False, sort_keys=True)
-    assert (row["spec_min"], row["unit"]) == ("", "")
+    assert row["spec_expected"] == "true"
+    assert (row["spec_min"], row["unit"], row["alarm_action"]) == ("", "", "")
 
 
 def test_csv_export_reads_rows_in_chunks_with_a_fixed_number_of_queries(quality, line, gateway):
