@@ -4,7 +4,9 @@ The rows are read with `.iterator()` in chunks, as plain columns, and sent
 a few hundred lines at a time. A text cell that a spreadsheet would read as a formula (one
 starting with `=`, `+`, `-`, `@`, a tab or a carriage return) is prefixed
 with `'`, so opening the file never runs what a device or operator sent.
-Numbers are written as numbers: a negative reading stays a number.
+Analysis-ready (docs/quality.md "CSV of values"): one column per field, numbers in a
+column of numbers (a negative reading stays a number), each limit its own column, times
+in ISO 8601 UTC, the unit's serial number and run on every row of a unit's value.
 """
 
 import csv
@@ -19,30 +21,44 @@ from django.db.models.functions import Cast
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_SIZE = 2000
 
+# The limits a value was judged against, one column each (docs/quality.md "CSV of values").
+LIMIT_COLUMNS = [
+    "unit",
+    "spec_min",
+    "spec_max",
+    "spec_target",
+    "spec_allowed",
+    "spec_expected",
+    "alarm_min",
+    "alarm_max",
+    "alarm_action",
+]
+# A number in `value_number`; text, true/false and JSON in `value_text`: a column holds
+# one kind, so a spreadsheet or pandas reads `value_number` as numbers.
+VALUE_COLUMNS = ["value_number", "value_text"]
+# Separates the allowed texts of a TEXT spec in `spec_allowed`.
+ALLOWED_SEPARATOR = "|"
+
 COLUMNS = [
     "id",
     "collected_at",
-    "spec",
-    "operation",
-    "data_type",
-    "value",
-    "unit",
-    "judge",
-    "alarmed",
-    "spec_min",
-    "spec_max",
-    "alarm_min",
-    "alarm_max",
-    "source",
-    "run_no",
+    "received_at",
     "unit_sn",
+    "run_no",
     "carrier_no",
     "station",
     "step_no",
+    "spec",
+    "operation",
+    "data_type",
+    *VALUE_COLUMNS,
+    "judge",
+    "alarmed",
+    *LIMIT_COLUMNS,
+    "source",
     "event_id",
     "equipment_id",
     "source_ref",
-    "limits",
 ]
 
 # What each row reads, as plain columns: building a model instance with five related
@@ -51,6 +67,7 @@ COLUMNS = [
 SELECTED = [
     "id",
     "collected_at",
+    "created_at",
     "spec__name",
     "spec__operation__code",
     "spec__data_type",
@@ -96,6 +113,34 @@ def _number(cell):
     return "" if cell is None else cell
 
 
+def _true_false(cell) -> str:
+    return "" if cell is None else ("true" if cell else "false")
+
+
+def utc(moment) -> str:
+    """A date-time cell: ISO 8601 in UTC (2026-01-24T11:00:00+00:00); empty for none."""
+    return "" if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def limit_cells(limits: dict | None) -> list:
+    """The LIMIT_COLUMNS of stored limits (`{"spec": …, "alarm": …}`): bounds and target
+    as numbers, empty where the spec has none."""
+    limits = limits or {}
+    spec, alarm = limits.get("spec") or {}, limits.get("alarm") or {}
+    allowed = spec.get("allowed")
+    return [
+        _text(str(spec.get("unit") or "")),
+        _number(spec.get("min")),
+        _number(spec.get("max")),
+        _number(spec.get("target")),
+        _text(ALLOWED_SEPARATOR.join(map(str, allowed))) if allowed else "",
+        _true_false(spec.get("expected")),
+        _number(alarm.get("min")),
+        _number(alarm.get("max")),
+        _text(alarm.get("action") or ""),
+    ]
+
+
 class LimitColumns:
     """The limit columns of a stored `limits` document, read once per distinct document:
     a spec's values share theirs until someone edits the spec."""
@@ -103,72 +148,59 @@ class LimitColumns:
     MAX_REMEMBERED = 10_000
 
     def __init__(self):
-        self.remembered: dict[str | None, tuple] = {}
+        self.remembered: dict[str | None, list] = {}
 
-    def __call__(self, text: str | None) -> tuple:
+    def __call__(self, text: str | None) -> list:
         if text not in self.remembered:
             if len(self.remembered) >= self.MAX_REMEMBERED:
                 self.remembered.clear()
-            self.remembered[text] = self._read(text)
+            self.remembered[text] = limit_cells(json.loads(text) if text else None)
         return self.remembered[text]
 
-    @staticmethod
-    def _read(text: str | None) -> tuple:
-        limits = (json.loads(text) if text else None) or {}
-        spec, alarm = limits.get("spec") or {}, limits.get("alarm") or {}
-        return (
-            _text(str(spec.get("unit") or "")),
-            *(_number(bound) for bound in (spec.get("min"), spec.get("max"))),
-            *(_number(bound) for bound in (alarm.get("min"), alarm.get("max"))),
-            json.dumps(limits, ensure_ascii=False, sort_keys=True),
-        )
 
-
-def _value_cell(number, boolean, text, json_text):
+def value_cells(number, boolean, text, json_text) -> list:
+    """The VALUE_COLUMNS of a stored value: a number in the first, anything else as text
+    in the second (true/false, JSON compact and sorted)."""
     if number is not None:
-        return number
+        return [number, ""]
     if boolean is not None:
-        return "true" if boolean else "false"
+        return ["", _true_false(boolean)]
     if text is not None:
-        return _text(text)
+        return ["", _text(text)]
     if json_text is not None:
-        return _text(json.dumps(json.loads(json_text), ensure_ascii=False, sort_keys=True))
-    return ""
+        return ["", _text(json.dumps(json.loads(json_text), ensure_ascii=False, sort_keys=True))]
+    return ["", ""]
 
 
 def data_value_row(selected: tuple, limit_columns: LimitColumns) -> list:
-    """One CSV row from the SELECTED columns of a value."""
+    """One CSV row (COLUMNS) from the SELECTED columns of a value."""
     (
-        pk, collected_at, spec, operation, data_type, number, boolean, text, json_text,
-        judge, alarmed, source, run_no, unit_sn, carrier_no, track_station, carrier_station,
-        track_step, carrier_step, event_id, equipment_id, source_ref, limits_text,
+        pk, collected_at, received_at, spec, operation, data_type, number, boolean, text,
+        json_text, judge, alarmed, source, run_no, unit_sn, carrier_no, track_station,
+        carrier_station, track_step, carrier_step, event_id, equipment_id, source_ref,
+        limits_text,
     ) = selected  # fmt: skip
-    unit, spec_min, spec_max, alarm_min, alarm_max, limits = limit_columns(limits_text)
     step = track_step if track_step is not None else carrier_step
     return [
         pk,
-        collected_at.astimezone(UTC).isoformat(),
-        _text(spec),
-        _text(operation),
-        data_type,
-        _value_cell(number, boolean, text, json_text),
-        unit,
-        judge,
-        "true" if alarmed else "false",
-        spec_min,
-        spec_max,
-        alarm_min,
-        alarm_max,
-        source,
-        _text(run_no),
+        utc(collected_at),
+        utc(received_at),
         _text(unit_sn),
+        _text(run_no),
         _text(carrier_no),
         _text(track_station or carrier_station),
         "" if step is None else step,
+        _text(spec),
+        _text(operation),
+        data_type,
+        *value_cells(number, boolean, text, json_text),
+        judge,
+        _true_false(alarmed),
+        *limit_columns(limits_text),
+        source,
         _text(event_id),
         _text(equipment_id),
         _text(source_ref),
-        limits,
     ]
 
 

@@ -98,6 +98,8 @@ class HistoryRow:
     judge: str = ""
     alarmed: bool | None = None
     limits: str = ""
+    # The stored limits document behind `limits`, for the CSV's limit columns.
+    limits_judged: dict | None = None
     status: str = ""
     error_code: str = ""
     event_id: str = ""
@@ -290,6 +292,7 @@ def value_rows(scope: UnitScope, cursor: Cursor | None, limit: int) -> list[Hist
                 judge=value.judge,
                 alarmed=value.alarmed,
                 limits=describe_limits(value.limits),
+                limits_judged=value.limits,
                 event_id=(value.meta or {}).get("eventId", ""),
             )
         )
@@ -311,6 +314,7 @@ def hold_rows(scope: UnitScope, cursor: Cursor | None, limit: int) -> list[Histo
                 url=url,
                 spec=hold.spec.name,
                 limits=describe_limits(hold.limits),
+                limits_judged=hold.limits,
                 status="OPEN" if hold.is_open else "",
                 event_id=hold.event_id,
             )

@@ -1,7 +1,8 @@
 """The figures on the back office's front page, each with the filtered list behind it.
 
 Messages in the last 24 hours and 7 days by status, FAILED messages not yet
-resolved and CONFLICTs that nobody acknowledged, FAIL and alarmed values, open holds,
+resolved and CONFLICTs that nobody acknowledged, FAIL and alarmed values, FAIL values no
+hold holds (execution/unheld_failures.py), open holds,
 units in station per station and failed units waiting for a disposition
 (integration/dashboard_line.py), and the latest events. Messages and values are counted
 on one basis, the time the MES received them: a value received now with an old event
@@ -20,7 +21,9 @@ from urllib.parse import urlencode
 from django.urls import reverse
 from django.utils import timezone
 
+from execution.admin.values import HoldFilter
 from execution.models import DataValue, Hold
+from execution.unheld_failures import out_of_spec_not_held
 from integration.acknowledgements import conflicts_needing_attention, failures_needing_attention
 from integration.dashboard_line import (
     FailedUnit,
@@ -142,19 +145,27 @@ def attention_figures() -> list[Figure]:
 
 
 def value_figures(starts: list[datetime]) -> list[tuple[str, list[Figure]]]:
-    """FAIL and alarmed values per window, by the time they were received (`created_at`).
+    """FAIL, alarmed, and out-of-spec-not-held values per window, by the time they were
+    received (`created_at`).
 
     Each count reads a range of a partial index on receipt time holding only FAIL
-    (datavalue_failed_received) or alarmed (datavalue_alarmed_received) values.
+    (datavalue_failed_received) or alarmed (datavalue_alarmed_received) values; values
+    not held are FAIL values looked up in the index of held values.
     """
+    fail = DataValue.objects.filter(judge=DataValue.Judge.FAIL)
     rows = []
-    for label, condition, params in [
-        ("Out of spec (FAIL)", {"judge": DataValue.Judge.FAIL}, {"judge__exact": "FAIL"}),
-        ("Alarmed", {"alarmed": True}, {"alarmed__exact": "1"}),
+    for label, values, params in [
+        ("Out of spec (FAIL)", fail, {"judge__exact": "FAIL"}),
+        ("Alarmed", DataValue.objects.filter(alarmed=True), {"alarmed__exact": "1"}),
+        (
+            "Out of spec, not held",
+            out_of_spec_not_held(),
+            {"hold": HoldFilter.OUT_OF_SPEC_NOT_HELD},
+        ),
     ]:
         figures = []
         for index, start in enumerate(starts):
-            count = bounded_count(DataValue.objects.filter(created_at__gte=start, **condition))
+            count = bounded_count(values.filter(created_at__gte=start))
             url = _changelist(DataValue, **params, receivedFrom=start.isoformat())
             figures.append(figure(WINDOWS[index][0], count, url, count.value > 0))
         rows.append((label, figures))

@@ -17,7 +17,12 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from execution.admin.reason_codes import ReasonCodeField
-from execution.admin.values import CollectedValuesMixin, value_list_url
+from execution.admin.values import (
+    VIEW_VALUES_PERMISSION,
+    CollectedValuesMixin,
+    out_of_spec_not_held_url,
+    value_list_url,
+)
 from execution.holds import HoldNotOpen, close_hold
 from execution.judging import describe_limits
 from execution.models import DataValue, Hold
@@ -25,6 +30,7 @@ from execution.reason_codes import ReasonCodeRefused
 from execution.unit_links import unit_link
 from mes.admin.display import admin_link, badge, changelist_url
 from mes.admin.evidence import EvidenceMixin
+from mes.admin.unreadable_filters import ReadableFiltersMixin
 from mes.database_errors import Cause, CommitUncertain, cause_of
 
 RELEASE_PERMISSION = "execution.release_hold"
@@ -64,7 +70,7 @@ class OpenFilter(admin.SimpleListFilter):
 
 
 @admin.register(Hold)
-class HoldAdmin(EvidenceMixin, CollectedValuesMixin, SimpleHistoryAdmin):
+class HoldAdmin(ReadableFiltersMixin, EvidenceMixin, CollectedValuesMixin, SimpleHistoryAdmin):
     change_form_template = "admin/execution/hold/change_form.html"
     list_display = [
         "hold_id",
@@ -79,6 +85,8 @@ class HoldAdmin(EvidenceMixin, CollectedValuesMixin, SimpleHistoryAdmin):
         "closed_at",
     ]
     list_display_links = ["hold_id"]
+    # Links to the values out of spec that no hold holds (docs/holds.md).
+    change_list_template = "admin/execution/hold/change_list.html"
     list_filter = [OpenFilter, "disposition", "spec"]
     search_fields = ["=unit__sn", "=event_id"]
     search_help_text = "Unit serial or eventId, exactly."
@@ -107,6 +115,11 @@ class HoldAdmin(EvidenceMixin, CollectedValuesMixin, SimpleHistoryAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(value_total=Count("hold_values"))
+
+    def changelist_view(self, request, extra_context=None):
+        if request.user.has_perm(VIEW_VALUES_PERMISSION):
+            extra_context = {**(extra_context or {}), "not_held_url": out_of_spec_not_held_url()}
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="hold", ordering="id")
     def hold_id(self, hold):

@@ -36,10 +36,11 @@ from execution.models import (
     Track,
     Unit,
 )
+from mes.admin.unreadable_filters import ReadableFiltersMixin
 
 
 @admin.register(Station)
-class StationAdmin(MasterDataTables, admin.ModelAdmin):
+class StationAdmin(ReadableFiltersMixin, MasterDataTables, admin.ModelAdmin):
     resource_classes = [StationResource]
     list_display = [
         "code",
@@ -55,7 +56,7 @@ class StationAdmin(MasterDataTables, admin.ModelAdmin):
 
 
 @admin.register(Operation)
-class OperationAdmin(MasterDataTables, admin.ModelAdmin):
+class OperationAdmin(ReadableFiltersMixin, MasterDataTables, admin.ModelAdmin):
     resource_classes = [OperationResource]
     list_display = ["code", "name"]
     search_fields = ["code", "name"]
@@ -100,14 +101,14 @@ class RouteStepInline(FixedOnceInUse, admin.StackedInline):
 
 
 @admin.register(RouteVersion)
-class RouteVersionAdmin(FixedOnceInUse, admin.ModelAdmin):
+class RouteVersionAdmin(ReadableFiltersMixin, FixedOnceInUse, admin.ModelAdmin):
     list_display = ["code", "version_no"]
     search_fields = ["code"]
     inlines = [RouteStepInline]
 
 
 @admin.register(RouteStep)
-class RouteStepAdmin(FixedOnceInUse, MasterDataTables, admin.ModelAdmin):
+class RouteStepAdmin(ReadableFiltersMixin, FixedOnceInUse, MasterDataTables, admin.ModelAdmin):
     resource_classes = [RouteStepResource]
     # An import replaces whole versions: it creates versions and takes steps away.
     import_permissions = (
@@ -156,7 +157,7 @@ class TrackedInFilter(admin.SimpleListFilter):
 
 
 @admin.register(Unit)
-class UnitAdmin(CollectedValuesMixin, MasterDataTables, admin.ModelAdmin):
+class UnitAdmin(ReadableFiltersMixin, CollectedValuesMixin, MasterDataTables, admin.ModelAdmin):
     resource_classes = [SerialResource]
     list_display = ["sn", "run", "status", "current_step_no"]
     list_filter = ["status", TrackedInFilter]
@@ -210,7 +211,7 @@ class InStationFilter(admin.SimpleListFilter):
 
 
 @admin.register(Track)
-class TrackAdmin(admin.ModelAdmin):
+class TrackAdmin(ReadableFiltersMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "unit",
@@ -257,13 +258,13 @@ class TrackAdmin(admin.ModelAdmin):
 
 
 @admin.register(Carrier)
-class CarrierAdmin(admin.ModelAdmin):
+class CarrierAdmin(ReadableFiltersMixin, admin.ModelAdmin):
     list_display = ["carrier_no"]
     search_fields = ["carrier_no"]
 
 
 @admin.register(CarrierTrack)
-class CarrierTrackAdmin(admin.ModelAdmin):
+class CarrierTrackAdmin(ReadableFiltersMixin, admin.ModelAdmin):
     list_display = ["id", "carrier", "step_no", "station", "source", "in_at", "result"]
     list_filter = ["station", "source", "result"]
     search_fields = ["carrier__carrier_no"]

@@ -8,6 +8,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from execution.models import ReasonCode
 from execution.reason_codes import active_reason_choices
+from mes.admin.unreadable_filters import ReadableFiltersMixin
 
 
 class ReasonCodeField:
@@ -24,7 +25,7 @@ class ReasonCodeField:
 
 
 @admin.register(ReasonCode)
-class ReasonCodeAdmin(SimpleHistoryAdmin):
+class ReasonCodeAdmin(ReadableFiltersMixin, SimpleHistoryAdmin):
     list_display = ["code", "name", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["code", "name"]

@@ -29,6 +29,7 @@ from execution.run_authorization import (
     authorize_run,
 )
 from execution.run_progress import AT_STEP, FINISHED, RunProgress, run_progress
+from mes.admin.unreadable_filters import ReadableFiltersMixin
 from mes.database_errors import Cause, CommitUncertain, bounded_transaction, cause_of
 
 VIEW_UNITS_PERMISSION = "execution.view_unit"
@@ -36,7 +37,7 @@ VIEW_HOLDS_PERMISSION = "execution.view_hold"
 
 
 @admin.register(Run)
-class RunAdmin(CollectedValuesMixin, MasterDataTables, admin.ModelAdmin):
+class RunAdmin(ReadableFiltersMixin, CollectedValuesMixin, MasterDataTables, admin.ModelAdmin):
     resource_classes = [RunResource]
     change_form_template = "admin/execution/run/change_form.html"
     list_display = [

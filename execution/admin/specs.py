@@ -14,6 +14,7 @@ from execution.admin.spc import SpcSectionMixin
 from execution.admin.spc_decisions import SpcDecisionsMixin
 from execution.judging import describe_limits
 from execution.models import DataSpec
+from mes.admin.unreadable_filters import ReadableFiltersMixin
 
 
 class LimitJSONField(forms.JSONField):
@@ -113,7 +114,12 @@ class DataSpecForm(forms.ModelForm):
 
 @admin.register(DataSpec)
 class DataSpecAdmin(
-    AttributeChartsMixin, SpcDecisionsMixin, SpcSectionMixin, MasterDataTables, admin.ModelAdmin
+    ReadableFiltersMixin,
+    AttributeChartsMixin,
+    SpcDecisionsMixin,
+    SpcSectionMixin,
+    MasterDataTables,
+    admin.ModelAdmin,
 ):
     resource_classes = [SpecResource]
     form = DataSpecForm

@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from execution.exports import stream_data_values_csv
 from execution.judging import describe_limits, describe_sender_limits
 from execution.models import CarrierTrack, DataValue, Run, Station, Track, Unit
+from execution.unheld_failures import behind_a_hold, out_of_spec_not_held
 from execution.unit_links import unit_link
 from mes.admin.display import admin_link, badge, changelist_url, pretty_json
 from mes.admin.evidence import EvidenceMixin, ReadOnlyAdmin
@@ -164,6 +165,30 @@ class StationFilter(admin.SimpleListFilter):
         return queryset.filter(station_id=station) if station else queryset.none()
 
 
+class HoldFilter(admin.SimpleListFilter):
+    """Values behind a hold, or out of spec and behind none (execution/unheld_failures.py)."""
+
+    title = "hold"
+    parameter_name = "hold"
+    OUT_OF_SPEC_NOT_HELD = "out-of-spec-not-held"
+    HELD = "held"
+
+    def lookups(self, request, model_admin):
+        return [(self.OUT_OF_SPEC_NOT_HELD, "Out of spec, not held"), (self.HELD, "Behind a hold")]
+
+    def queryset(self, request, queryset):
+        if self.value() == self.OUT_OF_SPEC_NOT_HELD:
+            return out_of_spec_not_held(queryset)
+        if self.value() == self.HELD:
+            return queryset.filter(behind_a_hold())
+        return queryset
+
+
+def out_of_spec_not_held_url(**params) -> str:
+    """The values list of the values out of spec and not held (docs/holds.md)."""
+    return value_list_url(hold=HoldFilter.OUT_OF_SPEC_NOT_HELD, **params)
+
+
 def of_unit(sn: str) -> Q:
     """A unit's values, by its passes' keys: the planner then reads them from the track
     index, where a join to the unit let it walk every value newest first (14 s at ten
@@ -238,6 +263,7 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
     list_filter = [
         "judge",
         "alarmed",
+        HoldFilter,
         "spec",
         "source",
         StationFilter,
@@ -370,10 +396,14 @@ class DataValueAdmin(ValueColumnsMixin, ReadOnlyAdmin):
         """Every value the list's current filters, search and order select, as CSV."""
         if not self.has_view_permission(request):
             raise PermissionDenied
+        list_url = reverse("admin:execution_datavalue_changelist")
         try:
             changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return HttpResponseRedirect(reverse("admin:execution_datavalue_changelist") + "?e=1")
+        except IncorrectLookupParameters:  # a page past the end (filters are said in words)
+            return HttpResponseRedirect(list_url + "?e=1")
+        if changelist.unreadable_filters:
+            # The list, with the same filters, says which it cannot read.
+            return HttpResponseRedirect(f"{list_url}?{request.GET.urlencode()}")
         response = StreamingHttpResponse(
             stream_data_values_csv(changelist.queryset), content_type="text/csv; charset=utf-8"
         )

@@ -3,10 +3,11 @@
 from django.contrib import admin
 
 from integration.models import CfxReadingName
+from mes.admin.unreadable_filters import ReadableFiltersMixin
 
 
 @admin.register(CfxReadingName)
-class CfxReadingNameAdmin(admin.ModelAdmin):
+class CfxReadingNameAdmin(ReadableFiltersMixin, admin.ModelAdmin):
     list_display = ["reading_name", "spec_name", "station"]
     list_filter = ["station"]
     search_fields = ["reading_name", "spec_name", "station__code"]

@@ -35,6 +35,7 @@ from integration.models import Gateway, GatewayKey
 from mes.admin.display import badge
 from mes.admin.evidence import ReadOnlyAdmin
 from mes.admin.site import moment
+from mes.admin.unreadable_filters import ReadableFiltersMixin
 
 
 class GatewayForm(forms.ModelForm):
@@ -70,7 +71,7 @@ def _key_of(gateway) -> GatewayKey | None:
 
 
 @admin.register(Gateway)
-class GatewayAdmin(admin.ModelAdmin):
+class GatewayAdmin(ReadableFiltersMixin, admin.ModelAdmin):
     form = GatewayForm
     list_display = ["name", "key_status", "key_prefix", "last_used", "key_issued"]
     search_fields = ["username"]

@@ -15,6 +15,7 @@ from integration.models import DeviceDataRecord, IntegrationMessage
 from mes.admin.display import admin_link, changelist_url, pretty_json
 from mes.admin.evidence import ReadOnlyAdmin
 from mes.admin.filters import date_range_filter, input_filter, whole_number
+from mes.admin.unreadable_filters import WHOLE_NUMBER
 
 MESSAGES_SHOWN = 100
 
@@ -54,7 +55,9 @@ class DeviceDataRecordAdmin(CollectedValuesMixin, ReadOnlyAdmin):
         input_filter("run number", "runNo", "run_no"),
         input_filter("unit serial number", "unitSn", "unit_sn"),
         input_filter("station code", "stationCode", "station_code"),
-        input_filter("step number", "stepNo", "step_no", convert=whole_number),
+        input_filter(
+            "step number", "stepNo", "step_no", convert=whole_number, expected=WHOLE_NUMBER
+        ),
         "source",
         date_range_filter("event time", "event_time", "eventFrom", "eventTo"),
         DuplicatedFilter,

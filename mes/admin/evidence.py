@@ -2,12 +2,14 @@
 
 `ReadOnlyAdmin` is the base of every list of evidence (values, records, messages,
 gateway keys): no add, change or delete, bounded counts for lists that grow by
-millions (mes/admin/paging.py).
+millions (mes/admin/paging.py), and a message for a filter value it cannot read
+(mes/admin/unreadable_filters.py).
 """
 
 from django.contrib import admin
 
 from mes.admin.paging import BoundedCountPaginator
+from mes.admin.unreadable_filters import ReadableFiltersMixin
 
 
 class EvidenceMixin:
@@ -23,7 +25,7 @@ class EvidenceMixin:
         return False
 
 
-class ReadOnlyAdmin(EvidenceMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(ReadableFiltersMixin, EvidenceMixin, admin.ModelAdmin):
     # Counts per filter choice would scan the largest tables on every page.
     show_facets = admin.ShowFacets.NEVER
     # Evidence lists grow by millions: counts are bounded, deep pages read keys first,

@@ -3,16 +3,18 @@ date/time ranges.
 
 Their query parameters are named like the read API's filters (`runNo`,
 `eventFrom`, `createdTo`, …), so a link from the dashboard or another page reads
-the same way as an API call. A value that cannot be parsed makes the admin show
-its usual "?e=1" error rather than a silently unfiltered list.
+the same way as an API call. A value that cannot be parsed raises
+`UnreadableFilterValue`, which the list shows as an error message above no rows
+(mes/admin/unreadable_filters.py), never as a silently unfiltered list.
 """
 
 from datetime import UTC, datetime, time, timedelta
 
 from django.contrib.admin import ListFilter
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+
+from mes.admin.unreadable_filters import DATE_TIME, UnreadableFilterValue
 
 
 class InputFilter(ListFilter):
@@ -23,6 +25,8 @@ class InputFilter(ListFilter):
     field_path: str = ""
     # Turns the text into the field's type; a ValueError marks a bad parameter.
     convert = staticmethod(str)
+    # What `convert` reads, said in an error message: "a whole number such as 40".
+    expected = "text"
     placeholder = ""
 
     def __init__(self, request, params, model, model_admin):
@@ -47,7 +51,9 @@ class InputFilter(ListFilter):
         try:
             converted = self.convert(self.value())
         except ValueError as error:
-            raise IncorrectLookupParameters(error) from error
+            raise UnreadableFilterValue(
+                f"{self.title} ({self.parameter_name})", self.value(), self.expected
+            ) from error
         return queryset.filter(**{self.field_path: converted})
 
     def choices(self, changelist):
@@ -60,7 +66,7 @@ class InputFilter(ListFilter):
         }
 
 
-def input_filter(title, parameter_name, field_path, convert=str, placeholder=""):
+def input_filter(title, parameter_name, field_path, convert=str, placeholder="", expected="text"):
     """An InputFilter class for one field."""
     return type(
         f"{parameter_name}InputFilter",
@@ -71,6 +77,7 @@ def input_filter(title, parameter_name, field_path, convert=str, placeholder="")
             "field_path": field_path,
             "convert": staticmethod(convert),
             "placeholder": placeholder,
+            "expected": expected,
         },
     )
 
@@ -127,16 +134,19 @@ class DateRangeFilter(ListFilter):
 
     def queryset(self, request, queryset):
         lookups = {}
-        try:
-            if start := self.used_parameters.get(self.from_parameter):
-                moment, _ = parse_bound(start, upper=False)
-                lookups[f"{self.field_path}__gte"] = moment
-            if end := self.used_parameters.get(self.to_parameter):
-                moment, inclusive = parse_bound(end, upper=True)
-                lookups[f"{self.field_path}__{'lte' if inclusive else 'lt'}"] = moment
-        except (ValueError, OverflowError) as error:
-            raise IncorrectLookupParameters(error) from error
+        if start := self.used_parameters.get(self.from_parameter):
+            moment, _ = self._bound(self.from_parameter, start, upper=False)
+            lookups[f"{self.field_path}__gte"] = moment
+        if end := self.used_parameters.get(self.to_parameter):
+            moment, inclusive = self._bound(self.to_parameter, end, upper=True)
+            lookups[f"{self.field_path}__{'lte' if inclusive else 'lt'}"] = moment
         return queryset.filter(**lookups)
+
+    def _bound(self, parameter: str, text: str, *, upper: bool) -> tuple[datetime, bool]:
+        try:
+            return parse_bound(text, upper=upper)
+        except (ValueError, OverflowError) as error:
+            raise UnreadableFilterValue(f"{self.title} ({parameter})", text, DATE_TIME) from error
 
     def choices(self, changelist):
         yield {

@@ -3,7 +3,7 @@ who may see it, the search from the admin index, and the links to it from other 
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -242,18 +242,37 @@ def test_csv_is_the_whole_history_with_its_headers(quality, unit_story, line):
     assert "no-store" in response["Cache-Control"]
     header, *rows = csv_rows(response)
     assert header == COLUMNS
-    assert [(row[1], int(row[2])) for row in rows] == [(r.kind, r.pk) for r in page_rows]
-    hot = next(row for row in rows if row[1] == "VALUE" and row[12] == "evt-hot")
-    assert hot[6:10] == ["260.0", "FAIL", "true", "240 – 250 C; target 245; alarm 235 – 255 (HOLD)"]
+    assert [(row[2], int(row[3])) for row in rows] == [(r.kind, r.pk) for r in page_rows]
+    named = [dict(zip(header, row, strict=True)) for row in rows]
+    hot = next(row for row in named if row["kind"] == "VALUE" and row["event_id"] == "evt-hot")
+    assert (hot["value_number"], hot["judge"], hot["alarmed"]) == ("260.0", "FAIL", "true")
+    assert (hot["spec_min"], hot["spec_max"], hot["spec_target"], hot["unit"]) == (
+        "240",
+        "250",
+        "245",
+        "C",
+    )
+    assert (hot["alarm_min"], hot["alarm_max"], hot["alarm_action"]) == ("235", "255", "HOLD")
+
+
+def test_csv_names_the_unit_and_run_on_every_row_and_keeps_numbers_apart(quality, unit_story, line):
+    header, *rows = csv_rows(quality.get(unit_page_url(line.unit).replace("/page/", "/page.csv")))
+    named = [dict(zip(header, row, strict=True)) for row in rows]
+    assert len(named) > 5
+    assert {(row["unit_sn"], row["run_no"]) for row in named} == {("SN-0001", "RUN-2026-001")}
+    values = [row for row in named if row["kind"] == "VALUE"]
+    assert values and all(float(row["value_number"]) > 0 for row in values)
+    assert all(row["value_text"] == "" for row in values)
+    assert all(datetime.fromisoformat(row["at"]).utcoffset() == timedelta(0) for row in named)
 
 
 def test_csv_cells_never_start_a_spreadsheet_formula(quality, line):
     line.track.operator_id = "=HYPERLINK(1)"
     line.track.save()
 
-    rows = csv_rows(quality.get(unit_page_url(line.unit).replace("/page/", "/page.csv")))
+    header, *rows = csv_rows(quality.get(unit_page_url(line.unit).replace("/page/", "/page.csv")))
 
-    assert rows[1][13] == "'=HYPERLINK(1)"
+    assert dict(zip(header, rows[0], strict=True))["by"] == "'=HYPERLINK(1)"
 
 
 # --- who may see it -----------------------------------------------------------------------------
