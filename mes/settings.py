@@ -281,6 +281,18 @@ if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", GAT
         f"GATEWAY_THROTTLE_RATE must look like 60000/min or 1000/s, not {GATEWAY_THROTTLE_RATE!r}."
     )
 
+# A gateway key found in the database is taken as found for at most this long by the
+# process that found it, so a busy gateway costs one lookup a second per worker, not one per
+# request; a key revoked or re-keyed, or its gateway deactivated, is refused everywhere
+# within that time (at once by the process that made the change). At most 2000: the
+# promise to whoever revokes a key (docs/operations.md, "Gateways, people and permissions").
+GATEWAY_KEY_CACHE_MS = env_int("GATEWAY_KEY_CACHE_MS", 1000)
+if not 0 <= GATEWAY_KEY_CACHE_MS <= 2000:
+    raise ImproperlyConfigured(
+        f"GATEWAY_KEY_CACHE_MS must be between 0 and 2000 (a revoked key must stop working "
+        f"within 2 s), not {GATEWAY_KEY_CACHE_MS}."
+    )
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "integration.gateways.authentication.GatewayKeyAuthentication",
