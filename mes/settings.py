@@ -129,7 +129,11 @@ def database_settings(url: str) -> dict:
     database = dj_database_url.parse(
         url,
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
-        conn_health_checks=env_bool("DATABASE_HEALTH_CHECKS", True),
+        # Off: Django's `SELECT 1` before each request's first query was a round trip per
+        # request. A connection the server closed while idle is dropped before the request
+        # without one (mes/idle_connections.py), and Django still checks a connection after
+        # an error, at the end of the request that met it (docs/performance.md).
+        conn_health_checks=env_bool("DATABASE_HEALTH_CHECKS", False),
     )
     if database["ENGINE"] == "django.db.backends.sqlite3":
         # SQLite must survive a simulator and a person in the admin writing at once:
