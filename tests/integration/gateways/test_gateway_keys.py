@@ -424,3 +424,28 @@ def test_a_key_looked_up_on_a_session_the_server_ended_is_looked_up_again_on_a_n
 
     assert found == user and gateway_key.user_id == user.pk
     assert connection.connection.info.backend_pid != ended
+
+
+@needs_postgresql("a table lock held by a second session, and a lock timeout")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_key_the_database_cannot_look_up_now_is_a_503_that_says_nothing_was_written(line):
+    _user, key = gateway_with_key("gw-x")
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '200ms'")
+    try:
+        with second_session() as session:
+            session.execute("BEGIN")
+            session.execute("LOCK TABLE integration_gatewaykey IN ACCESS EXCLUSIVE MODE")
+            response = key_client(key).post(LIST_URL, make_event(), format="json")
+            session.execute("ROLLBACK")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert response.status_code == 503, response.content
+    assert response["Retry-After"]
+    error = response.json()["error"]
+    assert error["code"] == "SERVICE_UNAVAILABLE"
+    assert error["details"] == {"cause": "lock timeout", "written": "nothing"}
+    assert nothing_written()
