@@ -5,7 +5,10 @@
 Serves the code of a checkout (this one by default) with gunicorn (2 workers ×
 8 threads) on a fresh, seeded PostgreSQL database, sends single posts at one
 concurrency for a while, and prints events/s with the CPU seconds per event of
-the gunicorn workers and of PostgreSQL, and the transactions per event. Run it
+the gunicorn workers and of PostgreSQL, the transactions per event and the gateway key
+lookups per event (index scans of the key table). PostgreSQL's counters are read with
+the server idle for `--settle` seconds first (its sessions report them at most every
+10 s when idle, so an early reading misses some). Run it
 against two checkouts alternately: this machine's speed drifts within minutes,
 so one pair of runs says little and several pairs say more. Only 127.0.0.1 is
 contacted; every loop is bounded in time.
@@ -19,6 +22,7 @@ checkout from before `mes/apps.py` existed (before 2026-11-30) a stub `mes/apps.
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +58,9 @@ def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument(
+        "--settle", type=float, default=11.0, help="idle seconds before each counter reading"
+    )
     options = parser.parse_args()
 
     checkout = Path(options.checkout).resolve()
@@ -77,26 +84,31 @@ def main() -> None:
         load = dict(concurrency=options.concurrency)
         bench.run_load(port, seeded["keys"], seeded["units"], phase="warm", duration=3, **load)
 
-        def transactions() -> int:
+        def transactions() -> tuple[int, int]:
+            time.sleep(options.settle)
             with psycopg.connect(url, autocommit=True) as session:
                 return session.execute(
-                    "SELECT xact_commit + xact_rollback FROM pg_stat_database "
-                    "WHERE datname = current_database()"
-                ).fetchone()[0]
+                    "SELECT (SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                    "WHERE datname = current_database()), (SELECT coalesce(idx_scan, 0) "
+                    "FROM pg_stat_user_tables WHERE relname = 'integration_gatewaykey')"
+                ).fetchone()
 
         postgres = postgres_pids()
-        before = cpu_seconds(workers), cpu_seconds(postgres), transactions()
+        counted = transactions()
+        before = cpu_seconds(workers), cpu_seconds(postgres)
         result = bench.run_load(
             port, seeded["keys"], seeded["units"], phase="measured",
             duration=options.duration, **load,
         )  # fmt: skip
-        after = cpu_seconds(workers), cpu_seconds(postgres), transactions()
+        after = cpu_seconds(workers), cpu_seconds(postgres)
+        counted = [later - earlier for earlier, later in zip(counted, transactions(), strict=True)]
         events = result["events"]
         print(
             f"{checkout.name}: {events} events, {result['events_per_second']} events/s, "
             f"gunicorn {(after[0] - before[0]) / events * 1000:.2f} ms CPU/event, "
             f"PostgreSQL {(after[1] - before[1]) / events * 1000:.2f} ms CPU/event, "
-            f"{(after[2] - before[2]) / events:.2f} transactions/event"
+            f"{counted[0] / events:.2f} transactions/event, "
+            f"{counted[1] / events:.3f} key lookups/event"
         )
     finally:
         if server is not None:

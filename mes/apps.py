@@ -10,6 +10,7 @@ class MesConfig(AppConfig):
         from django.contrib import admin
 
         from mes import (
+            idle_connections,  # noqa: F401  (connects its signal)
             prepared_statements,  # noqa: F401  (connects its signal)
             sign_in_throttling,  # noqa: F401  (connects its signals)
         )

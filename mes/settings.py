@@ -129,7 +129,11 @@ def database_settings(url: str) -> dict:
     database = dj_database_url.parse(
         url,
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
-        conn_health_checks=env_bool("DATABASE_HEALTH_CHECKS", True),
+        # Off: Django's `SELECT 1` before each request's first query was a round trip per
+        # request. A connection the server closed while idle is dropped before the request
+        # without one (mes/idle_connections.py), and Django still checks a connection after
+        # an error, at the end of the request that met it (docs/performance.md).
+        conn_health_checks=env_bool("DATABASE_HEALTH_CHECKS", False),
     )
     if database["ENGINE"] == "django.db.backends.sqlite3":
         # SQLite must survive a simulator and a person in the admin writing at once:
@@ -279,6 +283,18 @@ GATEWAY_THROTTLE_RATE = os.environ.get("GATEWAY_THROTTLE_RATE", "").strip() or "
 if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", GATEWAY_THROTTLE_RATE):
     raise ImproperlyConfigured(
         f"GATEWAY_THROTTLE_RATE must look like 60000/min or 1000/s, not {GATEWAY_THROTTLE_RATE!r}."
+    )
+
+# A gateway key found in the database is taken as found for at most this long by the
+# process that found it, so a busy gateway costs one lookup a second per worker, not one per
+# request; a key revoked or re-keyed, or its gateway deactivated, is refused everywhere
+# within that time (at once by the process that made the change). At most 2000: the
+# promise to whoever revokes a key (docs/operations.md, "Gateways, people and permissions").
+GATEWAY_KEY_CACHE_MS = env_int("GATEWAY_KEY_CACHE_MS", 1000)
+if not 0 <= GATEWAY_KEY_CACHE_MS <= 2000:
+    raise ImproperlyConfigured(
+        f"GATEWAY_KEY_CACHE_MS must be between 0 and 2000 (a revoked key must stop working "
+        f"within 2 s), not {GATEWAY_KEY_CACHE_MS}."
     )
 
 REST_FRAMEWORK = {

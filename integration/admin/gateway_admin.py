@@ -218,8 +218,8 @@ class GatewayAdmin(ReadableFiltersMixin, admin.ModelAdmin):
                 request,
                 gateway,
                 action="Re-key",
-                explanation="A new key replaces the current one, which stops working at once. "
-                "The new key is shown once, on the next page.",
+                explanation="A new key replaces the current one, which stops working within "
+                "a second. The new key is shown once, on the next page.",
             )
         key = issue_gateway_key(gateway)
         self.log_change(request, gateway, "Re-keyed: the previous key no longer works.")
@@ -241,7 +241,7 @@ class GatewayAdmin(ReadableFiltersMixin, admin.ModelAdmin):
                 request,
                 gateway,
                 action="Revoke key",
-                explanation="The gateway's key stops working at once; its requests are "
+                explanation="The gateway's key stops working within a second; its requests are "
                 "answered 401 until it is re-keyed. Data it already sent is kept.",
             )
         if revoke_gateway_key(gateway):

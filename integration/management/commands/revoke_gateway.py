@@ -8,7 +8,10 @@ from integration.models import Gateway
 
 
 class Command(BaseCommand):
-    help = "Revoke a gateway's key: REST answers 401 and the broker refuses it, at once."
+    help = (
+        "Revoke a gateway's key: REST answers 401 within a second (GATEWAY_KEY_CACHE_MS) "
+        "and the broker refuses it at once."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="The gateway's name")

@@ -9,15 +9,18 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
-from rest_framework.test import APIClient
+from rest_framework.request import Request
+from rest_framework.test import APIClient, APIRequestFactory
 
 from execution.models import DataValue
+from integration.gateways.authentication import GatewayKeyAuthentication
 from integration.gateways.keys import issue_gateway_key, revoke_gateway_key
 from integration.ingestion.errors import EventRefused
 from integration.ingestion.service import receive_device_event
 from integration.models import DeviceDataRecord, GatewayKey, IntegrationMessage
 from tests.conftest import make_event
 from tests.factories import gateway_with_key
+from tests.postgres import needs_postgresql, second_session
 
 LIST_URL = "/api/integration/device-data"
 WHOAMI_URL = "/api/integration/whoami"
@@ -377,7 +380,11 @@ def test_last_used_at_moves_on_once_the_last_write_is_over_a_minute_old(db):
     client = key_client(key)
     client.get(WHOAMI_URL)
     two_minutes_ago = timezone.now() - timedelta(minutes=2)
-    GatewayKey.objects.filter(user=user).update(last_used_at=two_minutes_ago)
+    # Saved through the ORM, as anything in this process changes a key: the process stops
+    # using the row and the last use it kept (a minute cannot be waited for here).
+    gateway_key = GatewayKey.objects.get(user=user)
+    gateway_key.last_used_at = two_minutes_ago
+    gateway_key.save(update_fields=["last_used_at"])
 
     before = timezone.now()
     assert client.get(WHOAMI_URL).status_code == 200
@@ -393,3 +400,52 @@ def test_a_refused_key_does_not_touch_last_used_at(db):
 
     assert_not_authenticated(key_client(key).get(WHOAMI_URL))
     assert GatewayKey.objects.get(user=user).last_used_at is None
+
+
+# --- a session the server ended ------------------------------------------------------
+
+
+@needs_postgresql("a session ended by the server (pg_terminate_backend)")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_key_looked_up_on_a_session_the_server_ended_is_looked_up_again_on_a_new_one(
+    settings,
+):
+    """Straight through the authentication, with no request_started before it (which
+    would replace the connection first: mes/idle_connections.py)."""
+    settings.GATEWAY_KEY_CACHE_MS = 0
+    user, key = gateway_with_key("gw-x")
+    connection.ensure_connection()
+    ended = connection.connection.info.backend_pid
+    with second_session() as session:
+        session.execute("SELECT pg_terminate_backend(%s, 5000)", [ended])
+    request = Request(APIRequestFactory().get(WHOAMI_URL, HTTP_AUTHORIZATION=f"Token {key}"))
+
+    found, gateway_key = GatewayKeyAuthentication().authenticate(request)
+
+    assert found == user and gateway_key.user_id == user.pk
+    assert connection.connection.info.backend_pid != ended
+
+
+@needs_postgresql("a table lock held by a second session, and a lock timeout")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_key_the_database_cannot_look_up_now_is_a_503_that_says_nothing_was_written(line):
+    _user, key = gateway_with_key("gw-x")
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '200ms'")
+    try:
+        with second_session() as session:
+            session.execute("BEGIN")
+            session.execute("LOCK TABLE integration_gatewaykey IN ACCESS EXCLUSIVE MODE")
+            response = key_client(key).post(LIST_URL, make_event(), format="json")
+            session.execute("ROLLBACK")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert response.status_code == 503, response.content
+    assert response["Retry-After"]
+    error = response.json()["error"]
+    assert error["code"] == "SERVICE_UNAVAILABLE"
+    assert error["details"] == {"cause": "lock timeout", "written": "nothing"}
+    assert nothing_written()
