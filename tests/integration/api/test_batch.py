@@ -311,5 +311,7 @@ def test_batches_of_any_size_read_with_the_same_statements(line, gateway_client)
         return [sql for sql in statements if sql.startswith("SELECT") and "nextval" not in sql]
 
     reads_of_three, reads_of_forty = reads_of(events[2:5]), reads_of(events[5:45])
-    assert len(reads_of_three) >= 4
+    # The event ids, the units' passes, the specs (the gateway's key is kept by the
+    # process since the first post: not read again).
+    assert len(reads_of_three) >= 3
     assert reads_of_three == reads_of_forty
