@@ -81,7 +81,8 @@ class TrackOutForm(forms.Form):
         return found
 
     def data_items(self) -> list[dict]:
-        """The readings as the track-out's `data` (API.md "Stations")."""
+        """The readings as the track-out's `data` (docs/api.md, "Stations: track in and
+        track out")."""
         key_by_type = {
             DataSpec.DataType.NUMBER: "valueNumber",
             DataSpec.DataType.BOOLEAN: "valueBoolean",

@@ -94,10 +94,11 @@ def receive_track_in(
 ) -> TrackingOutcome:
     """Track a unit in at a station (docs/execution.md), exactly once per eventId.
 
-    `payload` is the body as received (API.md "Stations"); its `eventId`, else
-    `idempotency_key`, makes the call exactly once. Raises ValidationError (400,
-    nothing stored), TrackingCallRefused (404/409/422, kept as a FAILED message),
-    TrackingIdConflict (409) or EventNotWritten (503: nothing written, send it again).
+    `payload` is the body as received (docs/api.md, "Stations: track in and track out");
+    its `eventId`, else `idempotency_key`, makes the call exactly once. Raises
+    ValidationError (400, nothing stored), TrackingCallRefused (404/409/422, kept as a
+    FAILED message), TrackingIdConflict (409) or EventNotWritten (503: nothing written,
+    send it again).
     """
     return _receive(TRACK_IN, payload, station_code, sent_by, idempotency_key, source, replay_of)
 
