@@ -69,6 +69,7 @@ max_requests_jitter = max_requests // 10
 # gateway and events); gunicorn's own access log would say it again. GUNICORN_ACCESS_LOG=-
 # turns it on (to stderr).
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+logger_class = "mes.gunicorn_logger.AccessLogWhenOn"  # no access line built when off
 # The proxy's address: only its X-Forwarded-* headers are believed (the proxy on this host).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicorn's own lines in the app's format (JSON in production).

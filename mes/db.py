@@ -90,6 +90,7 @@ def _concrete_fields(model: type[Model], fields: tuple[str, ...] | None):
     return [model._meta.get_field(name) for name in fields]
 
 
+@cache
 def select_list(model: type[Model], alias: str, fields: tuple[str, ...] | None = None) -> str:
     """The model's columns (or those of `fields` only), in field order, for
     `SELECT … FROM table alias`: the row part that `load_model` turns back into an
@@ -114,7 +115,22 @@ def load_model(
     for index, column, functions in converters:
         for convert in functions:
             values[index] = convert(values[index], column, db)
-    return model.from_db(db.alias, names, values)
+    if not _plainly_built(model) or _overrides_from_db(model):
+        return model.from_db(db.alias, names, values)
+    # What Model.from_db makes, without Model.__init__'s walk through every field's
+    # descriptor (a tenth of a single post's view time): the fields not selected are
+    # left out of the instance's __dict__, which is how Django marks them deferred.
+    instance = model.__new__(model)
+    instance._state = ModelState()
+    instance._state.adding = False
+    instance._state.db = db.alias
+    instance.__dict__.update(zip(names, values, strict=True))
+    return instance
+
+
+@cache
+def _overrides_from_db(model: type[Model]) -> bool:
+    return model.from_db.__func__ is not Model.from_db.__func__
 
 
 @cache
@@ -320,7 +336,59 @@ def _insert_statement(model: type[Model], rows: int) -> str:
     return f"INSERT INTO {table} ({columns}) VALUES {values} RETURNING {pk_column}"
 
 
+@cache
+def _unnest_statement(model: type[Model], binary: bool) -> str:
+    table, pk_column, columns = _names(model)
+    db = connections[DEFAULT_DB_ALIAS]
+    # The type without its modifier (varchar, not varchar(100)): an explicit cast to
+    # varchar(100) cuts longer text short, where storing into the column refuses it.
+    types = [field.db_type(db).split("(")[0].strip() for field in _insert_plan(model).fields]
+    # `%b`: the arrays in PostgreSQL's binary format, which the driver writes without
+    # quoting each element (half the client's time of the text format for a group of
+    # ten values). Only server-side binding takes it; the client-side cursor (with
+    # DATABASE_PREPARED_STATEMENTS off) writes the arrays into the statement as text.
+    placeholder = "%b" if binary else "%s"
+    arrays = ", ".join(f"{placeholder}::{column_type}[]" for column_type in types)
+    return f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) RETURNING {pk_column}"
+
+
+def _as_float(value):
+    return None if value is None else float(value)
+
+
+@cache
+def _column_coercions(model: type[Model]) -> list:
+    """Per column, what makes its values one type for an array parameter (the driver
+    refuses a list of mixed types): a float column may be given whole numbers."""
+    return [
+        _as_float if isinstance(field, models.FloatField) else None
+        for field in _insert_plan(model).fields
+    ]
+
+
+def _unnest_rows(db, model, rows) -> list:
+    """PostgreSQL: the rows as one array per column, through `unnest`.
+
+    INSERT … VALUES has a new statement for every number of rows, and long ones: the
+    driver converted its placeholders on every call (a fifth of a single post's
+    worker time under group commit, bench/cpu_per_event.py) and the server parsed
+    and planned each length anew. This statement's text is one per model, so the
+    driver converts it once and the server prepares it (Django's bulk_create does the
+    same since 5.2). RETURNING gives the keys in the arrays' order, which
+    tests/mes/test_database_helpers.py checks."""
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    for index, coerce in enumerate(_column_coercions(model)):
+        if coerce is not None:
+            columns[index] = [coerce(value) for value in columns[index]]
+    with db.cursor() as cursor:
+        binary = bool(db.settings_dict["OPTIONS"].get("server_side_binding"))
+        cursor.execute(_unnest_statement(model, binary), columns)
+        return [pk for (pk,) in cursor.fetchall()]
+
+
 def _insert_rows(db, model, fields, rows) -> list:
+    if db.vendor == "postgresql":
+        return _unnest_rows(db, model, rows)
     chunk = max(1, db.ops.bulk_batch_size(fields, rows))
     pks = []
     with db.cursor() as cursor:

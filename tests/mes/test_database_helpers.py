@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from execution.models import DataValue
 from integration.models import DeviceDataRecord, IntegrationMessage
-from mes.db import COPY_FROM_ROWS, insert_models, new_model
+from mes.db import COPY_FROM_ROWS, fetch_all, insert_models, load_model, new_model, select_list
 from tests.factories import DataSpecFactory, TrackFactory
 from tests.postgres import needs_postgresql
 
@@ -209,3 +209,43 @@ def test_text_longer_than_its_column_is_refused_and_nothing_is_written(rows):
     with pytest.raises(DatabaseError, match="too long"), transaction.atomic():
         insert_models(values)
     assert not DataValue.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rows", [2, 9])
+def test_whole_and_fractional_numbers_in_one_insert_read_back_as_sent(rows):
+    # PostgreSQL's insert sends a column as one array, which takes one type.
+    spec, track = DataSpecFactory(), TrackFactory()
+    sent = [245 if n % 2 == 0 else 245.5 + n for n in range(rows)]
+    values = unsaved_values(spec, track, rows, lambda n: {"value_number": sent[n]})
+    insert_models(values)
+    stored = dict(DataValue.objects.values_list("pk", "value_number"))
+    assert [stored[value.pk] for value in values] == [float(number) for number in sent]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fields", [None, ("id", "judge", "spec", "limits")])
+def test_load_model_gives_what_the_orm_reads(fields):
+    spec, track = DataSpecFactory(), TrackFactory()
+    (value,) = unsaved_values(
+        spec, track, 1, lambda n: {"value_number": 241.5, "judge": "FAIL", "limits": {"a": [1]}}
+    )
+    insert_models([value])
+    names = None if fields is None else tuple(fields)
+    (row,) = fetch_all(
+        f"SELECT {select_list(DataValue, 'v', names)} FROM execution_datavalue v WHERE v.id = %s",
+        [value.pk],
+    )
+    loaded = load_model(DataValue, row, fields=names)
+    read = DataValue.objects.get(pk=value.pk)
+    if fields is None:
+        assert field_values(loaded) == field_values(read)
+        assert loaded.get_deferred_fields() == set()
+    else:
+        assert (loaded.pk, loaded.judge, loaded.spec_id, loaded.limits) == (
+            read.pk, "FAIL", spec.pk, {"a": [1]}
+        )  # fmt: skip
+        assert "value_number" in loaded.get_deferred_fields()
+        assert loaded.value_number == 241.5  # a deferred field is read when asked for
+    assert not loaded._state.adding and loaded._state.db == "default"
+    assert loaded.spec == spec  # the relation is followed from the loaded key
