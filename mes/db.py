@@ -387,7 +387,9 @@ def _unnest_rows(db, model, rows) -> list:
 
 
 def _insert_rows(db, model, fields, rows) -> list:
-    if db.vendor == "postgresql":
+    # One row as scalars: the driver dumps them in C, where each array costs it a pass
+    # in Python; the one-row statement is short and the same every time anyway.
+    if db.vendor == "postgresql" and len(rows) > 1:
         return _unnest_rows(db, model, rows)
     chunk = max(1, db.ops.bulk_batch_size(fields, rows))
     pks = []
