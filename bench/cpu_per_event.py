@@ -20,6 +20,8 @@ checkout from before `mes/apps.py` existed (before 2026-11-30) a stub `mes/apps.
 """
 
 import argparse
+import http.client
+import multiprocessing
 import os
 import sys
 import time
@@ -50,6 +52,35 @@ def postgres_pids() -> list[int]:
     return pids
 
 
+def _get_loop(job) -> int:
+    """GET `path` on one keep-alive connection for `seconds`; how many answered 200."""
+    port, path, key, seconds = job
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Token {key}"}
+    answered, deadline = 0, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200, (path, response.status)
+        answered += 1
+    return answered
+
+
+def measure_floor(port: int, key: str, workers: list[int], concurrency: int, seconds: float):
+    """Gunicorn CPU per request of two requests that write nothing (see the docstring)."""
+    for path in ("/healthz", "/api/integration/whoami"):
+        jobs = [(port, path, key, seconds)] * concurrency
+        before = cpu_seconds(workers)
+        with multiprocessing.get_context("fork").Pool(concurrency) as pool:
+            answered = sum(pool.map(_get_loop, jobs))
+        spent = cpu_seconds(workers) - before
+        print(
+            f"floor GET {path}: {answered / seconds:.0f} requests/s, "
+            f"gunicorn {spent / answered * 1000:.2f} ms CPU/request"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkout", default=str(ROOT), help="the code to serve")
@@ -60,6 +91,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument(
         "--settle", type=float, default=11.0, help="idle seconds before each counter reading"
+    )
+    parser.add_argument(
+        "--floor", action="store_true", help="first measure GET /healthz and whoami"
     )
     options = parser.parse_args()
 
@@ -82,6 +116,8 @@ def main() -> None:
             for pid in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
         ]
         load = dict(concurrency=options.concurrency)
+        if options.floor:
+            measure_floor(port, seeded["keys"][0], workers, options.concurrency, 8)
         bench.run_load(port, seeded["keys"], seeded["units"], phase="warm", duration=3, **load)
 
         def transactions() -> tuple[int, int]:
