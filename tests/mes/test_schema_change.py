@@ -142,3 +142,36 @@ def test_batches_copied_after_a_column_is_widened_are_written(
     # one transaction, as the first was before the change.
     assert transactions[0] == 40 and transactions[-1] == 40
     assert len(transactions) <= 1 + 1 + 40 + 1
+
+
+def group_batch(client, prefix: str, rows: int):
+    body = {"events": [make_event(eventId=f"{prefix}-{n}") for n in range(rows)]}
+    return client.post(f"{URL}/batch", body, format="json")
+
+
+@pytest.mark.parametrize("rows", [5, 12])
+def test_group_inserts_after_a_column_is_widened_are_written(
+    line, gateway_client, wider_step_no, rows
+):
+    # 2-31 rows are inserted as one array per column (mes/db.py _unnest_rows), prepared
+    # after PREPARED_AFTER uses and typed as the running code's model says (integer)
+    # while the column is bigint from the change on.
+    for n in range(PREPARED_AFTER + 2):
+        assert group_batch(gateway_client, f"grp-before-{n}", rows).status_code == 200
+    wider_step_no()
+    answers = [group_batch(gateway_client, f"grp-after-{n}", rows) for n in range(2)]
+
+    assert [a.json()["data"]["summary"]["created"] for a in answers] == [rows, rows]
+    assert DeviceDataRecord.objects.filter(event_id__startswith="grp-after").count() == 2 * rows
+
+
+def test_group_inserts_after_a_text_column_is_lengthened_are_written(
+    line, gateway_client, longer_equipment_id
+):
+    for n in range(PREPARED_AFTER + 2):
+        assert group_batch(gateway_client, f"grp-before-{n}", 4).status_code == 200
+    longer_equipment_id()
+    answers = [group_batch(gateway_client, f"grp-after-{n}", 4) for n in range(2)]
+
+    assert [a.json()["data"]["summary"]["created"] for a in answers] == [4, 4]
+    assert DeviceDataRecord.objects.filter(event_id__startswith="grp-after").count() == 8
