@@ -11,7 +11,12 @@ from django.urls import reverse
 from django.utils.html import format_html
 from rest_framework.exceptions import ValidationError as ShapeError
 
-from integration.ingestion.errors import EventNotWritten, EventWriteError, MessageNotReplayable
+from integration.ingestion.errors import (
+    EventFailedUnexpectedly,
+    EventNotWritten,
+    EventWriteError,
+    MessageNotReplayable,
+)
 from integration.models import IntegrationMessage
 from integration.tracking.errors import TrackingCallRefused, TrackingIdConflict
 from integration.tracking.service import replay_tracking_message
@@ -65,6 +70,15 @@ def replay_tracking(message: IntegrationMessage, *, replayed_by):
             "(conflict kept as message {}); a person decides which is right.",
             link,
             _link(conflict.conflict_message),
+        )
+        return text, messages.ERROR, None
+    except EventFailedUnexpectedly as failure:
+        kept = failure.failed_message
+        text = format_html(
+            "Message {} failed unexpectedly again (logged with its traceback){}. {}",
+            link,
+            format_html(" and is kept as message {}", _link(kept)) if kept else "",
+            "Fix the cause (for instance the spec's limits), then replay it.",
         )
         return text, messages.ERROR, None
     except (EventNotWritten, EventWriteError) as error:

@@ -115,6 +115,7 @@ class EventFailedUnexpectedly(ApiError):
             details or None,
         )
         self.failed_message = message
+        self.written = written
 
 
 class MessageNotReplayable(Exception):

@@ -22,7 +22,12 @@ from django.utils import timezone
 
 from execution.models import Source, Unit
 from execution.tracking import TrackingRefused, track_in, track_out
-from integration.ingestion.errors import EventNotWritten, EventWriteError, MessageNotReplayable
+from integration.ingestion.errors import (
+    EventFailedUnexpectedly,
+    EventNotWritten,
+    EventWriteError,
+    MessageNotReplayable,
+)
 from integration.ingestion.rules import resolve_failed_messages
 from integration.models import IntegrationMessage, TrackingRecord, tracking_key_for
 from integration.tracking.answers import track_in_answer, track_out_answer
@@ -259,6 +264,11 @@ def _receive(kind, payload, station_code, sent_by, idempotency_key, source, repl
                 raise EventNotWritten(cause) from None
             logger.error("%s %r not written", kind, event_id, exc_info=error)
             raise EventWriteError() from None
+        except MessageNotReplayable:
+            raise
+        except Exception:
+            # A bug, or master data the rules cannot use: kept to replay once it is fixed.
+            raise _kept_unexpected_failure(call) from None
     if isinstance(outcome, TrackingIdConflict):
         raise outcome
     return outcome
@@ -414,6 +424,32 @@ def _kept_refusal(call: _Call, refusal: TrackingRefused) -> TrackingCallRefused 
         make_ready_for_retry(cause)
         return EventNotWritten(cause)
     return TrackingCallRefused(refusal, message)
+
+
+def _kept_unexpected_failure(call: _Call) -> EventFailedUnexpectedly:
+    """A call the service failed on, not the database (called where the error is caught,
+    after its transaction rolled back): logged with its traceback and kept as a FAILED
+    message (INTERNAL_ERROR) to replay once the cause is fixed, as device data's
+    (ingestion/retries.py), unless its id was written before (a re-send's failure)."""
+    logger.exception(
+        "%s %r failed unexpectedly; nothing of it was written", call.kind, call.event_id
+    )
+    message, record = None, None
+    try:
+        with _bounded():
+            record = _record_of(call)
+            if record is None:
+                message = _message(
+                    call,
+                    IntegrationMessage.Status.FAILED,
+                    error_code="INTERNAL_ERROR",
+                    error_message="The service failed on this call: see the log.",
+                )
+                insert_models([message])
+    except Exception:
+        logger.exception("%s %r could not be kept as a FAILED message", call.kind, call.event_id)
+        message, record = None, None
+    return EventFailedUnexpectedly(message, record)
 
 
 def _message(call: _Call, status: str, **fields) -> IntegrationMessage:
