@@ -96,6 +96,13 @@ def test_healthz_answers_200_with_json(client):
 @pytest.mark.django_db
 def test_readyz_answers_200_when_the_database_answers(client):
     response = client.get("/readyz")
+    for _ in range(5):
+        if response.status_code != 503:
+            break
+        # A loaded machine: the first check (loading the migration graph) took longer than
+        # the probe's 0.8 s. It goes on in its thread, and the next probe has its result.
+        assert response.json()["error"]["details"]["cause"] == "database timeout"
+        response = client.get("/readyz")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/json")
     body = response.json()
