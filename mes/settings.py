@@ -151,11 +151,15 @@ def database_settings(url: str) -> dict:
     # A database host that vanishes without closing the connection (a network cut, a
     # failover) is noticed within about 25 s instead of the kernel's minutes, so no
     # request (nor a group of them, docs/ingestion.md) waits on a dead socket for long.
+    # Keepalives cover an idle connection; a statement sent and never acknowledged is
+    # retransmitted for about fifteen minutes unless the TCP user timeout ends it
+    # (tests/integration/ingestion/test_database_outage.py, cut off mid-conversation).
     for name, value in (
         ("keepalives", 1),
         ("keepalives_idle", 10),
         ("keepalives_interval", 5),
         ("keepalives_count", 3),
+        ("tcp_user_timeout", env_int("DATABASE_TCP_USER_TIMEOUT_MS", 25000)),
     ):
         options.setdefault(name, value)
     # Server-side binding lets PostgreSQL prepare the statements that run again

@@ -2,11 +2,13 @@
 
 A dedicated PostgreSQL database is created and migrated; the app runs as a
 separate gunicorn process whose DATABASE_URL points through a small TCP proxy
-started here (127.0.0.1 only). Stopping the proxy resets the server's open
+started here (tests/tcp_proxy.py). Stopping the proxy resets the server's open
 database connections and refuses new ones, as a stopped or restarted database
 does; "hanging" it accepts connections and never answers, as an unreachable
-host does. No mocks: the real driver, Django's connection handling and the
-exception handler meet a real failure.
+host does; cutting it off (a proxy in a network namespace whose link goes down)
+drops every packet mid-conversation, as a host that vanished does. No mocks: the
+real driver, Django's connection handling and the exception handler meet a real
+failure.
 
 While the database is down: ingestion answers 503 SERVICE_UNAVAILABLE with
 Retry-After, in the JSON envelope, within a bounded time, and /readyz says 503.
@@ -17,7 +19,6 @@ import contextlib
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +28,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from bench.harness import free_port
+from tests import network_namespace
+from tests.network_namespace import NetworkNamespace
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = [
     pytest.mark.slow,
@@ -39,6 +45,7 @@ pytestmark = [
 
 LOOPBACK = "127.0.0.1"
 CONNECT_TIMEOUT = 2  # the server's DATABASE_CONNECT_TIMEOUT, seconds
+TCP_USER_TIMEOUT_MS = 3000  # the server's DATABASE_TCP_USER_TIMEOUT_MS
 HTTP_TIMEOUT = 20
 URL = "/api/integration/device-data"
 SERVER_SECRET_KEY = "outage-test-only-secret-key-" + uuid.uuid4().hex
@@ -86,111 +93,6 @@ def event(event_id: str) -> dict:
         "stepNo": 10,
         "data": [{"specName": "Peak Temperature", "valueNumber": 245}],
     }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
-
-
-def reset(sock: socket.socket) -> None:
-    """Close as a dying server's kernel does. Shut down first: a close alone does not
-    reach the peer while a pump thread is blocked reading the socket, and a client
-    waiting for an answer (a statement waiting on a lock) would never learn of it."""
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    with contextlib.suppress(OSError):
-        sock.close()
-
-
-class TcpProxy:
-    """127.0.0.1:<port> → the database, which the test can take away and bring back.
-
-    up: forwards bytes both ways. down: nothing listens (connection refused) and
-    every open connection is reset. hang: accepts and never answers.
-    """
-
-    def __init__(self, target: tuple[str, int]):
-        self.target = target
-        self.port = free_port()
-        self.mode = "down"
-        self.listener: socket.socket | None = None
-        self.sockets: set[socket.socket] = set()
-        self.lock = threading.Lock()
-
-    def up(self) -> None:
-        self._switch("up")
-
-    def hang(self) -> None:
-        self._switch("hang")
-
-    def down(self) -> None:
-        self._switch("down")
-
-    def _switch(self, mode: str) -> None:
-        with self.lock:
-            self.mode = mode
-            for sock in list(self.sockets):
-                reset(sock)
-            self.sockets.clear()
-        if mode == "down":
-            self._stop_listening()
-        elif self.listener is None:
-            self._listen()
-
-    def _listen(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((LOOPBACK, self.port))
-        listener.listen(64)
-        listener.settimeout(0.2)
-        self.listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def _stop_listening(self) -> None:
-        listener, self.listener = self.listener, None
-        if listener is not None:
-            listener.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while self.listener is listener:
-            try:
-                client, _address = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                if self.mode == "down":
-                    reset(client)
-                    continue
-                self.sockets.add(client)
-                if self.mode == "hang":
-                    continue  # held open, never answered
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                reset(client)
-                continue
-            upstream.settimeout(None)
-            with self.lock:
-                self.sockets.add(upstream)
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
 
 
 def admin_connection(dbname: str = "postgres"):
@@ -257,6 +159,7 @@ def server_environment(database: str) -> dict:
         SECRET_KEY=SERVER_SECRET_KEY,  # one for the seed and the server: sessions are signed
         DATABASE_URL=database,
         DATABASE_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT),
+        DATABASE_TCP_USER_TIMEOUT_MS=str(TCP_USER_TIMEOUT_MS),
         DJANGO_SETTINGS_MODULE="mes.settings",
         DEBUG="",  # production behaviour: no debug pages
         GUNICORN_DRAIN_SECONDS="0",  # no load balancer to wait for when the test stops it
@@ -273,11 +176,19 @@ KEY_KEPT_MS = 1000
 
 
 @pytest.fixture
-def proxy(outage_database):
-    proxy = TcpProxy((outage_database["host"], outage_database["port"]))
-    proxy.up()
-    yield proxy
-    proxy.down()
+def proxy(outage_database, request):
+    """The proxy on loopback, or (parametrized indirectly with "cut off") in a network
+    namespace of its own, whose `namespace.cut()` drops its packets."""
+    with contextlib.ExitStack() as stack:
+        namespace = None
+        if getattr(request, "param", None) == "cut off":
+            if why := network_namespace.missing():
+                pytest.skip(why)
+            namespace = stack.enter_context(NetworkNamespace())
+        proxy = TcpProxy((outage_database["host"], outage_database["port"]), namespace)
+        proxy.up()
+        stack.callback(proxy.down)
+        yield proxy
 
 
 @pytest.fixture
@@ -301,7 +212,7 @@ def server(outage_database, proxy, tmp_path: Path):
             "5",
         ],
         cwd=settings.BASE_DIR,
-        env=server_environment(database_url(LOOPBACK, proxy.port, outage_database["name"])),
+        env=server_environment(database_url(proxy.host, proxy.port, outage_database["name"])),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -482,3 +393,31 @@ def test_a_batch_whose_database_goes_away_mid_way_answers_503_and_writes_nothing
     proxy.up()
     assert records(outage_database, "evt-batch-1") == (0, [])
     assert records(outage_database, "evt-locked") == (1, ["SUCCESS"])
+
+
+@pytest.mark.parametrize("proxy", ["cut off"], indirect=True)
+def test_a_database_host_cut_off_mid_conversation_is_a_503_within_the_tcp_user_timeout(
+    server, proxy, outage_database
+):
+    """A host that vanishes (no reset, no refusal: packets dropped) while the worker's
+    connection is open: what the worker sends stays unacknowledged, and without a TCP user
+    timeout the kernel retransmits for about fifteen minutes while the request waits
+    (keepalives bound only an idle connection). Each request is answered 503 once the
+    user timeout, then the connect timeout of a new connection, have passed; the process
+    keeps answering, and the event goes through once the host is back."""
+    port, key, session = server["port"], server["key"], server["session"]
+    assert request(port, "POST", URL, event("evt-before"), key)[0] == 200
+    assert request(port, "GET", URL, session=session)[0] == 200
+
+    proxy.namespace.cut()
+    bound = TCP_USER_TIMEOUT_MS / 1000 + CONNECT_TIMEOUT + 5
+    # A read on the worker's open connection: nothing else to write on.
+    assert_unavailable(request(port, "GET", URL, session=session), within=bound)
+    assert_unavailable(request(port, "POST", URL, event("evt-cut"), key), within=bound)
+    assert request(port, "GET", "/healthz")[0] == 200
+    assert_unavailable(request(port, "POST", URL, event("evt-cut"), key), within=bound)
+
+    proxy.namespace.mend()
+    status, _headers, content, _seconds = request(port, "POST", URL, event("evt-cut"), key)
+    assert status == 200, content
+    assert records(outage_database, "evt-cut") == (1, ["SUCCESS"])

@@ -1,0 +1,106 @@
+"""A network namespace joined to this one by a veth pair: a host a test can cut off as a
+vanished database host is cut off (a failover, a pulled cable, a firewall dropping
+packets), with no reset and no refusal. Packets are simply no longer delivered: data
+sent stays unacknowledged, a new connection's SYN goes unanswered. A TCP proxy's
+listener made inside (`socket_inside`) is that host (tests/tcp_proxy.py).
+
+Needs root (CAP_NET_ADMIN) and iproute2, as this project's CI machine has; `missing()`
+says why a machine cannot, for a skip.
+"""
+
+import contextlib
+import ctypes
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import threading
+
+CLONE_NEWNET = 0x40000000
+
+
+def missing() -> str | None:
+    """Why this machine cannot make one, or None."""
+    if os.geteuid() != 0:
+        return "network namespaces need root (CAP_NET_ADMIN)"
+    if shutil.which("ip") is None:
+        return "network namespaces need iproute2's `ip`"
+    return None
+
+
+def _ip(*arguments: str) -> None:
+    result = subprocess.run(["ip", *arguments], capture_output=True, text=True, timeout=30)
+    if result.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(arguments)}: {result.stderr.strip()}")
+
+
+class NetworkNamespace:
+    """`with NetworkNamespace() as host:` a namespace at `host.address`, reached from here
+    through a veth pair; `cut()` takes its side of the pair down, `mend()` up again."""
+
+    def __init__(self):
+        token = secrets.token_hex(4)
+        self.name = f"mes-cut-{token}"
+        self.outside, self.inside = f"vo{token}", f"vi{token}"  # at most 15 characters
+        # A /30 of its own, at random among 10.200.0.0–10.255.255.252: two tests at once
+        # (or a stale namespace of a killed run) do not share one.
+        network = secrets.randbelow(56 * 256 * 64)
+        second, third, fourth = 200 + network // (256 * 64), network // 64 % 256, network % 64 * 4
+        self.local_address = f"10.{second}.{third}.{fourth + 1}"
+        self.address = f"10.{second}.{third}.{fourth + 2}"
+
+    def __enter__(self) -> "NetworkNamespace":
+        _ip("netns", "add", self.name)
+        try:
+            _ip("link", "add", self.outside, "type", "veth", "peer", "name", self.inside)
+            _ip("link", "set", self.inside, "netns", self.name)
+            _ip("addr", "add", f"{self.local_address}/30", "dev", self.outside)
+            _ip("link", "set", self.outside, "up")
+            self._inside("addr", "add", f"{self.address}/30", "dev", self.inside)
+            self.mend()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *_) -> None:
+        with contextlib.suppress(RuntimeError):
+            _ip("link", "del", self.outside)  # its peer goes with it
+        with contextlib.suppress(RuntimeError):
+            _ip("netns", "del", self.name)
+
+    def _inside(self, *arguments: str) -> None:
+        _ip("-n", self.name, *arguments)
+
+    def cut(self) -> None:
+        """Packets to and from the namespace are dropped from now on."""
+        self._inside("link", "set", self.inside, "down")
+
+    def mend(self) -> None:
+        self._inside("link", "set", "lo", "up")
+        self._inside("link", "set", self.inside, "up")
+
+    def socket_inside(self) -> socket.socket:
+        """A TCP socket of the namespace, made by a thread that joins it (setns changes
+        the calling thread's namespace only; a socket stays in the one it was made in)."""
+        made: list = []
+
+        def make() -> None:
+            libc = ctypes.CDLL(None, use_errno=True)
+            descriptor = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
+            try:
+                if libc.setns(descriptor, CLONE_NEWNET) != 0:
+                    made.append(OSError(ctypes.get_errno(), "setns into the namespace failed"))
+                    return
+                made.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            finally:
+                os.close(descriptor)
+
+        # The thread ends inside the namespace; no other code runs on it.
+        thread = threading.Thread(target=make, name="netns")
+        thread.start()
+        thread.join()
+        if isinstance(made[0], OSError):
+            raise made[0]
+        return made[0]
