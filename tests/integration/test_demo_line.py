@@ -86,7 +86,7 @@ def test_the_demo_operator_tracks_units_and_nothing_else(seeded):
     operator = get_user_model().objects.get(username="operator")
 
     assert list(operator.groups.values_list("name", flat=True)) == ["Operators"]
-    assert not (operator.is_staff or operator.is_superuser or operator.has_usable_password())
+    assert not (operator.is_staff or operator.is_superuser)
     assert GatewayKey.objects.filter(user=operator, revoked_at=None).count() == 1
     client = keyed_client(operator_key(seeded))
     refused = client.post("/api/integration/device-data", {"eventId": "x"}, format="json")
@@ -165,3 +165,22 @@ def test_the_readme_walk_through_takes_a_demo_unit_to_done(seeded):
     assert unit.tracks.filter(result="PASS").count() == 5
     assert TrackingRecord.objects.filter(unit_sn=sn).count() == 0  # sent without eventIds
     assert set(unit.tracks.values_list("operator_id", flat=True)) == {"op-7"}
+
+
+def test_the_demo_operator_signs_in_at_the_station_page_with_the_printed_password_not_the_admin(
+    seeded, client
+):
+    match = re.search(r"Station page: (\S+) +operator / (\S+)", seeded)
+    assert match, seeded
+    path, password = match.group(1).removeprefix("http://127.0.0.1:8000"), match.group(2)
+    assert path == "/station/"
+
+    admin = client.post("/admin/login/", {"username": "operator", "password": password})
+    assert admin.status_code == 200  # the form again: not staff
+    assert "_auth_user_id" not in client.session
+
+    response = client.post(
+        "/station/login/", {"username": "operator", "password": password, "next": path}
+    )
+    assert response.status_code == 302 and response["Location"] == path
+    assert b"PRINTER-01" in client.get(path).content

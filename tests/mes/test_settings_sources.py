@@ -372,6 +372,8 @@ def test_gunicorn_and_manage_py_given_one_env_file_use_one_database(tmp_path):
         # manage.py writes, the server reads: the gateway's key is known to it.
         created = manage(ROOT, "create_gateway", "gw-shared", MES_ENV_FILE=str(env_file))
         assert created.returncode == 0, created.stderr[-2000:]
+        assert cfx_sender.returncode == 0, cfx_sender.stderr[-2000:]
+        assert imported.returncode == 0, imported.stdout[-2000:] + imported.stderr[-2000:]
         key = created.stdout.splitlines()[-1]
         status, _headers, body = request(
             port, "GET", "/api/integration/whoami", {"Authorization": f"Token {key}"}
@@ -427,6 +429,9 @@ def test_after_make_run_the_readmes_second_terminal_commands_work(checkout, tmp_
             "--url", f"http://127.0.0.1:{port}",
         )  # fmt: skip
         created = manage(checkout, "create_gateway", "gw-reflow-1")
+        cfx_sender = manage(checkout, "create_gateway", "gw-cfx", "--track-units")
+        bundle = ROOT / "docs" / "examples" / "master-data" / "demo-line.json"
+        imported = manage(checkout, "import_master_data", str(bundle))
         line = manage(
             checkout, "simulate_line", "--units", "2", "--rate", "0",
             "--url", f"http://127.0.0.1:{port}",
@@ -439,6 +444,8 @@ def test_after_make_run_the_readmes_second_terminal_commands_work(checkout, tmp_
         # What the seed printed points at the server `make run` started.
         assert f"Back office: http://127.0.0.1:{port}/admin/" in log.read_text()
         assert created.returncode == 0, created.stderr[-2000:]
+        assert cfx_sender.returncode == 0, cfx_sender.stderr[-2000:]
+        assert imported.returncode == 0, imported.stdout[-2000:] + imported.stderr[-2000:]
         key = created.stdout.splitlines()[-1]
         status, _headers, body = request(
             port, "GET", "/api/integration/whoami", {"Authorization": f"Token {key}"}

@@ -20,9 +20,11 @@ from integration.ingestion.service import receive_device_event
 from integration.models import DeviceDataRecord, IntegrationMessage, business_key_for
 
 DEMO_GATEWAY = "gw-demo"
-# A station terminal's account: it tracks units in and out over the stations API with a
-# key (docs/execution.md), and nothing else. No password: it never signs in to the admin.
+# A station operator: tracks units in and out over the stations API with a key
+# (docs/execution.md), or signs in at the station page with a password; not staff, so
+# the admin's sign-in refuses it.
 DEMO_OPERATOR = "operator"
+DEMO_OPERATOR_PASSWORD = "operator-demo-1"
 OPERATORS_GROUP = "Operators"
 DEMO_CONFLICT_EVENT_ID = "demo-conflict-1"
 DEMO_CONFLICT_NOTE = (
@@ -94,7 +96,7 @@ class Command(BaseCommand):
             ensure_user(username, password, is_superuser=is_superuser, is_staff=True, group=group)
         gateway = ensure_user(DEMO_GATEWAY, group=GATEWAYS_GROUP)
         key = issue_gateway_key(gateway)  # re-keyed in place: the new key is printed below
-        operator = ensure_user(DEMO_OPERATOR, group=OPERATORS_GROUP)
+        operator = ensure_user(DEMO_OPERATOR, DEMO_OPERATOR_PASSWORD, group=OPERATORS_GROUP)
         operator_key = issue_gateway_key(operator)  # re-keyed like the gateway's
         seed_demo_history(gateway)
         send_demo_traffic(gateway)
@@ -108,6 +110,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Back office: {base_url}/admin/")
         for username, password, _, group in DEMO_USERS:
             self.stdout.write(f"  {group or 'Superuser':<20} {username} / {password}")
+        self.stdout.write(
+            f"Station page: {base_url}/station/  {DEMO_OPERATOR} / {DEMO_OPERATOR_PASSWORD}"
+        )
         self.stdout.write(
             f"A unit's page: {base_url}/admin/execution/unit/by-sn/{DEMO_TRAFFIC_UNIT}/"
         )
