@@ -372,8 +372,6 @@ def test_gunicorn_and_manage_py_given_one_env_file_use_one_database(tmp_path):
         # manage.py writes, the server reads: the gateway's key is known to it.
         created = manage(ROOT, "create_gateway", "gw-shared", MES_ENV_FILE=str(env_file))
         assert created.returncode == 0, created.stderr[-2000:]
-        assert cfx_sender.returncode == 0, cfx_sender.stderr[-2000:]
-        assert imported.returncode == 0, imported.stdout[-2000:] + imported.stderr[-2000:]
         key = created.stdout.splitlines()[-1]
         status, _headers, body = request(
             port, "GET", "/api/integration/whoami", {"Authorization": f"Token {key}"}
