@@ -72,6 +72,21 @@ def original_message(record):
     )
 
 
+def original_of(message):
+    """The attempt that took a DUPLICATE's or CONFLICT's id: the SUCCESS message of its
+    record (device data) or of its business key (a track-in or track-out, whose record is
+    a TrackingRecord); None when not found."""
+    if is_tracking(message):
+        return (
+            IntegrationMessage.objects.filter(
+                business_key=message.business_key, status=Status.SUCCESS
+            )
+            .order_by("pk")
+            .first()
+        )
+    return original_message(message.record) if message.record_id else None
+
+
 class ResolutionFilter(admin.SimpleListFilter):
     """FAILED messages still waiting for a fix, or those whose event was written since."""
 
@@ -254,9 +269,9 @@ class IntegrationMessageAdmin(MessageActionsMixin, ReadOnlyAdmin):
     @admin.display(description="original")
     def original_link(self, message):
         """For a DUPLICATE or CONFLICT: the attempt that wrote the record."""
-        if message.status not in (Status.DUPLICATE, Status.CONFLICT) or not message.record_id:
+        if message.status not in (Status.DUPLICATE, Status.CONFLICT):
             return "—"
-        original = original_message(message.record)
+        original = original_of(message)
         if original is None:
             return "—"
         return format_html("{} ({})", message_link(original), badge(original.status))
@@ -282,9 +297,9 @@ class IntegrationMessageAdmin(MessageActionsMixin, ReadOnlyAdmin):
 
     @admin.display(description="comparison")
     def conflict_comparison(self, message):
-        if message.status != Status.CONFLICT or not message.record_id:
+        if message.status != Status.CONFLICT:
             return "—"
-        original = original_message(message.record)
+        original = original_of(message)
         if original is None:
             return "The payload that wrote the record was not found."
         rows = format_html_join(

@@ -3,6 +3,8 @@ the Replay button and the list action send it through the stations' own service
 (integration.tracking.service.replay_tracking_message), never ingestion's; and the message
 list finds tracking messages by entity type, unit and eventId."""
 
+import re
+
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
@@ -283,3 +285,25 @@ def test_every_kind_of_tracking_message_has_a_page(route_line, quality, station_
         statuses.add(message.status)
 
     assert statuses == {"SUCCESS", "DUPLICATE", "CONFLICT"}
+
+
+# --- a tracking conflict, side by side ---
+
+
+def test_a_tracking_conflict_shows_the_call_that_took_its_id_beside_it_with_the_differing_field(
+    route_line, station_operator, quality
+):
+    _authorize(route_line)
+    _track_in("SPI-01", SN, station_operator, eventId="ti-twice")
+    with pytest.raises(TrackingIdConflict):
+        _track_in("SPI-01", "SN-RPL-OTHER", station_operator, eventId="ti-twice")
+    first = IntegrationMessage.objects.get(business_key="track-in:ti-twice", status="SUCCESS")
+    conflict = IntegrationMessage.objects.get(business_key="track-in:ti-twice", status="CONFLICT")
+
+    page = quality.get(change_url(conflict)).content.decode()
+
+    assert 'id="conflict-diff"' in page and 'id="conflict-payloads"' in page
+    changed = re.findall(r'<tr class="mes-diff-changed">.*?</tr>', page, re.DOTALL)
+    assert len(changed) == 1, changed
+    assert ">sn<" in changed[0] and SN in changed[0] and "SN-RPL-OTHER" in changed[0]
+    assert f'href="{change_url(first)}"' in page  # the original, linked
