@@ -99,8 +99,9 @@ def photograph(base_url: str) -> list[Path]:
         page.wait_for_selector("#attribute-chart, #attribute-chart-missing")
         shoot("p-chart", full_page=True)
 
-        # The station page, at a 1280 × 800 terminal's size, as the demo's superuser (the
-        # demo operator signs in with a key, not a password); a unit in station at AOI-01.
+        # The station page, at a 1280 × 800 terminal's size, as the demo's superuser, as
+        # when the picture was taken (the demo operator, operator / operator-demo-1, signs
+        # in there too); a unit in station at AOI-01.
         page.set_viewport_size({"width": 1280, "height": 800})
         page.context.clear_cookies()
         page.goto("/station/login/?next=/station/AOI-01/%3Fsn%3DSN-DEMO-0001")

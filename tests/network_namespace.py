@@ -5,7 +5,8 @@ sent stays unacknowledged, a new connection's SYN goes unanswered. A TCP proxy's
 listener made inside (`socket_inside`) is that host (tests/tcp_proxy.py).
 
 Needs root (CAP_NET_ADMIN) and iproute2, as this project's CI machine has; `missing()`
-says why a machine cannot, for a skip.
+says why a machine cannot, for a skip. A namespace left by a killed test run (its owner's
+pid is in its name) is deleted by the next one; deleting it takes its veth pair along.
 """
 
 import contextlib
@@ -16,17 +17,36 @@ import shutil
 import socket
 import subprocess
 import threading
+from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
 
 
+PREFIX = "mes-cut-"
+
+
 def missing() -> str | None:
-    """Why this machine cannot make one, or None."""
-    if os.geteuid() != 0:
-        return "network namespaces need root (CAP_NET_ADMIN)"
+    """Why this machine cannot make one, or None (tried: root in a container may lack
+    CAP_NET_ADMIN)."""
     if shutil.which("ip") is None:
         return "network namespaces need iproute2's `ip`"
+    probe = f"{PREFIX}probe-{os.getpid()}"
+    try:
+        _ip("netns", "add", probe)
+    except RuntimeError as error:
+        return f"cannot make a network namespace here (root with CAP_NET_ADMIN): {error}"
+    _ip("netns", "del", probe)
     return None
+
+
+def _sweep_dead_owners() -> None:
+    """Namespaces (and their veth pairs) left by a test process that was killed."""
+    run = Path("/run/netns")
+    for entry in run.glob(f"{PREFIX}*") if run.is_dir() else []:
+        owner = entry.name.removeprefix(PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            with contextlib.suppress(RuntimeError):
+                _ip("netns", "del", entry.name)
 
 
 def _ip(*arguments: str) -> None:
@@ -41,16 +61,17 @@ class NetworkNamespace:
 
     def __init__(self):
         token = secrets.token_hex(4)
-        self.name = f"mes-cut-{token}"
+        self.name = f"{PREFIX}{os.getpid()}-{token}"  # its owner, for the sweep
         self.outside, self.inside = f"vo{token}", f"vi{token}"  # at most 15 characters
-        # A /30 of its own, at random among 10.200.0.0–10.255.255.252: two tests at once
-        # (or a stale namespace of a killed run) do not share one.
-        network = secrets.randbelow(56 * 256 * 64)
-        second, third, fourth = 200 + network // (256 * 64), network // 64 % 256, network % 64 * 4
-        self.local_address = f"10.{second}.{third}.{fourth + 1}"
-        self.address = f"10.{second}.{third}.{fourth + 2}"
+        # A /30 of its own, at random in 198.18.0.0/15 (RFC 2544: for benchmarks, never a
+        # real network's): two tests at once do not share one.
+        network = secrets.randbelow(2**15)
+        third, fourth = network // 64, network % 64 * 4
+        self.local_address = f"198.{18 + third // 256}.{third % 256}.{fourth + 1}"
+        self.address = f"198.{18 + third // 256}.{third % 256}.{fourth + 2}"
 
     def __enter__(self) -> "NetworkNamespace":
+        _sweep_dead_owners()
         _ip("netns", "add", self.name)
         try:
             _ip("link", "add", self.outside, "type", "veth", "peer", "name", self.inside)

@@ -115,7 +115,6 @@ class EventFailedUnexpectedly(ApiError):
             details or None,
         )
         self.failed_message = message
-        self.written = written
 
 
 class MessageNotReplayable(Exception):

@@ -102,7 +102,8 @@ def receive_track_in(
     `payload` is the body as received (docs/api.md, "Stations: track in and track out");
     its `eventId`, else `idempotency_key`, makes the call exactly once. Raises
     ValidationError (400, nothing stored), TrackingCallRefused (404/409/422, kept as a
-    FAILED message), TrackingIdConflict (409) or EventNotWritten (503: nothing written,
+    FAILED message), TrackingIdConflict (409), EventFailedUnexpectedly (500: the service
+    failed on it; kept as a FAILED message) or EventNotWritten (503: nothing written,
     send it again).
     """
     return _receive(TRACK_IN, payload, station_code, sent_by, idempotency_key, source, replay_of)
@@ -426,15 +427,17 @@ def _kept_refusal(call: _Call, refusal: TrackingRefused) -> TrackingCallRefused 
     return TrackingCallRefused(refusal, message)
 
 
-def _kept_unexpected_failure(call: _Call) -> EventFailedUnexpectedly:
+def _kept_unexpected_failure(call: _Call) -> EventFailedUnexpectedly | EventNotWritten:
     """A call the service failed on, not the database (called where the error is caught,
     after its transaction rolled back): logged with its traceback and kept as a FAILED
     message (INTERNAL_ERROR) to replay once the cause is fixed, as device data's
-    (ingestion/retries.py), unless its id was written before (a re-send's failure)."""
+    (ingestion/retries.py), unless its id was written before (a re-send's failure). The
+    error to raise: EventFailedUnexpectedly (500), or EventNotWritten (503, send it again)
+    when the database cannot keep it now: a 500 is not sent again, so it must leave a trace."""
     logger.exception(
         "%s %r failed unexpectedly; nothing of it was written", call.kind, call.event_id
     )
-    message, record = None, None
+    message = None
     try:
         with _bounded():
             record = _record_of(call)
@@ -446,9 +449,13 @@ def _kept_unexpected_failure(call: _Call) -> EventFailedUnexpectedly:
                     error_message="The service failed on this call: see the log.",
                 )
                 insert_models([message])
-    except Exception:
-        logger.exception("%s %r could not be kept as a FAILED message", call.kind, call.event_id)
-        message, record = None, None
+    except CommitUncertain as failure:
+        return EventNotWritten(cause_of(failure.error), maybe_written=True)
+    except DatabaseError as error:
+        cause = cause_of(error)
+        logger.warning("Failed %s %r could not be kept (%s)", call.kind, call.event_id, cause)
+        make_ready_for_retry(cause)
+        return EventNotWritten(cause)
     return EventFailedUnexpectedly(message, record)
 
 

@@ -9,6 +9,7 @@ import time
 from bench.cpu import CpuMeter, postmaster_of, tree_cpu
 from tests.postgres import needs_postgresql, url_of_database
 
+SPIN_A_MINUTE = "import time\nend = time.monotonic() + 60\nwhile time.monotonic() < end: pass\n"
 BURN = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass\n"
 
 
@@ -51,7 +52,8 @@ def test_the_postmaster_is_found_on_a_busy_machine_where_a_closed_backend_is_rea
     # /proc entry was read after its connection closed, and on a loaded machine the
     # postmaster had already reaped it (half of 500 tries here with three CPU burners).
     url = url_of_database("postgres")
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    # Each stops by itself after 60 s, should this test be killed before it kills them.
+    burners = [subprocess.Popen([sys.executable, "-c", SPIN_A_MINUTE]) for _ in range(3)]
     try:
         found = {postmaster_of(url) for _ in range(150)}
     finally:

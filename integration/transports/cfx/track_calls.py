@@ -4,11 +4,12 @@
 What is settled follows the unit results' rules (docs/cfx.md, "Settling"): a call the
 rules refuse is kept as a FAILED message by the service, logged and counted, and the
 delivery is settled; a conflicting eventId, a malformed call (a 400) and an unexpected
-error (kept FAILED by the service, to replay) are logged and counted and settled too,
-since a re-delivery would end the same way. Only a database that cannot take the call
-now (the service's 503, or an unexpected error it could not keep) raises
-DatabaseUnavailable: nothing of the group is settled and the broker delivers it again,
-where exactly-once by eventId turns what was written into duplicates.
+error (the service's failure on the call is kept FAILED, to replay; an unexpected
+database error is logged) are logged and counted and settled too, since a re-delivery
+would end the same way. Only a database that cannot take the call now (the service's
+503, which a failure it could not keep is too) raises DatabaseUnavailable: nothing of
+the group is settled and the broker delivers it again, where exactly-once by eventId
+turns what was written into duplicates.
 """
 
 import logging
@@ -84,13 +85,7 @@ def _write_call(call: MachineCall, station_code: str, sender) -> str:
     except ValidationError as invalid:
         logger.warning("CFX %s %s is malformed: %s", _label(call), call.event_id, invalid.detail)
         return "INVALID"
-    except EventFailedUnexpectedly as failure:  # logged with its traceback by the service
-        if failure.failed_message is None and failure.written is None:
-            # Neither kept nor written before: settled now, it would leave no trace.
-            raise DatabaseUnavailable(failure.message) from failure
-        logger.warning("CFX %s %s not written: unexpected error", _label(call), call.event_id)
-        return "ERROR"
-    except EventWriteError:  # logged with its traceback by the service
+    except (EventFailedUnexpectedly, EventWriteError):  # logged with its traceback
         logger.warning("CFX %s %s not written: unexpected error", _label(call), call.event_id)
         return "ERROR"
     return "DUPLICATE" if outcome.is_duplicate else "CREATED"

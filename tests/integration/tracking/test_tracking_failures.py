@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from execution.models import DataValue, Track, Unit
+from execution.models import DataSpec, DataValue, Track, Unit
 from integration.ingestion.errors import EventNotWritten
 from integration.models import IntegrationMessage, TrackingRecord
 from integration.tracking.errors import TrackingCallRefused
@@ -201,3 +201,31 @@ def test_a_unit_tracked_in_while_its_run_completes_is_refused_not_left_in_a_comp
     assert not call["thread"].is_alive()
     assert call["error"].code == "RUN_NOT_AUTHORIZED"
     assert not Unit.objects.filter(sn="SN-LATE-0001").exists()
+
+
+def test_a_call_that_fails_unexpectedly_while_its_failure_cannot_be_kept_is_a_503(
+    route_line, unit, operator
+):
+    """The service fails on the call (limits stored as text: judging raises TypeError) and
+    the messages table is locked when its FAILED message would be kept: answered 503,
+    nothing written, send it again; never a 500 that leaves no trace (a sender does not
+    send a 500 again)."""
+    receive_track_in(track_in_call(route_line), station_code="SPI-01", sent_by=operator)
+    DataSpec.objects.filter(pk=route_line.paste_height.pk).update(spec={"min": "100"})
+    before = written("to-fail")
+
+    with override_settings(INGEST_LOCK_TIMEOUT_MS=300), second_session() as lock:
+        lock.execute("BEGIN")
+        lock.execute("LOCK TABLE integration_integrationmessage IN ACCESS EXCLUSIVE MODE")
+        try:
+            with pytest.raises(EventNotWritten) as refused:
+                receive_track_out(
+                    track_out_call(route_line), station_code="SPI-01", sent_by=operator
+                )
+        finally:
+            lock.execute("ROLLBACK")
+
+    assert refused.value.status_code == 503
+    assert refused.value.cause is Cause.LOCK_TIMEOUT
+    assert written("to-fail") == before == (0, 0)
+    assert Track.objects.get(unit=unit).out_at is None
