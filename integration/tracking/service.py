@@ -9,12 +9,9 @@ another body under the id is a conflict. Every call leaves an IntegrationMessage
 refused one is kept FAILED with its code, and can be replayed.
 """
 
-import hashlib
-import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, InterfaceError, connection
@@ -31,6 +28,7 @@ from integration.ingestion.errors import (
 from integration.ingestion.rules import resolve_failed_messages
 from integration.models import IntegrationMessage, TrackingRecord, tracking_key_for
 from integration.tracking.answers import track_in_answer, track_out_answer
+from integration.tracking.call_hash import call_hash
 from integration.tracking.errors import TrackingCallRefused, TrackingIdConflict
 from integration.tracking.shape import event_id_of, validate_call_shape
 from mes.database_errors import (
@@ -85,7 +83,7 @@ class _Call:
 
     @property
     def payload_hash(self) -> str:
-        return _canonical_hash(self.kind, self.station_code, self.call)
+        return call_hash(self.kind, self.station_code, self.call)
 
 
 def receive_track_in(
@@ -414,17 +412,8 @@ def _kept_refusal(call: _Call, refusal: TrackingRefused) -> TrackingCallRefused 
         error_code=refusal.code,
         error_message=refusal.message,
     )
-    try:
-        with _bounded():
-            insert_models([message])
-    except CommitUncertain as failure:
-        return EventNotWritten(cause_of(failure.error), maybe_written=True)
-    except DatabaseError as error:
-        cause = cause_of(error)
-        logger.warning("Refused %s %r could not be kept (%s)", call.kind, call.event_id, cause)
-        make_ready_for_retry(cause)
-        return EventNotWritten(cause)
-    return TrackingCallRefused(refusal, message)
+    not_kept = _keep(call, "Refused", lambda: insert_models([message]))
+    return not_kept or TrackingCallRefused(refusal, message)
 
 
 def _kept_unexpected_failure(call: _Call) -> EventFailedUnexpectedly | EventNotWritten:
@@ -437,26 +426,37 @@ def _kept_unexpected_failure(call: _Call) -> EventFailedUnexpectedly | EventNotW
     logger.exception(
         "%s %r failed unexpectedly; nothing of it was written", call.kind, call.event_id
     )
-    message = None
+    kept = {"message": None, "record": None}
+
+    def keep() -> None:
+        kept["record"] = _record_of(call)
+        if kept["record"] is None:
+            kept["message"] = _message(
+                call,
+                IntegrationMessage.Status.FAILED,
+                error_code="INTERNAL_ERROR",
+                error_message="The service failed on this call: see the log.",
+            )
+            insert_models([kept["message"]])
+
+    not_kept = _keep(call, "Failed", keep)
+    return not_kept or EventFailedUnexpectedly(kept["message"], kept["record"])
+
+
+def _keep(call: _Call, what: str, write) -> EventNotWritten | None:
+    """Run `write` (the call's FAILED message) in a transaction of its own: None once it is
+    kept, else the 503 to raise (the database cannot keep it now: send it again)."""
     try:
         with _bounded():
-            record = _record_of(call)
-            if record is None:
-                message = _message(
-                    call,
-                    IntegrationMessage.Status.FAILED,
-                    error_code="INTERNAL_ERROR",
-                    error_message="The service failed on this call: see the log.",
-                )
-                insert_models([message])
+            write()
     except CommitUncertain as failure:
         return EventNotWritten(cause_of(failure.error), maybe_written=True)
     except DatabaseError as error:
         cause = cause_of(error)
-        logger.warning("Failed %s %r could not be kept (%s)", call.kind, call.event_id, cause)
+        logger.warning("%s %s %r could not be kept (%s)", what, call.kind, call.event_id, cause)
         make_ready_for_retry(cause)
         return EventNotWritten(cause)
-    return EventFailedUnexpectedly(message, record)
+    return None
 
 
 def _message(call: _Call, status: str, **fields) -> IntegrationMessage:
@@ -479,32 +479,3 @@ def _message(call: _Call, status: str, **fields) -> IntegrationMessage:
 
 def _user_id(sent_by) -> int | None:
     return getattr(sent_by, "pk", None)
-
-
-def _canonical_hash(kind: str, station_code: str, call: dict) -> str:
-    """The hash that tells a re-send from another call under the same id: the validated
-    call without its id, keys sorted. A re-send may spell the same call differently: an
-    optional field absent, null or empty, a number as 120 or 120.0, an instant in any
-    offset are each one (as device data's canonical event, ingestion/event_hash.py)."""
-    body = {}
-    for key, value in call.items():
-        if key == "event_id" or value is None or value == "" or value == []:
-            continue
-        if key == "data":
-            # An item's own fields: absent and null alike; its valueJson is data, kept as sent.
-            value = [{name: v for name, v in item.items() if v is not None} for item in value]
-        body[key] = _canonical(value)
-    text = json.dumps([kind, station_code, body], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _canonical(value):
-    if isinstance(value, dict):
-        return {key: _canonical(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_canonical(item) for item in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    return value
