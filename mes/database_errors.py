@@ -23,6 +23,7 @@ class Cause(enum.StrEnum):
     CONNECTION_LOST = "connection lost"
     OUT_OF_TIME = "time limit of the request"
     SCHEMA_BEHIND = "a table or column the code needs is missing (migrations not applied)"
+    OUT_OF_RESOURCES = "database out of resources"
     OTHER = "database error"
 
 
@@ -39,6 +40,10 @@ PASSING = WORTH_RETRYING | {
     # A migration being applied or undone under this code: nothing was written, and the
     # call succeeds once the schema matches again (readiness says which are missing).
     Cause.SCHEMA_BEHIND,
+    # The server's disk, memory or connections ran out (SQLSTATE class 53): the event is
+    # not at fault, and a 500 would tell its sender not to send it again
+    # (tests/integration/ingestion/test_database_disk_full.py).
+    Cause.OUT_OF_RESOURCES,
 }
 # The server ends or refuses the session: admin_shutdown, crash_shutdown, cannot_connect_now,
 # idle_session_timeout, idle_in_transaction_session_timeout, and read_only_sql_transaction
@@ -78,6 +83,8 @@ def cause_of(error: DatabaseError) -> Cause:
             return Cause.LOCK_TIMEOUT  # the busy timeout ran out
         if str(error).startswith(("no such table", "no such column")):
             return Cause.SCHEMA_BEHIND
+        if sqlite_name.startswith(("SQLITE_FULL", "SQLITE_NOMEM")):
+            return Cause.OUT_OF_RESOURCES
         return Cause.OTHER
     state = _sqlstate(error) or ""
     text = str(error).lower()
@@ -96,6 +103,8 @@ def cause_of(error: DatabaseError) -> Cause:
         return Cause.STALE_STATEMENT
     if state.startswith("08") or state in SESSION_ENDED:
         return Cause.CONNECTION_LOST
+    if state.startswith("53"):  # disk_full, out_of_memory, too_many_connections, …
+        return Cause.OUT_OF_RESOURCES
     if isinstance(error, InterfaceError) or (isinstance(error, OperationalError) and not state):
         return Cause.CONNECTION_LOST  # the driver's own: closed, reset or unreachable
     return Cause.OTHER

@@ -73,6 +73,7 @@ _WHY = {
     Cause.STALE_STATEMENT: "the database schema changed while it was written",
     Cause.CONNECTION_LOST: "the database connection was lost before the commit",
     Cause.OUT_OF_TIME: "the database was too slow to take the rest of the list in time",
+    Cause.OUT_OF_RESOURCES: "the database is out of disk space, memory or connections",
     Cause.SCHEMA_BEHIND: "the database lacks a table or column of this version: "
     "a migration is being applied or undone",
 }
