@@ -117,6 +117,17 @@ def validate_limits(data_type: str, spec, alarm) -> None:
         raise ValidationError(errors)
 
 
+def limits_problem(spec) -> str | None:
+    """Why a DataSpec's stored limits cannot be judged, or None. `validate_limits` keeps
+    such limits out, but an SQL data fix goes past it (limits stored as text): a screen
+    that judges as the operator types says so instead of failing."""
+    try:
+        validate_limits(spec.data_type, spec.spec, spec.alarm)
+    except ValidationError as error:
+        return " ".join(error.messages)
+    return None
+
+
 def _outside(value: float, limits: dict) -> bool:
     low, high = limits.get("min"), limits.get("max")
     return (low is not None and value < low) or (high is not None and value > high)

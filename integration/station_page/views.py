@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError
 
 from execution.holds import holds_unit
-from execution.judging import describe_limits, judge_value
+from execution.judging import describe_limits, judge_value, limits_problem
 from execution.models import Source, Station
 from execution.station_queries import specs_to_collect, station_queue, unit_position
 from execution.tracking import TrackingRefused
@@ -104,21 +104,29 @@ def _spec_rows(specs, form: TrackOutForm | None) -> list[dict]:
     here, and the server's judgement of what was entered."""
     judged = {}
     if form is not None and form.is_bound and form.is_valid():
-        judged = {spec.pk: (value, judge_value(spec, value)) for spec, value in form.readings()}
+        judged = {spec.pk: _judged(spec, value) for spec, value in form.readings()}
     entered = {spec.pk for spec in form.specs} if form is not None else set()
     rows = []
     for spec in specs:
-        value, judgement = judged.get(spec.pk, (None, None))
         rows.append(
             {
                 "spec": spec,
                 "limits": describe_limits({"spec": spec.spec, "alarm": spec.alarm}),
                 "field": form[reading_field_name(spec)] if spec.pk in entered else None,
-                "judgement": judgement,
-                "holds": judgement is not None and holds_unit(spec, judgement),
+                **judged.get(spec.pk, {"judgement": None, "holds": False, "problem": None}),
             }
         )
     return rows
+
+
+def _judged(spec, value) -> dict:
+    """A reading as the page shows it: its judgement and whether it opens a hold, or why
+    its spec's limits cannot be judged (stored past the back office's checks)."""
+    problem = limits_problem(spec)
+    if problem is not None:
+        return {"judgement": None, "holds": False, "problem": problem}
+    judgement = judge_value(spec, value)
+    return {"judgement": judgement, "holds": holds_unit(spec, judgement), "problem": None}
 
 
 def _terminal(request, station_code, *, sn="", refusal=None, track_in_form=None,
@@ -272,10 +280,8 @@ def judge(request, station_code):
     form.is_valid()
     judged = {}
     for spec, value in form.readings():
-        judgement = judge_value(spec, value)
         judged[reading_field_name(spec)] = render_to_string(
-            "station/judgement.html",
-            {"judgement": judgement, "holds": holds_unit(spec, judgement)},
+            "station/judgement.html", _judged(spec, value)
         ).strip()
     errors = {name: escape(" ".join(messages)) for name, messages in form.errors.items()}
     return JsonResponse({"judged": judged, "errors": errors}, status=400 if errors else 200)

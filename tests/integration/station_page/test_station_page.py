@@ -279,3 +279,29 @@ def test_the_judge_endpoint_refuses_an_unknown_unit_with_its_code(client, operat
 
     assert response.status_code == 404
     assert response.json()["code"] == "UNIT_NOT_FOUND"
+
+
+def test_a_reading_whose_limits_cannot_be_judged_is_said_so_and_its_track_out_is_kept_failed(
+    client, operator, unit, route_line
+):
+    # Limits stored as text by an SQL data fix, past the model's checks.
+    route_line.peak.method = DataSpec.Method.MANUAL
+    route_line.peak.save()
+    DataSpec.objects.filter(pk=route_line.peak.pk).update(spec={"min": "240"})
+    track_in(client, "SPI-01")
+    track_out(client, "SPI-01", result="PASS")
+    track_in(client, "OVEN-01", event_id="evt-in-2")
+    reading = {f"spec_{route_line.peak.pk}": "245"}
+
+    checked = track_out(client, "OVEN-01", event_id="evt-out-2", **reading)
+    out = track_out(client, "OVEN-01", event_id="evt-out-2", result="PASS", **reading)
+
+    assert checked.status_code == 200
+    assert "limits cannot be judged" in checked.content.decode()
+    html = out.content.decode()
+    assert out.status_code == 500
+    assert 'data-code="INTERNAL_ERROR"' in html and "limits cannot be judged" in html
+    kept = IntegrationMessage.objects.get(status="FAILED", entity_type="TRACK_OUT")
+    assert kept.error_code == "INTERNAL_ERROR"
+    assert not DataValue.objects.filter(spec=route_line.peak).exists()
+    assert Unit.objects.get(sn=SN).status == Unit.Status.IN_STATION
