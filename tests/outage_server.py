@@ -24,6 +24,20 @@ from tests import network_namespace
 from tests.network_namespace import NetworkNamespace
 from tests.tcp_proxy import TcpProxy
 
+
+def needs_a_postgresql_server(what: str) -> list:
+    """The marks of a test of a real server against PostgreSQL (`what` it takes away):
+    slow, and skipped with the reason on SQLite, a file of the test's own process."""
+    return [
+        pytest.mark.slow,
+        pytest.mark.skipif(
+            settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+            reason=f"needs PostgreSQL: a separate server process and {what} (SQLite is a "
+            "file of this process)",
+        ),
+    ]
+
+
 LOOPBACK = "127.0.0.1"
 CONNECT_TIMEOUT = 2  # the server's DATABASE_CONNECT_TIMEOUT, seconds
 TCP_USER_TIMEOUT_MS = 3000  # the server's DATABASE_TCP_USER_TIMEOUT_MS

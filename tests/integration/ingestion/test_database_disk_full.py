@@ -16,18 +16,18 @@ import uuid
 
 import psycopg
 import pytest
-from django.conf import settings
 
-from tests.outage_server import URL, admin_connection, assert_unavailable, event, records, request
+from tests.outage_server import (
+    URL,
+    admin_connection,
+    assert_unavailable,
+    event,
+    needs_a_postgresql_server,
+    records,
+    request,
+)
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-        reason="needs PostgreSQL: a separate server process and a database whose disk fills up "
-        "(SQLite is a file of this process)",
-    ),
-]
+pytestmark = needs_a_postgresql_server("a database whose disk fills up")
 
 
 @pytest.fixture

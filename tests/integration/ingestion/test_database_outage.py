@@ -20,7 +20,6 @@ import threading
 import time
 
 import pytest
-from django.conf import settings
 
 from tests.outage_server import (
     CONNECT_TIMEOUT,
@@ -30,18 +29,12 @@ from tests.outage_server import (
     admin_connection,
     assert_unavailable,
     event,
+    needs_a_postgresql_server,
     records,
     request,
 )
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-        reason="needs PostgreSQL: a separate server process and a database to take away "
-        "(SQLite is a file, it has no outage to simulate)",
-    ),
-]
+pytestmark = needs_a_postgresql_server("a database to take away")
 
 
 def test_ingestion_answers_503_while_the_database_is_away_and_writes_the_event_once_after(
